@@ -1,0 +1,79 @@
+//! Wiring: config → store, redactor, prompt registry, model providers → pipeline → HTTP server.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::llm::Llm;
+use crate::pipeline::Pipeline;
+use crate::prompts::{PromptError, Registry};
+use crate::redact::{Policy, Redactor};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("prompts: {0}")]
+    Prompts(#[from] PromptError),
+    #[error("llm: {0}")]
+    Llm(String),
+    #[error("redaction: unknown policy `{0}` (this build knows `default`)")]
+    Policy(String),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Everything but the database: what `serve --check` validates.
+pub struct Parts {
+    pub redactor: Redactor,
+    pub prompts: Registry,
+    pub llm: Llm,
+}
+
+pub fn parts(config: &Config) -> Result<Parts, StartError> {
+    // Issue #3 loads named policies from `redaction/`; until then only the built-in one exists.
+    if config.redaction.policy != "default" {
+        return Err(StartError::Policy(config.redaction.policy.clone()));
+    }
+    Ok(Parts {
+        redactor: Redactor::new(Policy::builtin_default()),
+        prompts: Registry::load(&config.prompts.dir, &config.prompts.production)?,
+        llm: Llm::from_config(&config.llm).map_err(StartError::Llm)?,
+    })
+}
+
+pub async fn pipeline(config: &Config) -> Result<Arc<Pipeline>, StartError> {
+    let parts = parts(config)?;
+    let store = Store::connect(&config.database.url, config.database.max_connections).await?;
+    Ok(Arc::new(Pipeline::new(
+        store,
+        parts.redactor,
+        parts.prompts,
+        parts.llm,
+        Duration::from_secs(config.server.request_timeout_secs),
+    )))
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    config: &Config,
+    pipeline: Arc<Pipeline>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let state = AppState {
+        pipeline: Arc::clone(&pipeline),
+        max_json_depth: config.server.max_json_depth,
+    };
+    let router = http::router(state, config.server.max_body_bytes);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    pipeline.store().close().await;
+    Ok(())
+}

@@ -1,0 +1,291 @@
+//! The exception bundle an n8n workflow or an Odoo automation posts, parsed into validated types.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use time::OffsetDateTime;
+
+/// Longest accepted `event_id` (and `Idempotency-Key`), in characters.
+pub const MAX_EVENT_ID_CHARS: usize = 200;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct BundleError {
+    /// Where in the document the problem is, e.g. `messages[0].sent_at`.
+    pub path: String,
+    pub message: String,
+}
+
+/// The outputs exbrief can produce for one bundle.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    ImpactSummary,
+    Classification,
+    CustomerReply,
+}
+
+impl Task {
+    pub const ALL: [Task; 3] = [Task::ImpactSummary, Task::Classification, Task::CustomerReply];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::ImpactSummary => "impact_summary",
+            Task::Classification => "classification",
+            Task::CustomerReply => "customer_reply",
+        }
+    }
+}
+
+impl fmt::Display for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kinds of operational exception exbrief knows how to brief.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    ReceiptDelay,
+    AllocationFailure,
+    StockoutRisk,
+    QualityHold,
+    InvoiceDispute,
+    SlaBreach,
+    MarginException,
+    EquipmentDowntime,
+    SupplierSubstitution,
+    Other,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::ReceiptDelay => "receipt_delay",
+            EventType::AllocationFailure => "allocation_failure",
+            EventType::StockoutRisk => "stockout_risk",
+            EventType::QualityHold => "quality_hold",
+            EventType::InvoiceDispute => "invoice_dispute",
+            EventType::SlaBreach => "sla_breach",
+            EventType::MarginException => "margin_exception",
+            EventType::EquipmentDowntime => "equipment_downtime",
+            EventType::SupplierSubstitution => "supplier_substitution",
+            EventType::Other => "other",
+        }
+    }
+}
+
+/// A caller-chosen event identifier: 1–200 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct EventId(String);
+
+impl EventId {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let n = s.chars().count();
+        if n == 0 || s.trim().is_empty() {
+            return Err("must not be empty".to_owned());
+        }
+        if n > MAX_EVENT_ID_CHARS {
+            return Err(format!(
+                "is {n} characters long; at most {MAX_EVENT_ID_CHARS} are allowed"
+            ));
+        }
+        if s.chars().any(char::is_control) {
+            return Err("must not contain control characters".to_owned());
+        }
+        Ok(Self(s.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for EventId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        EventId::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    pub system: String,
+    pub model: String,
+    pub res_id: i64,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    pub role: MessageRole,
+    #[serde(default)]
+    pub author: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub sent_at: Option<OffsetDateTime>,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageRole {
+    Customer,
+    Supplier,
+    Carrier,
+    Internal,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyTo {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub lang: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteBack {
+    pub model: String,
+    pub res_id: i64,
+    #[serde(default)]
+    pub activity_user_id: Option<i64>,
+}
+
+/// An exception bundle. Only `event_id`, `event_type`, `occurred_at` and `source` are required.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    pub event_id: EventId,
+    pub event_type: EventType,
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    pub source: Source,
+    #[serde(default, deserialize_with = "tasks")]
+    pub tasks: Option<Vec<Task>>,
+    #[serde(default)]
+    pub locale: Option<String>,
+    /// Odoo records as Odoo returns them; free-form.
+    #[serde(default)]
+    pub facts: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub messages: Vec<Message>,
+    #[serde(default)]
+    pub reply_to: Option<ReplyTo>,
+    #[serde(default)]
+    pub write_back: Option<WriteBack>,
+    /// Pins a template version per task, overriding the configured production version.
+    #[serde(default)]
+    pub prompt_versions: BTreeMap<Task, String>,
+}
+
+fn tasks<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Task>>, D::Error> {
+    let tasks: Option<Vec<Task>> = Option::deserialize(d)?;
+    if let Some(list) = &tasks {
+        if list.is_empty() {
+            return Err(serde::de::Error::custom(
+                "must name at least one task, or be left out for all three",
+            ));
+        }
+    }
+    Ok(tasks)
+}
+
+impl Bundle {
+    /// Parses a JSON document, naming the path of the first offending field.
+    pub fn from_value(value: &serde_json::Value) -> Result<Self, BundleError> {
+        serde_path_to_error::deserialize::<_, Bundle>(value).map_err(|e| {
+            let path = e.path().to_string();
+            BundleError {
+                path: if path == "." { "(document)".to_owned() } else { path },
+                message: e.into_inner().to_string(),
+            }
+        })
+    }
+
+    /// The tasks to run, in their canonical order, without duplicates.
+    pub fn selected_tasks(&self) -> Vec<Task> {
+        match &self.tasks {
+            None => Task::ALL.to_vec(),
+            Some(list) => Task::ALL
+                .into_iter()
+                .filter(|t| list.contains(t))
+                .collect(),
+        }
+    }
+
+    /// The language the customer reply is written in: `reply_to.lang`, else `locale`, else `en`.
+    pub fn reply_language(&self) -> String {
+        let raw = self
+            .reply_to
+            .as_ref()
+            .and_then(|r| r.lang.as_deref())
+            .or(self.locale.as_deref())
+            .unwrap_or("en");
+        let primary = raw.split(['_', '-']).next().unwrap_or("en");
+        let primary = primary.to_ascii_lowercase();
+        if primary.len() == 2 || primary.len() == 3 {
+            primary
+        } else {
+            "en".to_owned()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn minimal() -> serde_json::Value {
+        json!({
+            "event_id": "odoo:purchase.order:P00017:receipt_delay:2026-11-20",
+            "event_type": "receipt_delay",
+            "occurred_at": "2026-11-20T06:00:00Z",
+            "source": {"system": "odoo", "model": "purchase.order", "res_id": 17, "name": "P00017"}
+        })
+    }
+
+    #[test]
+    fn minimal_bundle_selects_all_tasks() {
+        let b = Bundle::from_value(&minimal()).unwrap();
+        assert_eq!(b.selected_tasks(), Task::ALL.to_vec());
+        assert_eq!(b.reply_language(), "en");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let mut v = minimal();
+        v["occurred_at"] = json!("yesterday");
+        assert_eq!(Bundle::from_value(&v).unwrap_err().path, "occurred_at");
+        let mut v = minimal();
+        v["tasks"] = json!(["impact_summary", "haiku"]);
+        assert_eq!(Bundle::from_value(&v).unwrap_err().path, "tasks[1]");
+        let mut v = minimal();
+        v["event_id"] = json!("x".repeat(201));
+        let e = Bundle::from_value(&v).unwrap_err();
+        assert_eq!(e.path, "event_id");
+        assert!(e.message.contains("201"));
+        let mut v = minimal();
+        v.as_object_mut().unwrap().remove("source");
+        assert!(Bundle::from_value(&v).unwrap_err().message.contains("source"));
+    }
+
+    #[test]
+    fn reply_language_prefers_reply_to() {
+        let mut v = minimal();
+        v["locale"] = json!("fr_FR");
+        v["reply_to"] = json!({"lang": "de_DE"});
+        assert_eq!(Bundle::from_value(&v).unwrap().reply_language(), "de");
+    }
+}

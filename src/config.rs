@@ -1,0 +1,390 @@
+//! One typed configuration: defaults, then an optional TOML file, then `EXBRIEF_<SECTION>__<KEY>`
+//! environment variables, then command-line overrides. Validated once at start.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::bundle::Task;
+
+/// Environment variables are config keys when they look like `EXBRIEF_<SECTION>__<KEY>`.
+/// Variables without a `__` (such as `EXBRIEF_TEST_PG_URL`) are not config and are ignored.
+pub const ENV_PREFIX: &str = "EXBRIEF_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Toml { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub llm: LlmConfig,
+    pub prompts: PromptsConfig,
+    pub redaction: RedactionConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Deepest JSON nesting accepted in a bundle.
+    pub max_json_depth: usize,
+    /// Whole-request deadline; also the lease a request holds on its idempotency key.
+    pub request_timeout_secs: u64,
+    /// `human` or `json`.
+    pub log_format: LogFormat,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 1024 * 1024,
+            max_json_depth: 64,
+            request_timeout_secs: 120,
+            log_format: LogFormat::Human,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` (created when missing) or `postgres://…`.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://exbrief.db".to_owned(),
+            max_connections: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmConfig {
+    /// OpenAI-compatible base URL including `/v1`. Empty: the offline provider answers.
+    pub base_url: String,
+    pub api_key: Option<SecretString>,
+    pub model: String,
+    /// Per model call.
+    pub timeout_secs: u64,
+    /// Retries after the first try on timeouts, transport errors, 429 and 5xx.
+    pub max_retries: u32,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// Longest `Retry-After` honoured; a longer one is treated as "give up now".
+    pub max_retry_after_secs: u64,
+    /// Cap on model calls in flight across all requests of this process.
+    pub max_concurrent: usize,
+    pub structured_output: StructuredOutput,
+    /// What happens when the model cannot produce a valid answer.
+    pub on_failure: OnFailure,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            base_url: String::new(),
+            api_key: None,
+            model: String::new(),
+            timeout_secs: 30,
+            max_retries: 2,
+            backoff_base_ms: 250,
+            backoff_max_ms: 8_000,
+            max_retry_after_secs: 30,
+            max_concurrent: 16,
+            structured_output: StructuredOutput::Auto,
+            on_failure: OnFailure::Fallback,
+        }
+    }
+}
+
+impl LlmConfig {
+    pub fn is_configured(&self) -> bool {
+        !self.base_url.trim().is_empty()
+    }
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
+    }
+}
+
+/// How the model is asked for JSON.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StructuredOutput {
+    /// `json_schema`, falling back to `json_object` for the process when the endpoint rejects it.
+    Auto,
+    JsonSchema,
+    JsonObject,
+    /// No `response_format` at all (servers that reject the field); the schema is still enforced.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Answer with the offline provider, marked as such.
+    Fallback,
+    /// Answer 503 so the caller retries later with the same event_id.
+    Error,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PromptsConfig {
+    pub dir: PathBuf,
+    /// The `production` version per task; tasks not named use `v1`.
+    pub production: BTreeMap<Task, String>,
+}
+
+impl Default for PromptsConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("prompts"),
+            production: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedactionConfig {
+    /// Name of the policy applied when a request names none.
+    pub policy: String,
+}
+
+impl Default for RedactionConfig {
+    fn default() -> Self {
+        Self {
+            policy: "default".to_owned(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (if any), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Same as [`Config::load`] with an explicit environment, for tests.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Toml {
+                        path: path.to_owned(),
+                        message: e.to_string(),
+                    })?
+            }
+            None => toml::Table::new(),
+        };
+        let mut vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.contains("__"))
+            .collect();
+        vars.sort();
+        for (var, value) in vars {
+            apply_env(&mut table, &var, &value)?;
+        }
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| ConfigError::Invalid {
+                key: e.path().to_string(),
+                message: e.inner().message().to_owned(),
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| ConfigError::Invalid {
+            key: key.to_owned(),
+            message: message.to_owned(),
+        };
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database.url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(invalid("server.max_body_bytes", "must be at least 1024"));
+        }
+        if !(2..=128).contains(&self.server.max_json_depth) {
+            return Err(invalid("server.max_json_depth", "must be between 2 and 128"));
+        }
+        if self.server.request_timeout_secs == 0 {
+            return Err(invalid("server.request_timeout_secs", "must be at least 1"));
+        }
+        if self.llm.is_configured() {
+            if !(self.llm.base_url.starts_with("http://") || self.llm.base_url.starts_with("https://"))
+            {
+                return Err(invalid("llm.base_url", "must be an http:// or https:// URL"));
+            }
+            if self.llm.model.trim().is_empty() {
+                return Err(invalid("llm.model", "is required when llm.base_url is set"));
+            }
+        }
+        if self.llm.max_concurrent == 0 {
+            return Err(invalid("llm.max_concurrent", "must be at least 1"));
+        }
+        if self.llm.timeout_secs == 0 {
+            return Err(invalid("llm.timeout_secs", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// `EXBRIEF_LLM__BASE_URL=…` sets `llm.base_url`. Values are read as TOML scalars when they parse
+/// as one (`8`, `true`), as strings otherwise.
+fn apply_env(table: &mut toml::Table, var: &str, value: &str) -> Result<(), ConfigError> {
+    let path: Vec<String> = var[ENV_PREFIX.len()..]
+        .split("__")
+        .map(str::to_ascii_lowercase)
+        .collect();
+    if path.iter().any(String::is_empty) {
+        return Err(ConfigError::Env {
+            var: var.to_owned(),
+            message: "empty key segment".to_owned(),
+        });
+    }
+    let parsed = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()));
+    let (last, parents) = path.split_last().ok_or_else(|| ConfigError::Env {
+        var: var.to_owned(),
+        message: "no key".to_owned(),
+    })?;
+    let mut node = table;
+    for key in parents {
+        let entry = node
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        node = entry.as_table_mut().ok_or_else(|| ConfigError::Env {
+            var: var.to_owned(),
+            message: format!("`{key}` is not a section"),
+        })?;
+    }
+    node.insert(last.clone(), parsed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn no_file_and_no_env_gives_local_defaults() {
+        let c = Config::load_from(None, env(&[])).unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database.url, "sqlite://exbrief.db");
+        assert!(!c.llm.is_configured());
+        assert_eq!(c.server.max_body_bytes, 1_048_576);
+    }
+
+    #[test]
+    fn env_overrides_file_and_parses_scalars() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("exbrief.toml");
+        std::fs::write(
+            &path,
+            "[llm]\nbase_url = \"http://file\"\nmodel = \"m\"\nmax_retries = 5\n",
+        )
+        .unwrap();
+        let c = Config::load_from(
+            Some(&path),
+            env(&[
+                ("EXBRIEF_LLM__BASE_URL", "http://127.0.0.1:9/v1"),
+                ("EXBRIEF_LLM__API_KEY", "sk-test"),
+                ("EXBRIEF_SERVER__MAX_BODY_BYTES", "2048"),
+                ("EXBRIEF_TEST_PG_URL", "postgres://ignored"),
+                ("EXBRIEF_PROMPTS__PRODUCTION__CLASSIFICATION", "v1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.llm.base_url, "http://127.0.0.1:9/v1");
+        assert_eq!(c.llm.max_retries, 5);
+        assert_eq!(c.server.max_body_bytes, 2048);
+        assert_eq!(c.llm.api_key.unwrap().expose_secret(), "sk-test");
+        assert_eq!(c.prompts.production[&Task::Classification], "v1");
+    }
+
+    #[test]
+    fn unknown_or_bad_keys_are_named() {
+        let e = Config::load_from(None, env(&[("EXBRIEF_LLM__BASEURL", "x")])).unwrap_err();
+        assert!(e.to_string().contains("baseurl"), "{e}");
+        let e = Config::load_from(None, env(&[("EXBRIEF_SERVER__LISTEN", "nope")])).unwrap_err();
+        assert!(e.to_string().contains("server.listen"), "{e}");
+        let e = Config::load_from(None, env(&[("EXBRIEF_LLM__BASE_URL", "http://x")])).unwrap_err();
+        assert!(e.to_string().contains("llm.model"), "{e}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = Config::load_from(
+            None,
+            env(&[
+                ("EXBRIEF_LLM__API_KEY", "sk-very-secret"),
+                ("EXBRIEF_LLM__BASE_URL", "http://x/v1"),
+                ("EXBRIEF_LLM__MODEL", "m"),
+            ]),
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("sk-very-secret"));
+    }
+}

@@ -1,0 +1,144 @@
+//! The `exbrief` binary: parse the command line, set up logging, and call into the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use exbrief::config::{Config, LogFormat};
+use exbrief::{app, demo, store::Store};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "exbrief", version, about = "Governed LLM briefs for operational exceptions")]
+struct Cli {
+    /// TOML config file; EXBRIEF_<SECTION>__<KEY> environment variables override it.
+    #[arg(long, global = true, env = "EXBRIEF_CONFIG")]
+    config: Option<PathBuf>,
+    /// Overrides database.url.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service.
+    Serve {
+        /// Overrides server.listen.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Validate config, prompts and providers, then exit.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Run every fixture bundle through the pipeline and print the results.
+    Demo {
+        #[arg(long, default_value = "fixtures")]
+        fixtures: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("exbrief: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[tokio::main]
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.config.as_deref()).context("configuration")?;
+    if let Some(url) = cli.database_url {
+        config.database.url = url;
+    }
+    // The demo prints results; its logs stay quiet unless EXBRIEF_LOG asks otherwise.
+    let default_level = if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" };
+    init_logging(config.server.log_format, default_level);
+    match cli.command {
+        Command::Serve { listen, check } => {
+            if let Some(addr) = listen {
+                config.server.listen = addr;
+            }
+            if check {
+                app::parts(&config)?;
+                println!("configuration OK: listen {}, database {}, llm {}", config.server.listen,
+                    redact_url(&config.database.url),
+                    if config.llm.is_configured() { config.llm.model.as_str() } else { "offline" });
+                return Ok(());
+            }
+            let pipeline = app::pipeline(&config).await?;
+            let listener = tokio::net::TcpListener::bind(config.server.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, database = pipeline.store().backend(), llm = %pipeline.llm().describe(), "exbrief listening");
+            app::serve(&config, pipeline, listener, shutdown_signal()).await?;
+            tracing::info!("exbrief stopped");
+            Ok(())
+        }
+        Command::Migrate => {
+            let store = Store::connect(&config.database.url, 1).await?;
+            store.close().await;
+            println!("migrations applied to {}", redact_url(&config.database.url));
+            Ok(())
+        }
+        Command::Demo { fixtures } => {
+            let mut out = std::io::stdout().lock();
+            let n = demo::run(config, &fixtures, &mut out).await?;
+            anyhow::ensure!(n > 0, "no bundles found in {}", fixtures.display());
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, default_level: &str) {
+    let filter =
+        EnvFilter::try_from_env("EXBRIEF_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+}
+
+/// Database URLs may carry a password; print scheme and host only.
+fn redact_url(url: &str) -> String {
+    match url.split_once('@') {
+        Some((scheme_user, host)) => {
+            let scheme = scheme_user.split("://").next().unwrap_or("db");
+            format!("{scheme}://…@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; draining in-flight requests");
+}

@@ -1,0 +1,443 @@
+//! Storage: SQLite (embedded default) or PostgreSQL (several replicas), same schema, same SQL
+//! where the dialects agree. Queries live here and nowhere else.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::postgres::{PgPoolOptions, Postgres};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::types::Json;
+use sqlx::{PgPool, SqlitePool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::audit;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("invalid database URL: {0}")]
+    Url(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The database, whichever backend the URL names.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same code against whichever pool (or transaction) is in use.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Appends rows to the prompt-log chain inside the caller's transaction.
+macro_rules! insert_logs {
+    ($tx:ident, $logs:expr) => {{
+        let head: Option<(String,)> =
+            sqlx::query_as("SELECT hash FROM prompt_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *$tx)
+                .await?;
+        let mut prev = head.map(|(h,)| h).unwrap_or_else(|| audit::GENESIS.to_owned());
+        for l in $logs {
+            let hash = audit::chain_hash(&prev, &l.canonical());
+            sqlx::query(
+                "INSERT INTO prompt_log (id, created_at, request_id, key_id, summary_id, event_id, \
+                 event_type, task, attempt_kind, template_version, template_sha256, policy_version, \
+                 policy_sha256, provider, model, parameters, messages, raw_response, parsed_output, \
+                 prompt_tokens, completion_tokens, total_tokens, latency_ms, outcome, error, \
+                 redaction_counts, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
+                 $26, $27, $28)",
+            )
+            .bind(l.id)
+            .bind(l.created_at)
+            .bind(&l.request_id)
+            .bind(&l.key_id)
+            .bind(l.summary_id)
+            .bind(&l.event_id)
+            .bind(&l.event_type)
+            .bind(&l.task)
+            .bind(&l.attempt_kind)
+            .bind(&l.template_version)
+            .bind(&l.template_sha256)
+            .bind(&l.policy_version)
+            .bind(&l.policy_sha256)
+            .bind(&l.provider)
+            .bind(&l.model)
+            .bind(Json(&l.parameters))
+            .bind(Json(&l.messages))
+            .bind(l.raw_response.as_ref().map(Json))
+            .bind(l.parsed_output.as_ref().map(Json))
+            .bind(l.prompt_tokens)
+            .bind(l.completion_tokens)
+            .bind(l.total_tokens)
+            .bind(l.latency_ms)
+            .bind(&l.outcome)
+            .bind(&l.error)
+            .bind(Json(&l.redaction_counts))
+            .bind(&prev)
+            .bind(&hash)
+            .execute(&mut *$tx)
+            .await?;
+            prev = hash;
+        }
+    }};
+}
+
+/// One stored summary (or a claim on its idempotency key while it is being made).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SummaryRow {
+    pub id: Uuid,
+    pub idempotency_key: String,
+    pub event_id: String,
+    pub request_sha256: String,
+    pub status: String,
+    pub lease_until_ms: i64,
+    pub document: Option<Json<Value>>,
+    pub created_at: OffsetDateTime,
+}
+
+/// What a request claims before it calls any model.
+#[derive(Debug, Clone)]
+pub struct NewClaim {
+    pub id: Uuid,
+    pub idempotency_key: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub request_sha256: String,
+    pub key_id: Option<String>,
+    pub policy_version: String,
+    pub policy_sha256: String,
+    pub lease_until_ms: i64,
+    pub created_at: OffsetDateTime,
+}
+
+/// One prompt-log row before it is chained. Field meanings: DESIGN.md, "Data at rest".
+#[derive(Debug, Clone)]
+pub struct NewPromptLog {
+    pub id: Uuid,
+    pub created_at: OffsetDateTime,
+    pub request_id: String,
+    pub key_id: Option<String>,
+    pub summary_id: Uuid,
+    pub event_id: String,
+    pub event_type: String,
+    pub task: String,
+    pub attempt_kind: String,
+    pub template_version: String,
+    pub template_sha256: String,
+    pub policy_version: String,
+    pub policy_sha256: String,
+    pub provider: String,
+    pub model: String,
+    pub parameters: Value,
+    pub messages: Value,
+    pub raw_response: Option<Value>,
+    pub parsed_output: Option<Value>,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub total_tokens: Option<i64>,
+    pub latency_ms: i64,
+    pub outcome: String,
+    pub error: Option<String>,
+    pub redaction_counts: Value,
+}
+
+impl NewPromptLog {
+    /// The canonical JSON the chain hash covers: every column but `seq`, `prev_hash` and `hash`.
+    pub fn canonical(&self) -> Value {
+        json!({
+            "id": self.id, "created_at": rfc3339(self.created_at), "request_id": self.request_id,
+            "key_id": self.key_id, "summary_id": self.summary_id, "event_id": self.event_id,
+            "event_type": self.event_type, "task": self.task, "attempt_kind": self.attempt_kind,
+            "template_version": self.template_version, "template_sha256": self.template_sha256,
+            "policy_version": self.policy_version, "policy_sha256": self.policy_sha256,
+            "provider": self.provider, "model": self.model, "parameters": self.parameters,
+            "messages": self.messages, "raw_response": self.raw_response,
+            "parsed_output": self.parsed_output, "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens, "total_tokens": self.total_tokens,
+            "latency_ms": self.latency_ms, "outcome": self.outcome, "error": self.error,
+            "redaction_counts": self.redaction_counts,
+        })
+    }
+}
+
+/// A write to Odoo that the outbox worker (issue #5) delivers.
+#[derive(Debug, Clone)]
+pub struct NewOutbox {
+    pub id: Uuid,
+    pub kind: String,
+    pub payload: Value,
+}
+
+/// Outcome of trying to claim an idempotency key.
+#[derive(Debug)]
+pub enum Claim {
+    /// This request owns the key and must produce the summary.
+    Owned,
+    /// Another request got there first; here is its row as it stands.
+    Existing(SummaryRow),
+}
+
+/// Timestamps at microsecond precision, the finest both backends keep, so hashes survive a
+/// round trip through the database.
+pub fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t)
+}
+
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+const SUMMARY_COLUMNS: &str = "id, idempotency_key, event_id, request_sha256, status, lease_until_ms, document, created_at";
+
+impl Store {
+    /// Connects (creating a SQLite file when missing) and applies pending migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        let store = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Url(e.to_string()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .connect_with(options)
+                .await?;
+            Store::Sqlite(pool)
+        } else {
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            Store::Postgres(pool)
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            Store::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Store::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+
+    /// Inserts a `processing` row for the key unless one exists; the unique constraint decides.
+    pub async fn claim(&self, c: &NewClaim) -> Result<Claim> {
+        let sql = "INSERT INTO summaries (id, idempotency_key, event_id, event_type, request_sha256, \
+                   status, lease_until_ms, key_id, document, policy_version, policy_sha256, created_at, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, 'processing', $6, $7, NULL, $8, $9, $10, $10) \
+                   ON CONFLICT (idempotency_key) DO NOTHING";
+        let inserted = on_pool!(self, pool => sqlx::query(sql)
+            .bind(c.id).bind(&c.idempotency_key).bind(&c.event_id).bind(&c.event_type)
+            .bind(&c.request_sha256).bind(c.lease_until_ms).bind(&c.key_id)
+            .bind(&c.policy_version).bind(&c.policy_sha256).bind(c.created_at)
+            .execute(pool).await?.rows_affected());
+        if inserted == 1 {
+            return Ok(Claim::Owned);
+        }
+        match self.summary_by_key(&c.idempotency_key).await? {
+            Some(row) => Ok(Claim::Existing(row)),
+            // The owner gave up between our insert and our read; the caller claims again.
+            None => Ok(Claim::Existing(SummaryRow {
+                id: Uuid::nil(),
+                idempotency_key: c.idempotency_key.clone(),
+                event_id: c.event_id.clone(),
+                request_sha256: c.request_sha256.clone(),
+                status: "gone".to_owned(),
+                lease_until_ms: 0,
+                document: None,
+                created_at: c.created_at,
+            })),
+        }
+    }
+
+    /// Takes over a claim whose owner's lease ran out (its process died). Exactly one caller wins.
+    pub async fn take_over(&self, id: Uuid, old_lease_ms: i64, new_lease_ms: i64) -> Result<bool> {
+        let sql = "UPDATE summaries SET lease_until_ms = $1 \
+                   WHERE id = $2 AND status = 'processing' AND lease_until_ms = $3";
+        let n = on_pool!(self, pool => sqlx::query(sql)
+            .bind(new_lease_ms).bind(id).bind(old_lease_ms)
+            .execute(pool).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    pub async fn summary(&self, id: Uuid) -> Result<Option<SummaryRow>> {
+        let sql = format!("SELECT {SUMMARY_COLUMNS} FROM summaries WHERE id = $1");
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, SummaryRow>(&sql).bind(id).fetch_optional(pool).await?))
+    }
+
+    pub async fn summary_by_key(&self, key: &str) -> Result<Option<SummaryRow>> {
+        let sql = format!("SELECT {SUMMARY_COLUMNS} FROM summaries WHERE idempotency_key = $1");
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, SummaryRow>(&sql).bind(key).fetch_optional(pool).await?))
+    }
+
+    /// Stores the finished summary, its prompt-log rows and its outbox rows in one transaction.
+    pub async fn complete(
+        &self,
+        id: Uuid,
+        document: &Value,
+        logs: &[NewPromptLog],
+        outbox: &[NewOutbox],
+    ) -> Result<()> {
+        let now = now();
+        macro_rules! body {
+            ($tx:ident) => {{
+                // The summary update comes first: it takes SQLite's write lock before the chain
+                // head is read, so concurrent writers cannot fork the chain.
+                sqlx::query(
+                    "UPDATE summaries SET status = 'pending_review', document = $1, updated_at = $2 \
+                     WHERE id = $3 AND status = 'processing'",
+                )
+                .bind(Json(document))
+                .bind(now)
+                .bind(id)
+                .execute(&mut *$tx)
+                .await?;
+                insert_logs!($tx, logs);
+                for o in outbox {
+                    sqlx::query(
+                        "INSERT INTO outbox (id, summary_id, kind, payload, status, attempts, \
+                         next_attempt_at, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)",
+                    )
+                    .bind(o.id)
+                    .bind(id)
+                    .bind(&o.kind)
+                    .bind(Json(&o.payload))
+                    .bind(now)
+                    .execute(&mut *$tx)
+                    .await?;
+                }
+            }};
+        }
+        match self {
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                body!(tx);
+                tx.commit().await?;
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                lock_chain_pg(&mut tx).await?;
+                body!(tx);
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives a claim back (the model failed and config says 503) while keeping the prompt-log
+    /// rows of the failed tries. One transaction.
+    pub async fn abandon(&self, id: Uuid, logs: &[NewPromptLog]) -> Result<()> {
+        macro_rules! body {
+            ($tx:ident) => {{
+                sqlx::query("DELETE FROM summaries WHERE id = $1 AND status = 'processing'")
+                    .bind(id)
+                    .execute(&mut *$tx)
+                    .await?;
+                insert_logs!($tx, logs);
+            }};
+        }
+        match self {
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                body!(tx);
+                tx.commit().await?;
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                lock_chain_pg(&mut tx).await?;
+                body!(tx);
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Prompt-log rows of one summary, oldest first (as JSON, for tests and the audit issue).
+    pub async fn prompt_log_for(&self, summary_id: Uuid) -> Result<Vec<Value>> {
+        let sql = "SELECT task, attempt_kind, provider, model, outcome, template_version, \
+                   template_sha256, policy_version, policy_sha256, messages, prev_hash, hash \
+                   FROM prompt_log WHERE summary_id = $1 ORDER BY seq";
+        let rows: Vec<LogRow> = on_pool!(self, pool => sqlx::query_as::<_, LogRow>(sql).bind(summary_id).fetch_all(pool).await?);
+        Ok(rows.into_iter().map(LogRow::into_json).collect())
+    }
+
+    pub async fn outbox_for(&self, summary_id: Uuid) -> Result<Vec<(String, String, Value)>> {
+        let sql = "SELECT kind, status, payload FROM outbox WHERE summary_id = $1 ORDER BY created_at";
+        let rows: Vec<(String, String, Json<Value>)> = on_pool!(self, pool => sqlx::query_as(sql).bind(summary_id).fetch_all(pool).await?);
+        Ok(rows.into_iter().map(|(k, s, p)| (k, s, p.0)).collect())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct LogRow {
+    task: String,
+    attempt_kind: String,
+    provider: String,
+    model: String,
+    outcome: String,
+    template_version: String,
+    template_sha256: String,
+    policy_version: String,
+    policy_sha256: String,
+    messages: Json<Value>,
+    prev_hash: String,
+    hash: String,
+}
+
+impl LogRow {
+    fn into_json(self) -> Value {
+        json!({"task": self.task, "attempt_kind": self.attempt_kind, "provider": self.provider,
+            "model": self.model, "outcome": self.outcome, "template_version": self.template_version,
+            "template_sha256": self.template_sha256, "policy_version": self.policy_version,
+            "policy_sha256": self.policy_sha256, "messages": self.messages.0,
+            "prev_hash": self.prev_hash, "hash": self.hash})
+    }
+}
+
+/// Replicas on PostgreSQL serialise chain appends with a transaction-scoped advisory lock.
+async fn lock_chain_pg(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(7355608)")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
