@@ -1,0 +1,317 @@
+//! POST /v1/summarize end to end: real server, real database, fake model at the edge.
+
+mod support;
+
+use std::time::Duration;
+
+use exbrief::config::OnFailure;
+use serde_json::{Value, json};
+use support::{Backend, Options, Reply, spawn_app};
+
+fn design_bundle() -> Value {
+    json!({
+        "event_id": "odoo:purchase.order:P00017:receipt_delay:2026-11-20",
+        "event_type": "receipt_delay",
+        "occurred_at": "2026-11-20T06:00:00Z",
+        "source": {"system": "odoo", "model": "purchase.order", "res_id": 17, "name": "P00017"},
+        "locale": "en_US",
+        "facts": {
+            "purchase_order": {"name": "P00017", "partner_id": [12, "Ningbo Fasteners Ltd"], "date_planned": "2026-11-18 09:00:00",
+                               "receipt_status": "pending", "effective_date": false,
+                               "order_line": [{"product_id": [40, "[BLT-M8] Hex bolt M8"], "product_qty": 5000, "price_unit": 0.12}]},
+            "expected_date": "2026-11-24 09:00:00",
+            "tolerance_days": 2,
+            "impacted_sales_orders": [{"name": "S00042", "partner_id": [7, "Acme Hardware"], "commitment_date": "2026-11-22 12:00:00",
+                                       "amount_total": 3100.0, "customer_tier": "strategic"}],
+            "customer": {"name": "Acme Hardware", "email": "buyer@acme-hardware.example", "phone": "+1 312 555 0100"}
+        },
+        "messages": [{"role": "customer", "author": "Jo Rivera", "sent_at": "2026-11-19T16:02:00Z",
+                      "body": "Jo Rivera here - will S00042 still ship Friday? Call me on +1 312 555 0199."}],
+        "reply_to": {"name": "Jo Rivera", "email": "jo.rivera@acme-hardware.example", "lang": "en_US"},
+        "write_back": {"model": "sale.order", "res_id": 42, "activity_user_id": 5}
+    })
+}
+
+const SEEDED: &[&str] = &[
+    "Acme Hardware", "buyer@acme-hardware.example", "+1 312 555 0100", "Jo Rivera", "+1 312 555 0199",
+    "jo.rivera@acme-hardware.example", "Ningbo Fasteners", "0.12", "3100",
+];
+
+fn model() -> Options {
+    Options { model: true, ..Options::default() }
+}
+
+backend_tests! {
+    health_answers_once_serving => health_answers_once_serving;
+    offline_summary_has_every_part_and_can_be_fetched => offline_summary_has_every_part_and_can_be_fetched;
+    tasks_select_a_subset => tasks_select_a_subset;
+    model_output_is_used_restored_and_no_pii_reaches_the_model => model_output_is_used_restored_and_no_pii_reaches_the_model;
+    retry_after_is_honoured_on_429 => retry_after_is_honoured_on_429;
+    server_errors_fall_back_to_offline_and_every_try_is_logged => server_errors_fall_back_to_offline_and_every_try_is_logged;
+    on_failure_error_answers_503_and_a_retry_later_succeeds => on_failure_error_answers_503_and_a_retry_later_succeeds;
+    invalid_json_gets_one_repair_retry => invalid_json_gets_one_repair_retry;
+    rejected_json_schema_downgrades_to_json_object => rejected_json_schema_downgrades_to_json_object;
+    duplicate_event_returns_the_stored_summary_without_a_model_call => duplicate_event_returns_the_stored_summary_without_a_model_call;
+    concurrent_twins_share_one_set_of_model_calls => concurrent_twins_share_one_set_of_model_calls;
+    same_event_id_with_another_body_is_a_conflict => same_event_id_with_another_body_is_a_conflict;
+    idempotency_key_header_replaces_event_id => idempotency_key_header_replaces_event_id;
+    unknown_summary_is_a_problem_404 => unknown_summary_is_a_problem_404;
+    every_fixture_summarises => every_fixture_summarises;
+}
+
+async fn health_answers_once_serving(backend: Backend) {
+    let app = spawn_app(backend, Options::default()).await;
+    let r = app.get("/healthz").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["status"], "ok");
+    let r = app.get("/readyz").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["llm"], "offline");
+    app.stop().await;
+}
+
+async fn offline_summary_has_every_part_and_can_be_fetched(backend: Backend) {
+    let app = spawn_app(backend, Options::default()).await;
+    let r = app.summarize(&design_bundle()).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let doc = &r.json;
+    assert_eq!(doc["status"], "pending_review");
+    assert_eq!(doc["event_id"], "odoo:purchase.order:P00017:receipt_delay:2026-11-20");
+    assert!(doc["impact_summary"]["summary"].as_str().unwrap().contains("6 days late"), "{doc}");
+    assert_eq!(doc["classification"]["severity"], "critical");
+    assert!(!doc["classification"]["recommended_actions"].as_array().unwrap().is_empty());
+    assert_eq!(doc["draft_reply"]["language"], "en");
+    // Pseudonyms are restored for the reviewer: the contact's real name is back.
+    assert!(doc["draft_reply"]["body"].as_str().unwrap().starts_with("Dear Jo Rivera,"), "{doc}");
+    for task in ["impact_summary", "classification", "customer_reply"] {
+        assert_eq!(doc["tasks"][task]["provider"], "offline");
+        assert_eq!(doc["tasks"][task]["generated_by"], "offline");
+        assert_eq!(doc["tasks"][task]["prompt_version"], "v1");
+        assert_eq!(doc["tasks"][task]["prompt_sha256"].as_str().unwrap().len(), 64);
+    }
+    assert_eq!(doc["redaction"]["counts"]["pricing"], 2);
+    assert!(doc["redaction"]["counts"]["customer_pii"].as_u64().unwrap() >= 7);
+    assert!(doc["created_at"].as_str().unwrap().starts_with("20"));
+    assert!(r.headers.get("x-request-id").is_some());
+
+    let id = doc["id"].as_str().unwrap();
+    let fetched = app.get(&format!("/v1/summaries/{id}")).await;
+    assert_eq!(fetched.status, 200);
+    assert_eq!(&fetched.json, doc);
+
+    // One transaction stored the summary, one prompt-log row per task and the Odoo outbox row.
+    let uuid = uuid::Uuid::parse_str(id).unwrap();
+    let logs = app.pipeline.store().prompt_log_for(uuid).await.unwrap();
+    assert_eq!(logs.len(), 3);
+    for pair in logs.windows(2) {
+        assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
+    }
+    let outbox = app.pipeline.store().outbox_for(uuid).await.unwrap();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].0, "odoo.pending_review");
+    assert_eq!(outbox[0].2["res_id"], 42);
+    app.stop().await;
+}
+
+async fn tasks_select_a_subset(backend: Backend) {
+    let app = spawn_app(backend, model()).await;
+    let mut b = design_bundle();
+    b["tasks"] = json!(["classification"]);
+    let r = app.summarize(&b).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert!(r.json["impact_summary"].is_null());
+    assert!(r.json["draft_reply"].is_null());
+    assert_eq!(r.json["classification"]["severity"], "high");
+    assert_eq!(r.json["tasks"].as_object().unwrap().len(), 1);
+    assert_eq!(app.fake().count(), 1);
+    app.stop().await;
+}
+
+async fn model_output_is_used_restored_and_no_pii_reaches_the_model(backend: Backend) {
+    let app = spawn_app(backend, model()).await;
+    let r = app.summarize(&design_bundle()).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    for task in ["impact_summary", "classification", "customer_reply"] {
+        assert_eq!(r.json["tasks"][task]["provider"], "openai");
+        assert_eq!(r.json["tasks"][task]["model"], "fake-model");
+        assert_eq!(r.json["tasks"][task]["generated_by"], "model");
+    }
+    assert_eq!(r.json["impact_summary"]["headline"], "Model headline for Acme Hardware");
+    assert!(r.json["draft_reply"]["body"].as_str().unwrap().starts_with("Dear Jo Rivera,"));
+    let requests = app.fake().requests();
+    assert_eq!(requests.len(), 3);
+    for req in &requests {
+        assert_eq!(req.authorization.as_deref(), Some("Bearer sk-test-key"));
+        assert_eq!(req.body["model"], "fake-model");
+        assert_eq!(req.body["response_format"]["type"], "json_schema");
+        assert_eq!(req.body["stream"], false);
+        let text = req.body.to_string();
+        for secret in SEEDED {
+            assert!(!text.contains(secret), "{secret} reached the model");
+        }
+        assert!(text.contains("[CUSTOMER_1]") && text.contains("<untrusted_data"));
+    }
+    app.stop().await;
+}
+
+async fn retry_after_is_honoured_on_429(backend: Backend) {
+    let app = spawn_app(backend, model()).await;
+    app.fake().script([Reply::Status(429, Some(1))]);
+    let mut b = design_bundle();
+    b["tasks"] = json!(["classification"]);
+    let r = app.summarize(&b).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["tasks"]["classification"]["provider"], "openai");
+    let reqs = app.fake().requests();
+    assert_eq!(reqs.len(), 2);
+    let waited = reqs[1].at - reqs[0].at;
+    assert!(waited >= Duration::from_millis(950), "retried after {waited:?}, Retry-After was 1 s");
+    app.stop().await;
+}
+
+async fn server_errors_fall_back_to_offline_and_every_try_is_logged(backend: Backend) {
+    let app = spawn_app(backend, Options { model: true, max_retries: 1, ..Options::default() }).await;
+    app.fake().always(Reply::Status(500, None));
+    let mut b = design_bundle();
+    b["tasks"] = json!(["classification"]);
+    let r = app.summarize(&b).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let t = &r.json["tasks"]["classification"];
+    assert_eq!(t["provider"], "offline");
+    assert_eq!(t["generated_by"], "offline");
+    assert_eq!(t["fallback"], true);
+    assert_eq!(app.fake().count(), 2);
+    let id = uuid::Uuid::parse_str(r.json["id"].as_str().unwrap()).unwrap();
+    let logs = app.pipeline.store().prompt_log_for(id).await.unwrap();
+    let kinds: Vec<(&str, &str)> = logs.iter().map(|l| (l["attempt_kind"].as_str().unwrap(), l["outcome"].as_str().unwrap())).collect();
+    assert_eq!(kinds, [("first", "error"), ("retry", "error"), ("fallback", "ok")]);
+    app.stop().await;
+}
+
+async fn on_failure_error_answers_503_and_a_retry_later_succeeds(backend: Backend) {
+    let app = spawn_app(backend, Options { model: true, max_retries: 0, on_failure: OnFailure::Error, ..Options::default() }).await;
+    app.fake().always(Reply::Status(503, None));
+    let mut b = design_bundle();
+    b["tasks"] = json!(["impact_summary"]);
+    let r = app.summarize(&b).await;
+    assert_eq!(r.status, 503, "{}", r.json);
+    assert_eq!(r.content_type, "application/problem+json");
+    assert_eq!(r.json["type"], "urn:exbrief:problem:model-unavailable");
+    assert!(r.headers.get("retry-after").is_some());
+    // The model recovers; n8n retries with the same event_id and gets a summary.
+    app.fake().always(Reply::Valid);
+    let r = app.summarize(&b).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["tasks"]["impact_summary"]["provider"], "openai");
+    app.stop().await;
+}
+
+async fn invalid_json_gets_one_repair_retry(backend: Backend) {
+    let app = spawn_app(backend, model()).await;
+    app.fake().script([Reply::Content("Sure! Here is the JSON: {oops".to_owned())]);
+    let mut b = design_bundle();
+    b["tasks"] = json!(["classification"]);
+    let r = app.summarize(&b).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["tasks"]["classification"]["provider"], "openai");
+    let reqs = app.fake().requests();
+    assert_eq!(reqs.len(), 2);
+    let msgs = reqs[1].body["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 4);
+    assert_eq!(msgs[2]["role"], "assistant");
+    assert!(msgs[3]["content"].as_str().unwrap().contains("not valid"));
+    // A second invalid answer (schema-breaking this time) ends in the offline fallback.
+    app.fake().script([Reply::Content("{}".to_owned()), Reply::Content("{\"severity\": \"meh\"}".to_owned())]);
+    b["event_id"] = json!("repair-twice");
+    let r = app.summarize(&b).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["tasks"]["classification"]["provider"], "offline");
+    assert_eq!(app.fake().count(), 4);
+    app.stop().await;
+}
+
+async fn rejected_json_schema_downgrades_to_json_object(backend: Backend) {
+    let app = spawn_app(backend, model()).await;
+    app.fake().script([Reply::RejectJsonSchema]);
+    let mut b = design_bundle();
+    b["tasks"] = json!(["customer_reply"]);
+    let r = app.summarize(&b).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let reqs = app.fake().requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].body["response_format"]["type"], "json_schema");
+    assert_eq!(reqs[1].body["response_format"]["type"], "json_object");
+    assert_eq!(r.json["tasks"]["customer_reply"]["provider"], "openai");
+    app.stop().await;
+}
+
+async fn duplicate_event_returns_the_stored_summary_without_a_model_call(backend: Backend) {
+    let app = spawn_app(backend, model()).await;
+    let first = app.summarize(&design_bundle()).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(app.fake().count(), 3);
+    let again = app.summarize(&design_bundle()).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json, first.json);
+    assert_eq!(app.fake().count(), 3);
+    app.stop().await;
+}
+
+async fn concurrent_twins_share_one_set_of_model_calls(backend: Backend) {
+    let app = spawn_app(backend, model()).await;
+    app.fake().set_delay(Duration::from_millis(800));
+    let b = design_bundle();
+    let (a, c) = tokio::join!(app.summarize(&b), app.summarize(&b));
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(c.status, 200, "{}", c.json);
+    assert_eq!(a.json["id"], c.json["id"]);
+    assert_eq!(app.fake().count(), 3, "twins must share one set of model calls");
+    app.stop().await;
+}
+
+async fn same_event_id_with_another_body_is_a_conflict(backend: Backend) {
+    let app = spawn_app(backend, Options::default()).await;
+    assert_eq!(app.summarize(&design_bundle()).await.status, 200);
+    let mut changed = design_bundle();
+    changed["facts"]["tolerance_days"] = json!(5);
+    let r = app.summarize(&changed).await;
+    assert_eq!(r.status, 409);
+    assert_eq!(r.content_type, "application/problem+json");
+    assert_eq!(r.json["type"], "urn:exbrief:problem:idempotency-conflict");
+    app.stop().await;
+}
+
+async fn idempotency_key_header_replaces_event_id(backend: Backend) {
+    let app = spawn_app(backend, Options::default()).await;
+    let body = serde_json::to_vec(&design_bundle()).unwrap();
+    let a = app.post_raw("/v1/summarize", Some("application/json"), body.clone(), &[("Idempotency-Key", "run-1")]).await;
+    let b = app.post_raw("/v1/summarize", Some("application/json"), body.clone(), &[("Idempotency-Key", "run-2")]).await;
+    let c = app.post_raw("/v1/summarize", Some("application/json"), body, &[("Idempotency-Key", "run-1")]).await;
+    assert_eq!(a.status, 200);
+    assert_ne!(a.json["id"], b.json["id"]);
+    assert_eq!(a.json["id"], c.json["id"]);
+    app.stop().await;
+}
+
+async fn unknown_summary_is_a_problem_404(backend: Backend) {
+    let app = spawn_app(backend, Options::default()).await;
+    for path in ["/v1/summaries/01a2188f-82e5-71b1-88e5-b89092a46513", "/v1/summaries/not-a-uuid", "/nowhere"] {
+        let r = app.get(path).await;
+        assert_eq!(r.status, 404, "{path}");
+        assert_eq!(r.content_type, "application/problem+json");
+    }
+    app.stop().await;
+}
+
+async fn every_fixture_summarises(backend: Backend) {
+    let app = spawn_app(backend, Options::default()).await;
+    for (name, bundle) in support::fixtures() {
+        let r = app.summarize(&bundle).await;
+        assert_eq!(r.status, 200, "{name}: {}", r.json);
+        assert_eq!(r.json["status"], "pending_review", "{name}");
+        let lang = bundle["reply_to"]["lang"].as_str().unwrap()[..2].to_owned();
+        let expected = if ["en", "de", "fr", "nl"].contains(&lang.as_str()) { lang } else { "en".to_owned() };
+        assert_eq!(r.json["draft_reply"]["language"], expected.as_str(), "{name}");
+    }
+    app.stop().await;
+}

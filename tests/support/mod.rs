@@ -1,0 +1,232 @@
+//! Test harness: the real server on port 0 over a fresh database (SQLite file, or a PostgreSQL
+//! database of its own when EXBRIEF_TEST_PG_URL is set), with a fake model at the network edge.
+#![allow(dead_code)]
+
+pub mod fake_llm;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use exbrief::config::{Config, OnFailure};
+use exbrief::pipeline::Pipeline;
+use serde_json::Value;
+use sqlx::Connection;
+use tokio::sync::oneshot;
+
+pub use fake_llm::{FakeLlm, Reply};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body once per backend: SQLite always, PostgreSQL when EXBRIEF_TEST_PG_URL is set.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident => $body:path;)+) => {$(
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { $body(support::Backend::Sqlite).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if std::env::var("EXBRIEF_TEST_PG_URL").is_err() {
+                    eprintln!("EXBRIEF_TEST_PG_URL not set: PostgreSQL variant skipped");
+                    return;
+                }
+                $body(support::Backend::Postgres).await
+            }
+        }
+    )+};
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> Value {
+    let text = std::fs::read_to_string(repo().join("fixtures").join(name)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+pub fn fixtures() -> Vec<(String, Value)> {
+    let mut paths: Vec<_> = std::fs::read_dir(repo().join("fixtures"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let v = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), v)
+        })
+        .collect()
+}
+
+/// A fresh database that is dropped with the test.
+pub struct TestDb {
+    pub url: String,
+    pg_admin: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                TestDb { url, pg_admin: None, _dir: Some(dir) }
+            }
+            Backend::Postgres => {
+                let admin = std::env::var("EXBRIEF_TEST_PG_URL").unwrap();
+                let name = format!("exbrief_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+                TestDb { url: format!("{base}/{name}"), pg_admin: Some((admin, name)), _dir: None }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg_admin.take() {
+            // Drop runs inside the test's runtime; a thread with its own runtime can block on it.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut conn)
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub fake: Option<FakeLlm>,
+    pub pipeline: Arc<Pipeline>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    pub db: TestDb,
+}
+
+pub struct Options {
+    pub model: bool,
+    pub on_failure: OnFailure,
+    pub max_retries: u32,
+    pub tweak: fn(&mut Config),
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { model: false, on_failure: OnFailure::Fallback, max_retries: 2, tweak: |_| {} }
+    }
+}
+
+pub async fn spawn_app(backend: Backend, options: Options) -> TestApp {
+    let db = TestDb::new(backend).await;
+    let mut config = Config::default();
+    config.database.url = db.url.clone();
+    config.prompts.dir = repo().join("prompts");
+    config.llm.on_failure = options.on_failure;
+    config.llm.max_retries = options.max_retries;
+    config.llm.backoff_base_ms = 10;
+    config.llm.backoff_max_ms = 50;
+    config.server.request_timeout_secs = 30;
+    let fake = if options.model {
+        let (fake, base_url) = FakeLlm::start().await;
+        config.llm.base_url = base_url;
+        config.llm.model = "fake-model".to_owned();
+        config.llm.api_key = Some("sk-test-key".to_owned().into());
+        Some(fake)
+    } else {
+        None
+    };
+    (options.tweak)(&mut config);
+    let pipeline = exbrief::app::pipeline(&config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server_pipeline = Arc::clone(&pipeline);
+    let server = tokio::spawn(async move {
+        exbrief::app::serve(&config, server_pipeline, listener, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    TestApp {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        fake,
+        pipeline,
+        shutdown: Some(tx),
+        server: Some(server),
+        db,
+    }
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub headers: reqwest::header::HeaderMap,
+    pub json: Value,
+}
+
+impl TestApp {
+    pub fn fake(&self) -> &FakeLlm {
+        self.fake.as_ref().unwrap()
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: Option<&str>, body: Vec<u8>, headers: &[(&str, &str)]) -> Answer {
+        let mut req = self.client.post(format!("{}{path}", self.base)).body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        answer(req.send().await.unwrap()).await
+    }
+
+    pub async fn summarize(&self, bundle: &Value) -> Answer {
+        self.post_raw("/v1/summarize", Some("application/json"), serde_json::to_vec(bundle).unwrap(), &[]).await
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        answer(self.client.get(format!("{}{path}", self.base)).send().await.unwrap()).await
+    }
+
+    /// Stops the server (draining requests) and closes the pool before the database is dropped.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        self.pipeline.store().close().await;
+    }
+}
+
+async fn answer(res: reqwest::Response) -> Answer {
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let bytes = res.bytes().await.unwrap();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Answer { status, content_type, headers, json }
+}
