@@ -204,6 +204,12 @@ fn tasks<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Task>>, D::Error>
 impl Bundle {
     /// Parses a JSON document, naming the path of the first offending field.
     pub fn from_value(value: &serde_json::Value) -> Result<Self, BundleError> {
+        if !value.is_object() {
+            return Err(BundleError {
+                path: "(document)".to_owned(),
+                message: "the body must be a JSON object (an exception bundle)".to_owned(),
+            });
+        }
         serde_path_to_error::deserialize::<_, Bundle>(value).map_err(|e| {
             let path = e.path().to_string();
             BundleError {

@@ -234,7 +234,8 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks cross-field rules; run again after command-line overrides.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: &str| ConfigError::Invalid {
             key: key.to_owned(),
             message: message.to_owned(),

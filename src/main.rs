@@ -59,6 +59,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(cli.config.as_deref()).context("configuration")?;
     if let Some(url) = cli.database_url {
         config.database.url = url;
+        config.validate().context("--database-url")?;
     }
     // The demo prints results; its logs stay quiet unless EXBRIEF_LOG asks otherwise.
     let default_level = if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" };
@@ -103,7 +104,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 fn init_logging(format: LogFormat, default_level: &str) {
     let filter =
         EnvFilter::try_from_env("EXBRIEF_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),

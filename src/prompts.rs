@@ -197,7 +197,7 @@ impl Registry {
             let render_err = |e: minijinja::Error| PromptError::Render {
                 file: name.clone(),
                 line: e.line().unwrap_or(0),
-                reason: e.detail().unwrap_or("").to_owned(),
+                reason: e.detail().map(str::to_owned).unwrap_or_else(|| e.kind().to_string()),
             };
             let content = self
                 .env
@@ -274,22 +274,45 @@ fn load_version(
 }
 
 /// The context templates see: the redacted bundle with every optional key present (so strict
-/// undefined catches typos, not absent data), plus the reply language.
+/// undefined catches typos in templates, not data a caller left out), plus the reply language.
 pub fn context(redacted_bundle: &Value, language: &str) -> Value {
-    let get = |k: &str| redacted_bundle.get(k).cloned().unwrap_or(Value::Null);
-    let or = |k: &str, default: Value| match redacted_bundle.get(k) {
-        Some(Value::Null) | None => default,
-        Some(v) => v.clone(),
+    let get = |v: &Value, k: &str| match v.get(k) {
+        Some(x) => x.clone(),
+        None => Value::Null,
+    };
+    let b = redacted_bundle;
+    let source = &b["source"];
+    let messages: Vec<Value> = b["messages"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|m| {
+                    serde_json::json!({"role": get(m, "role"), "author": get(m, "author"),
+                        "sent_at": get(m, "sent_at"), "body": get(m, "body")})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let reply_to = match &b["reply_to"] {
+        Value::Object(r) => serde_json::json!({
+            "name": r.get("name").cloned().unwrap_or(Value::Null),
+            "email": r.get("email").cloned().unwrap_or(Value::Null),
+            "lang": r.get("lang").cloned().unwrap_or(Value::Null)}),
+        _ => Value::Null,
     };
     serde_json::json!({
-        "event_id": get("event_id"),
-        "event_type": get("event_type"),
-        "occurred_at": get("occurred_at"),
-        "source": get("source"),
-        "locale": get("locale"),
-        "facts": or("facts", serde_json::json!({})),
-        "messages": or("messages", serde_json::json!([])),
-        "reply_to": get("reply_to"),
+        "event_id": get(b, "event_id"),
+        "event_type": get(b, "event_type"),
+        "occurred_at": get(b, "occurred_at"),
+        "source": {"system": get(source, "system"), "model": get(source, "model"),
+                   "res_id": get(source, "res_id"), "name": get(source, "name")},
+        "locale": get(b, "locale"),
+        "facts": match b.get("facts") {
+            Some(Value::Object(f)) => Value::Object(f.clone()),
+            _ => serde_json::json!({}),
+        },
+        "messages": messages,
+        "reply_to": reply_to,
         "language": language,
     })
 }

@@ -13,6 +13,7 @@ use serde_json::Value;
 use sqlx::Connection;
 use tokio::sync::oneshot;
 
+#[allow(unused_imports)]
 pub use fake_llm::{FakeLlm, Reply};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

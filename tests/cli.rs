@@ -1,0 +1,160 @@
+//! The binary as an operator uses it: no config at all, `--check`, overrides, `demo`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_exbrief");
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A command with no EXBRIEF_* variables from the test's own environment.
+fn exbrief(cwd: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(cwd);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("EXBRIEF_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// A fresh directory holding only the prompt templates, as a newcomer's checkout would.
+fn workdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("prompts"), &dir.path().join("prompts"));
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn check_passes_with_no_config_and_reports_the_defaults() {
+    let dir = workdir();
+    let out = exbrief(dir.path()).args(["serve", "--check"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("listen 127.0.0.1:8080"), "{stdout}");
+    assert!(stdout.contains("sqlite://exbrief.db"), "{stdout}");
+    assert!(stdout.contains("llm offline"), "{stdout}");
+    assert!(!dir.path().join("exbrief.db").exists(), "--check must not create the database");
+}
+
+#[test]
+fn check_names_the_bad_key_whichever_layer_set_it() {
+    let dir = workdir();
+    let out = exbrief(dir.path())
+        .args(["serve", "--check"])
+        .env("EXBRIEF_LLM__BASE_URL", "http://127.0.0.1:9/v1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("llm.model"));
+
+    std::fs::write(dir.path().join("bad.toml"), "[server]\nlisten = \"127.0.0.1:9\"\nlisen = 1\n").unwrap();
+    let out = exbrief(dir.path()).args(["serve", "--check", "--config", "bad.toml"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lisen"));
+
+    let out = exbrief(dir.path()).args(["serve", "--check", "--database-url", "mysql://x"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("database.url"));
+
+    // The env var wins over the file.
+    std::fs::write(dir.path().join("ok.toml"), "[server]\nlisten = \"127.0.0.1:9000\"\n").unwrap();
+    let out = exbrief(dir.path())
+        .args(["serve", "--check", "--config", "ok.toml"])
+        .env("EXBRIEF_SERVER__LISTEN", "127.0.0.1:9001")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:9001"));
+    // And --listen wins over both.
+    let out = exbrief(dir.path())
+        .args(["serve", "--check", "--config", "ok.toml", "--listen", "127.0.0.1:9002"])
+        .env("EXBRIEF_SERVER__LISTEN", "127.0.0.1:9001")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:9002"));
+}
+
+#[test]
+fn a_broken_template_stops_start_up_with_file_and_line() {
+    let dir = workdir();
+    std::fs::write(dir.path().join("prompts/impact_summary/v1/system.jinja"), "ok\n{{ oops(\n").unwrap();
+    let out = exbrief(dir.path()).args(["serve", "--check"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("impact_summary/v1/system.jinja:2"), "{stderr}");
+}
+
+#[test]
+fn serve_without_config_creates_the_database_answers_health_and_stops_on_sigterm() {
+    let dir = workdir();
+    let mut child = exbrief(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("no listening line");
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let status = rt.block_on(async {
+        reqwest::get(format!("http://{addr}/healthz")).await.unwrap().status().as_u16()
+    });
+    assert_eq!(status, 200);
+    assert!(dir.path().join("exbrief.db").exists());
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Some(code) = child.try_wait().unwrap() {
+            break code;
+        }
+        assert!(Instant::now() < deadline, "exbrief did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(code.success(), "exit status {code}");
+}
+
+#[test]
+fn demo_prints_a_result_for_every_fixture() {
+    let out = exbrief(repo()).arg("demo").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let fixtures = std::fs::read_dir(repo().join("fixtures"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json"))
+        .count();
+    assert!(fixtures >= 10);
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("━━ ")).count(), fixtures, "{stdout}");
+    assert_eq!(stdout.matches("DRAFT REPLY").count(), fixtures);
+    assert!(stdout.contains(&format!("{fixtures} of {fixtures} bundles summarised")));
+    assert!(stdout.contains("DRAFT REPLY [de]"));
+}
