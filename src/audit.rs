@@ -25,8 +25,14 @@ mod tests {
     fn any_change_changes_the_hash() {
         let row = serde_json::json!({"b": 1, "a": "x"});
         let h = chain_hash(GENESIS, &row);
-        assert_eq!(h, chain_hash(GENESIS, &serde_json::json!({"a": "x", "b": 1})));
-        assert_ne!(h, chain_hash(GENESIS, &serde_json::json!({"a": "y", "b": 1})));
+        assert_eq!(
+            h,
+            chain_hash(GENESIS, &serde_json::json!({"a": "x", "b": 1}))
+        );
+        assert_ne!(
+            h,
+            chain_hash(GENESIS, &serde_json::json!({"a": "y", "b": 1}))
+        );
         assert_ne!(h, chain_hash(&h, &row));
     }
 }

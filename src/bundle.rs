@@ -18,9 +18,7 @@ pub struct BundleError {
 }
 
 /// The outputs exbrief can produce for one bundle.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Task {
     ImpactSummary,
@@ -29,7 +27,11 @@ pub enum Task {
 }
 
 impl Task {
-    pub const ALL: [Task; 3] = [Task::ImpactSummary, Task::Classification, Task::CustomerReply];
+    pub const ALL: [Task; 3] = [
+        Task::ImpactSummary,
+        Task::Classification,
+        Task::CustomerReply,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -191,12 +193,12 @@ pub struct Bundle {
 
 fn tasks<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Task>>, D::Error> {
     let tasks: Option<Vec<Task>> = Option::deserialize(d)?;
-    if let Some(list) = &tasks {
-        if list.is_empty() {
-            return Err(serde::de::Error::custom(
-                "must name at least one task, or be left out for all three",
-            ));
-        }
+    if let Some(list) = &tasks
+        && list.is_empty()
+    {
+        return Err(serde::de::Error::custom(
+            "must name at least one task, or be left out for all three",
+        ));
     }
     Ok(tasks)
 }
@@ -213,7 +215,11 @@ impl Bundle {
         serde_path_to_error::deserialize::<_, Bundle>(value).map_err(|e| {
             let path = e.path().to_string();
             BundleError {
-                path: if path == "." { "(document)".to_owned() } else { path },
+                path: if path == "." {
+                    "(document)".to_owned()
+                } else {
+                    path
+                },
                 message: e.into_inner().to_string(),
             }
         })
@@ -223,10 +229,7 @@ impl Bundle {
     pub fn selected_tasks(&self) -> Vec<Task> {
         match &self.tasks {
             None => Task::ALL.to_vec(),
-            Some(list) => Task::ALL
-                .into_iter()
-                .filter(|t| list.contains(t))
-                .collect(),
+            Some(list) => Task::ALL.into_iter().filter(|t| list.contains(t)).collect(),
         }
     }
 
@@ -284,7 +287,12 @@ mod tests {
         assert!(e.message.contains("201"));
         let mut v = minimal();
         v.as_object_mut().unwrap().remove("source");
-        assert!(Bundle::from_value(&v).unwrap_err().message.contains("source"));
+        assert!(
+            Bundle::from_value(&v)
+                .unwrap_err()
+                .message
+                .contains("source")
+        );
     }
 
     #[test]

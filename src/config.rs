@@ -48,7 +48,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Deepest JSON nesting accepted in a bundle.
     pub max_json_depth: usize,
-    /// Whole-request deadline; also the lease a request holds on its idempotency key.
+    /// How long a request owns its event while producing it: a twin waits at most this long,
+    /// and a retry may take over a claim whose owner died once it has passed.
     pub request_timeout_secs: u64,
     /// `human` or `json`.
     pub log_format: LogFormat,
@@ -209,11 +210,10 @@ impl Config {
                     path: path.to_owned(),
                     source,
                 })?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| ConfigError::Toml {
-                        path: path.to_owned(),
-                        message: e.to_string(),
-                    })?
+                text.parse::<toml::Table>().map_err(|e| ConfigError::Toml {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?
             }
             None => toml::Table::new(),
         };
@@ -225,10 +225,12 @@ impl Config {
         for (var, value) in vars {
             apply_env(&mut table, &var, &value)?;
         }
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| ConfigError::Invalid {
-                key: e.path().to_string(),
-                message: e.inner().message().to_owned(),
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                ConfigError::Invalid {
+                    key: e.path().to_string(),
+                    message: e.inner().message().to_owned(),
+                }
             })?;
         config.validate()?;
         Ok(config)
@@ -257,15 +259,22 @@ impl Config {
             return Err(invalid("server.max_body_bytes", "must be at least 1024"));
         }
         if !(2..=128).contains(&self.server.max_json_depth) {
-            return Err(invalid("server.max_json_depth", "must be between 2 and 128"));
+            return Err(invalid(
+                "server.max_json_depth",
+                "must be between 2 and 128",
+            ));
         }
         if self.server.request_timeout_secs == 0 {
             return Err(invalid("server.request_timeout_secs", "must be at least 1"));
         }
         if self.llm.is_configured() {
-            if !(self.llm.base_url.starts_with("http://") || self.llm.base_url.starts_with("https://"))
+            if !(self.llm.base_url.starts_with("http://")
+                || self.llm.base_url.starts_with("https://"))
             {
-                return Err(invalid("llm.base_url", "must be an http:// or https:// URL"));
+                return Err(invalid(
+                    "llm.base_url",
+                    "must be an http:// or https:// URL",
+                ));
             }
             if self.llm.model.trim().is_empty() {
                 return Err(invalid("llm.model", "is required when llm.base_url is set"));

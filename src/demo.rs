@@ -22,7 +22,11 @@ pub enum DemoError {
 }
 
 /// Runs the demo; returns how many fixtures produced a summary.
-pub async fn run(mut config: Config, fixtures: &Path, out: &mut impl Write) -> Result<usize, DemoError> {
+pub async fn run(
+    mut config: Config,
+    fixtures: &Path,
+    out: &mut impl Write,
+) -> Result<usize, DemoError> {
     let dir = tempfile::tempdir()?;
     config.database.url = format!("sqlite://{}", dir.path().join("demo.db").display());
     let pipeline = app::pipeline(&config).await?;
@@ -32,42 +36,87 @@ pub async fn run(mut config: Config, fixtures: &Path, out: &mut impl Write) -> R
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     paths.sort();
-    writeln!(out, "exbrief demo: {} bundles, model: {}\n", paths.len(), pipeline.llm().describe())?;
+    writeln!(
+        out,
+        "exbrief demo: {} bundles, model: {}\n",
+        paths.len(),
+        pipeline.llm().describe()
+    )?;
     let mut done = 0;
     for path in &paths {
-        let fixture_err = |message: String| DemoError::Fixture { path: path.display().to_string(), message };
+        let fixture_err = |message: String| DemoError::Fixture {
+            path: path.display().to_string(),
+            message,
+        };
         let text = std::fs::read_to_string(path)?;
         let raw: Value = serde_json::from_str(&text).map_err(|e| fixture_err(e.to_string()))?;
         let bundle = Bundle::from_value(&raw).map_err(|e| fixture_err(e.to_string()))?;
-        let input = SummarizeInput { raw, bundle, idempotency_key: None, request_id: "demo".to_owned(), key_id: None };
-        let doc = pipeline.summarize(input).await.map_err(|e| fixture_err(e.to_string()))?;
+        let input = SummarizeInput {
+            raw,
+            bundle,
+            idempotency_key: None,
+            request_id: "demo".to_owned(),
+            key_id: None,
+        };
+        let doc = pipeline
+            .summarize(input)
+            .await
+            .map_err(|e| fixture_err(e.to_string()))?;
         print_doc(out, path, &doc)?;
         done += 1;
     }
     pipeline.store().close().await;
-    writeln!(out, "{done} of {} bundles summarised; nothing left this machine unless an LLM is configured.", paths.len())?;
+    writeln!(
+        out,
+        "{done} of {} bundles summarised; nothing left this machine unless an LLM is configured.",
+        paths.len()
+    )?;
     Ok(done)
 }
 
 fn print_doc(out: &mut impl Write, path: &Path, doc: &Value) -> std::io::Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
-    writeln!(out, "━━ {name} ━━ {} ({})", s(&doc["event_id"]), s(&doc["event_type"]))?;
+    writeln!(
+        out,
+        "━━ {name} ━━ {} ({})",
+        s(&doc["event_id"]),
+        s(&doc["event_type"])
+    )?;
     writeln!(out, "status: {}   id: {}", s(&doc["status"]), s(&doc["id"]))?;
     let impact = &doc["impact_summary"];
     if !impact.is_null() {
-        writeln!(out, "\nIMPACT  {}\n  {}", s(&impact["headline"]), s(&impact["summary"]))?;
+        writeln!(
+            out,
+            "\nIMPACT  {}\n  {}",
+            s(&impact["headline"]),
+            s(&impact["summary"])
+        )?;
     }
     let c = &doc["classification"];
     if !c.is_null() {
-        writeln!(out, "\nCLASSIFICATION  {} · severity {} · priority {}", s(&c["category"]), s(&c["severity"]), s(&c["priority"]))?;
+        writeln!(
+            out,
+            "\nCLASSIFICATION  {} · severity {} · priority {}",
+            s(&c["category"]),
+            s(&c["severity"]),
+            s(&c["priority"])
+        )?;
         for a in c["recommended_actions"].as_array().into_iter().flatten() {
             writeln!(out, "  - {}", s(a))?;
         }
     }
     let r = &doc["draft_reply"];
     if !r.is_null() {
-        writeln!(out, "\nDRAFT REPLY [{}]  Subject: {}", s(&r["language"]), s(&r["subject"]))?;
+        writeln!(
+            out,
+            "\nDRAFT REPLY [{}]  Subject: {}",
+            s(&r["language"]),
+            s(&r["subject"])
+        )?;
         for line in s(&r["body"]).lines() {
             writeln!(out, "  | {line}")?;
         }
@@ -82,7 +131,10 @@ fn print_doc(out: &mut impl Write, path: &Path, doc: &Value) -> std::io::Result<
     writeln!(
         out,
         "\nredacted before any model saw it: customer_pii {}, pricing {}, hr {} · {}\n",
-        counts["customer_pii"], counts["pricing"], counts["hr"], by.join(" ")
+        counts["customer_pii"],
+        counts["pricing"],
+        counts["hr"],
+        by.join(" ")
     )?;
     Ok(())
 }

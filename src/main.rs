@@ -11,7 +11,11 @@ use exbrief::{app, demo, store::Store};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "exbrief", version, about = "Governed LLM briefs for operational exceptions")]
+#[command(
+    name = "exbrief",
+    version,
+    about = "Governed LLM briefs for operational exceptions"
+)]
 struct Cli {
     /// TOML config file; EXBRIEF_<SECTION>__<KEY> environment variables override it.
     #[arg(long, global = true, env = "EXBRIEF_CONFIG")]
@@ -62,7 +66,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         config.validate().context("--database-url")?;
     }
     // The demo prints results; its logs stay quiet unless EXBRIEF_LOG asks otherwise.
-    let default_level = if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" };
+    let default_level = if matches!(cli.command, Command::Demo { .. }) {
+        "warn"
+    } else {
+        "info"
+    };
     init_logging(config.server.log_format, default_level);
     match cli.command {
         Command::Serve { listen, check } => {
@@ -71,9 +79,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if check {
                 app::parts(&config)?;
-                println!("configuration OK: listen {}, database {}, llm {}", config.server.listen,
+                println!(
+                    "configuration OK: listen {}, database {}, llm {}",
+                    config.server.listen,
                     redact_url(&config.database.url),
-                    if config.llm.is_configured() { config.llm.model.as_str() } else { "offline" });
+                    if config.llm.is_configured() {
+                        config.llm.model.as_str()
+                    } else {
+                        "offline"
+                    }
+                );
                 return Ok(());
             }
             let pipeline = app::pipeline(&config).await?;
@@ -104,6 +119,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 fn init_logging(format: LogFormat, default_level: &str) {
     let filter =
         EnvFilter::try_from_env("EXBRIEF_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    // async-openai logs undecodable response bodies at ERROR; those may hold model text.
+    let filter = match "async_openai=off".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

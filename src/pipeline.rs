@@ -53,13 +53,21 @@ pub struct Pipeline {
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline").field("llm", &self.llm).finish_non_exhaustive()
+        f.debug_struct("Pipeline")
+            .field("llm", &self.llm)
+            .finish_non_exhaustive()
     }
 }
 
 impl Pipeline {
     /// `lease` is how long a request owns an idempotency key before a retry may take it over.
-    pub fn new(store: Store, redactor: Redactor, prompts: Registry, llm: Llm, lease: Duration) -> Self {
+    pub fn new(
+        store: Store,
+        redactor: Redactor,
+        prompts: Registry,
+        llm: Llm,
+        lease: Duration,
+    ) -> Self {
         Self {
             store,
             redactor,
@@ -78,7 +86,10 @@ impl Pipeline {
     }
 
     /// Produces (or replays) the summary document for a bundle.
-    pub async fn summarize(self: &Arc<Self>, input: SummarizeInput) -> Result<Value, PipelineError> {
+    pub async fn summarize(
+        self: &Arc<Self>,
+        input: SummarizeInput,
+    ) -> Result<Value, PipelineError> {
         let key = input
             .idempotency_key
             .clone()
@@ -102,7 +113,11 @@ impl Pipeline {
                 created_at: store::now(),
             };
             let existing = match self.store.claim(&claim).await? {
-                Claim::Owned => return self.produce(claim.id, claim.created_at, input, templates).await,
+                Claim::Owned => {
+                    return self
+                        .produce(claim.id, claim.created_at, input, templates)
+                        .await;
+                }
                 Claim::Existing(row) => row,
             };
             if existing.status != "gone" {
@@ -120,7 +135,9 @@ impl Pipeline {
                         .await?
                     {
                         tracing::warn!(summary_id = %existing.id, "took over an expired claim");
-                        return self.produce(existing.id, existing.created_at, input, templates).await;
+                        return self
+                            .produce(existing.id, existing.created_at, input, templates)
+                            .await;
                     }
                 }
             }
@@ -158,7 +175,8 @@ impl Pipeline {
         templates: Vec<TemplateRef>,
     ) -> Result<Value, PipelineError> {
         let this = Arc::clone(self);
-        let handle = tokio::spawn(async move { this.produce_inner(id, created_at, input, templates).await });
+        let handle =
+            tokio::spawn(async move { this.produce_inner(id, created_at, input, templates).await });
         match handle.await {
             Ok(result) => result,
             Err(e) => Err(PipelineError::Internal(format!("summary task failed: {e}"))),
@@ -197,10 +215,20 @@ impl Pipeline {
         for (run, r) in runs.into_iter().zip(&rendered) {
             match run {
                 Ok(result) => {
-                    all_attempts.extend(result.attempts.iter().cloned().map(|a| (r.template.clone(), a)));
+                    all_attempts.extend(
+                        result
+                            .attempts
+                            .iter()
+                            .cloned()
+                            .map(|a| (r.template.clone(), a)),
+                    );
                     results.push(result);
                 }
-                Err(LlmError::Unavailable { reason, attempts, task }) => {
+                Err(LlmError::Unavailable {
+                    reason,
+                    attempts,
+                    task,
+                }) => {
                     all_attempts.extend(attempts.into_iter().map(|a| (r.template.clone(), a)));
                     failed.get_or_insert(format!("{task}: {reason}"));
                 }
@@ -267,7 +295,10 @@ impl Pipeline {
                 Task::CustomerReply => "draft_reply",
             };
             doc[field] = output;
-            let fell_back = result.attempts.iter().any(|a| a.kind == crate::llm::AttemptKind::Fallback);
+            let fell_back = result
+                .attempts
+                .iter()
+                .any(|a| a.kind == crate::llm::AttemptKind::Fallback);
             tasks.insert(
                 result.task.as_str().to_owned(),
                 json!({

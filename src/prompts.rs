@@ -168,13 +168,12 @@ impl Registry {
             Some(v) => v.to_owned(),
             None => self.production.get(&task).cloned().unwrap_or_default(),
         };
-        let v = self
-            .versions
-            .get(&(task, version.clone()))
-            .ok_or_else(|| PromptError::UnknownVersion {
+        let v = self.versions.get(&(task, version.clone())).ok_or_else(|| {
+            PromptError::UnknownVersion {
                 task,
                 version: version.clone(),
-            })?;
+            }
+        })?;
         Ok(TemplateRef {
             task,
             version,
@@ -197,7 +196,10 @@ impl Registry {
             let render_err = |e: minijinja::Error| PromptError::Render {
                 file: name.clone(),
                 line: e.line().unwrap_or(0),
-                reason: e.detail().map(str::to_owned).unwrap_or_else(|| e.kind().to_string()),
+                reason: e
+                    .detail()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| e.kind().to_string()),
             };
             let content = self
                 .env
@@ -263,7 +265,10 @@ fn load_version(
             .map_err(|e| PromptError::Template {
                 file: path.display().to_string(),
                 line: e.line().unwrap_or(0),
-                reason: e.detail().map(str::to_owned).unwrap_or_else(|| e.kind().to_string()),
+                reason: e
+                    .detail()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| e.kind().to_string()),
             })?;
     }
     Ok(Version {

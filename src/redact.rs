@@ -99,8 +99,20 @@ impl Policy {
                 "cost",
             ],
             hr_amount_keys: vec!["wage", "salary", "hourly_cost"],
-            email_keys: vec!["email", "email_from", "email_cc", "work_email", "private_email"],
-            phone_keys: vec!["phone", "mobile", "mobile_phone", "work_phone", "private_phone"],
+            email_keys: vec![
+                "email",
+                "email_from",
+                "email_cc",
+                "work_email",
+                "private_email",
+            ],
+            phone_keys: vec![
+                "phone",
+                "mobile",
+                "mobile_phone",
+                "work_phone",
+                "private_phone",
+            ],
             address_keys: vec!["street", "street2", "zip", "private_street"],
             partner_keys: vec![
                 "partner_id",
@@ -281,10 +293,10 @@ impl Redactor {
                     }
                 }
             }
-            if let Some(Value::Object(source)) = root.get_mut("source") {
-                if let Some(name) = source.get_mut("name") {
-                    free_text(name, known.as_ref(), &mut state);
-                }
+            if let Some(Value::Object(source)) = root.get_mut("source")
+                && let Some(name) = source.get_mut("name")
+            {
+                free_text(name, known.as_ref(), &mut state);
             }
         }
         Redacted {
@@ -391,7 +403,9 @@ impl State {
     fn pseudonymize_value(&mut self, v: &mut Value, entity: Entity, class: Class) {
         match v {
             Value::String(s) => *s = self.pseudonymize(entity, class, s),
-            Value::Number(n) => *v = Value::String(self.pseudonymize(entity, class, &n.to_string())),
+            Value::Number(n) => {
+                *v = Value::String(self.pseudonymize(entity, class, &n.to_string()))
+            }
             _ => {}
         }
     }
@@ -502,14 +516,30 @@ mod tests {
         let r = Redactor::new(Policy::builtin_default()).redact(&design_bundle());
         let text = r.value.to_string();
         for secret in [
-            "Acme Hardware", "buyer@acme-hardware.example", "+1 312 555 0100", "Jo Rivera",
-            "+1 312 555 0199", "jo@acme-hardware.example", "jo.rivera@acme-hardware.example",
-            "0.12", "3100", "Kim Lee", "4100", "kim@corp.example", "Ningbo Fasteners",
+            "Acme Hardware",
+            "buyer@acme-hardware.example",
+            "+1 312 555 0100",
+            "Jo Rivera",
+            "+1 312 555 0199",
+            "jo@acme-hardware.example",
+            "jo.rivera@acme-hardware.example",
+            "0.12",
+            "3100",
+            "Kim Lee",
+            "4100",
+            "kim@corp.example",
+            "Ningbo Fasteners",
         ] {
             assert!(!text.contains(secret), "{secret} leaked: {text}");
         }
         // Order numbers, SKUs and dates are not PII and stay.
-        for kept in ["S00042", "P00017", "[BLT-M8] Hex bolt M8", "2026-11-22 12:00:00", "5000"] {
+        for kept in [
+            "S00042",
+            "P00017",
+            "[BLT-M8] Hex bolt M8",
+            "2026-11-22 12:00:00",
+            "5000",
+        ] {
             assert!(text.contains(kept), "{kept} was redacted: {text}");
         }
         assert_eq!(r.counts[&Class::Pricing], 2);
@@ -519,10 +549,19 @@ mod tests {
     #[test]
     fn same_value_same_token_and_restore_round_trips() {
         let r = Redactor::new(Policy::builtin_default()).redact(&design_bundle());
-        let customer = r.value["facts"]["customer"]["name"].as_str().unwrap().to_owned();
+        let customer = r.value["facts"]["customer"]["name"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert_eq!(customer, "[CUSTOMER_1]");
-        assert_eq!(r.value["facts"]["impacted_sales_orders"][0]["partner_id"][1], customer);
-        assert_eq!(r.value["reply_to"]["name"], r.value["messages"][0]["author"]);
+        assert_eq!(
+            r.value["facts"]["impacted_sales_orders"][0]["partner_id"][1],
+            customer
+        );
+        assert_eq!(
+            r.value["reply_to"]["name"],
+            r.value["messages"][0]["author"]
+        );
         assert_eq!(
             r.pseudonyms.restore("Dear [PERSON_1], about [CUSTOMER_1]"),
             "Dear Jo Rivera, about Acme Hardware"

@@ -196,7 +196,8 @@ pub enum Claim {
 /// round trip through the database.
 pub fn now() -> OffsetDateTime {
     let t = OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t)
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(t)
 }
 
 pub fn rfc3339(t: OffsetDateTime) -> String {
@@ -204,7 +205,8 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-const SUMMARY_COLUMNS: &str = "id, idempotency_key, event_id, request_sha256, status, lease_until_ms, document, created_at";
+const SUMMARY_COLUMNS: &str =
+    "id, idempotency_key, event_id, request_sha256, status, lease_until_ms, document, created_at";
 
 impl Store {
     /// Connects (creating a SQLite file when missing) and applies pending migrations.
@@ -300,12 +302,16 @@ impl Store {
 
     pub async fn summary(&self, id: Uuid) -> Result<Option<SummaryRow>> {
         let sql = format!("SELECT {SUMMARY_COLUMNS} FROM summaries WHERE id = $1");
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, SummaryRow>(&sql).bind(id).fetch_optional(pool).await?))
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, SummaryRow>(&sql).bind(id).fetch_optional(pool).await?),
+        )
     }
 
     pub async fn summary_by_key(&self, key: &str) -> Result<Option<SummaryRow>> {
         let sql = format!("SELECT {SUMMARY_COLUMNS} FROM summaries WHERE idempotency_key = $1");
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, SummaryRow>(&sql).bind(key).fetch_optional(pool).await?))
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, SummaryRow>(&sql).bind(key).fetch_optional(pool).await?),
+        )
     }
 
     /// Stores the finished summary, its prompt-log rows and its outbox rows in one transaction.
@@ -401,8 +407,10 @@ impl Store {
     }
 
     pub async fn outbox_for(&self, summary_id: Uuid) -> Result<Vec<(String, String, Value)>> {
-        let sql = "SELECT kind, status, payload FROM outbox WHERE summary_id = $1 ORDER BY created_at";
-        let rows: Vec<(String, String, Json<Value>)> = on_pool!(self, pool => sqlx::query_as(sql).bind(summary_id).fetch_all(pool).await?);
+        let sql =
+            "SELECT kind, status, payload FROM outbox WHERE summary_id = $1 ORDER BY created_at";
+        let rows: Vec<(String, String, Json<Value>)> =
+            on_pool!(self, pool => sqlx::query_as(sql).bind(summary_id).fetch_all(pool).await?);
         Ok(rows.into_iter().map(|(k, s, p)| (k, s, p.0)).collect())
     }
 }
@@ -440,4 +448,3 @@ async fn lock_chain_pg(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<()> {
         .await?;
     Ok(())
 }
-

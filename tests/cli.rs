@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The binary as an operator uses it: no config at all, `--check`, overrides, `demo`.
 
 use std::io::{BufRead, BufReader};
@@ -45,13 +46,23 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 fn check_passes_with_no_config_and_reports_the_defaults() {
     let dir = workdir();
-    let out = exbrief(dir.path()).args(["serve", "--check"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = exbrief(dir.path())
+        .args(["serve", "--check"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("listen 127.0.0.1:8080"), "{stdout}");
     assert!(stdout.contains("sqlite://exbrief.db"), "{stdout}");
     assert!(stdout.contains("llm offline"), "{stdout}");
-    assert!(!dir.path().join("exbrief.db").exists(), "--check must not create the database");
+    assert!(
+        !dir.path().join("exbrief.db").exists(),
+        "--check must not create the database"
+    );
 }
 
 #[test]
@@ -65,17 +76,31 @@ fn check_names_the_bad_key_whichever_layer_set_it() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("llm.model"));
 
-    std::fs::write(dir.path().join("bad.toml"), "[server]\nlisten = \"127.0.0.1:9\"\nlisen = 1\n").unwrap();
-    let out = exbrief(dir.path()).args(["serve", "--check", "--config", "bad.toml"]).output().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[server]\nlisten = \"127.0.0.1:9\"\nlisen = 1\n",
+    )
+    .unwrap();
+    let out = exbrief(dir.path())
+        .args(["serve", "--check", "--config", "bad.toml"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("lisen"));
 
-    let out = exbrief(dir.path()).args(["serve", "--check", "--database-url", "mysql://x"]).output().unwrap();
+    let out = exbrief(dir.path())
+        .args(["serve", "--check", "--database-url", "mysql://x"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("database.url"));
 
     // The env var wins over the file.
-    std::fs::write(dir.path().join("ok.toml"), "[server]\nlisten = \"127.0.0.1:9000\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("ok.toml"),
+        "[server]\nlisten = \"127.0.0.1:9000\"\n",
+    )
+    .unwrap();
     let out = exbrief(dir.path())
         .args(["serve", "--check", "--config", "ok.toml"])
         .env("EXBRIEF_SERVER__LISTEN", "127.0.0.1:9001")
@@ -84,7 +109,14 @@ fn check_names_the_bad_key_whichever_layer_set_it() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:9001"));
     // And --listen wins over both.
     let out = exbrief(dir.path())
-        .args(["serve", "--check", "--config", "ok.toml", "--listen", "127.0.0.1:9002"])
+        .args([
+            "serve",
+            "--check",
+            "--config",
+            "ok.toml",
+            "--listen",
+            "127.0.0.1:9002",
+        ])
         .env("EXBRIEF_SERVER__LISTEN", "127.0.0.1:9001")
         .output()
         .unwrap();
@@ -94,11 +126,21 @@ fn check_names_the_bad_key_whichever_layer_set_it() {
 #[test]
 fn a_broken_template_stops_start_up_with_file_and_line() {
     let dir = workdir();
-    std::fs::write(dir.path().join("prompts/impact_summary/v1/system.jinja"), "ok\n{{ oops(\n").unwrap();
-    let out = exbrief(dir.path()).args(["serve", "--check"]).output().unwrap();
+    std::fs::write(
+        dir.path().join("prompts/impact_summary/v1/system.jinja"),
+        "ok\n{{ oops(\n",
+    )
+    .unwrap();
+    let out = exbrief(dir.path())
+        .args(["serve", "--check"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("impact_summary/v1/system.jinja:2"), "{stderr}");
+    assert!(
+        stderr.contains("impact_summary/v1/system.jinja:2"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -119,18 +161,30 @@ fn serve_without_config_creates_the_database_answers_health_and_stops_on_sigterm
     });
     let deadline = Instant::now() + Duration::from_secs(30);
     let addr = loop {
-        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("no listening line");
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("no listening line");
         if let Some(rest) = line.split("addr=").nth(1) {
             break rest.split_whitespace().next().unwrap().to_owned();
         }
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let status = rt.block_on(async {
-        reqwest::get(format!("http://{addr}/healthz")).await.unwrap().status().as_u16()
+        reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
     });
     assert_eq!(status, 200);
     assert!(dir.path().join("exbrief.db").exists());
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let code = loop {
@@ -146,14 +200,28 @@ fn serve_without_config_creates_the_database_answers_health_and_stops_on_sigterm
 #[test]
 fn demo_prints_a_result_for_every_fixture() {
     let out = exbrief(repo()).arg("demo").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let fixtures = std::fs::read_dir(repo().join("fixtures"))
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
         .count();
     assert!(fixtures >= 10);
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("━━ ")).count(), fixtures, "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("━━ ")).count(),
+        fixtures,
+        "{stdout}"
+    );
     assert_eq!(stdout.matches("DRAFT REPLY").count(), fixtures);
     assert!(stdout.contains(&format!("{fixtures} of {fixtures} bundles summarised")));
     assert!(stdout.contains("DRAFT REPLY [de]"));

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! POST /v1/summarize end to end: real server, real database, fake model at the edge.
 
 mod support;
@@ -33,12 +34,22 @@ fn design_bundle() -> Value {
 }
 
 const SEEDED: &[&str] = &[
-    "Acme Hardware", "buyer@acme-hardware.example", "+1 312 555 0100", "Jo Rivera", "+1 312 555 0199",
-    "jo.rivera@acme-hardware.example", "Ningbo Fasteners", "0.12", "3100",
+    "Acme Hardware",
+    "buyer@acme-hardware.example",
+    "+1 312 555 0100",
+    "Jo Rivera",
+    "+1 312 555 0199",
+    "jo.rivera@acme-hardware.example",
+    "Ningbo Fasteners",
+    "0.12",
+    "3100",
 ];
 
 fn model() -> Options {
-    Options { model: true, ..Options::default() }
+    Options {
+        model: true,
+        ..Options::default()
+    }
 }
 
 backend_tests! {
@@ -57,6 +68,8 @@ backend_tests! {
     idempotency_key_header_replaces_event_id => idempotency_key_header_replaces_event_id;
     unknown_summary_is_a_problem_404 => unknown_summary_is_a_problem_404;
     every_fixture_summarises => every_fixture_summarises;
+    concurrent_model_calls_are_capped => concurrent_model_calls_are_capped;
+    a_slow_model_times_out_into_the_fallback => a_slow_model_times_out_into_the_fallback;
 }
 
 async fn health_answers_once_serving(backend: Backend) {
@@ -76,18 +89,41 @@ async fn offline_summary_has_every_part_and_can_be_fetched(backend: Backend) {
     assert_eq!(r.status, 200, "{}", r.json);
     let doc = &r.json;
     assert_eq!(doc["status"], "pending_review");
-    assert_eq!(doc["event_id"], "odoo:purchase.order:P00017:receipt_delay:2026-11-20");
-    assert!(doc["impact_summary"]["summary"].as_str().unwrap().contains("6 days late"), "{doc}");
+    assert_eq!(
+        doc["event_id"],
+        "odoo:purchase.order:P00017:receipt_delay:2026-11-20"
+    );
+    assert!(
+        doc["impact_summary"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("6 days late"),
+        "{doc}"
+    );
     assert_eq!(doc["classification"]["severity"], "critical");
-    assert!(!doc["classification"]["recommended_actions"].as_array().unwrap().is_empty());
+    assert!(
+        !doc["classification"]["recommended_actions"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(doc["draft_reply"]["language"], "en");
     // Pseudonyms are restored for the reviewer: the contact's real name is back.
-    assert!(doc["draft_reply"]["body"].as_str().unwrap().starts_with("Dear Jo Rivera,"), "{doc}");
+    assert!(
+        doc["draft_reply"]["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("Dear Jo Rivera,"),
+        "{doc}"
+    );
     for task in ["impact_summary", "classification", "customer_reply"] {
         assert_eq!(doc["tasks"][task]["provider"], "offline");
         assert_eq!(doc["tasks"][task]["generated_by"], "offline");
         assert_eq!(doc["tasks"][task]["prompt_version"], "v1");
-        assert_eq!(doc["tasks"][task]["prompt_sha256"].as_str().unwrap().len(), 64);
+        assert_eq!(
+            doc["tasks"][task]["prompt_sha256"].as_str().unwrap().len(),
+            64
+        );
     }
     assert_eq!(doc["redaction"]["counts"]["pricing"], 2);
     assert!(doc["redaction"]["counts"]["customer_pii"].as_u64().unwrap() >= 7);
@@ -136,8 +172,16 @@ async fn model_output_is_used_restored_and_no_pii_reaches_the_model(backend: Bac
         assert_eq!(r.json["tasks"][task]["model"], "fake-model");
         assert_eq!(r.json["tasks"][task]["generated_by"], "model");
     }
-    assert_eq!(r.json["impact_summary"]["headline"], "Model headline for Acme Hardware");
-    assert!(r.json["draft_reply"]["body"].as_str().unwrap().starts_with("Dear Jo Rivera,"));
+    assert_eq!(
+        r.json["impact_summary"]["headline"],
+        "Model headline for Acme Hardware"
+    );
+    assert!(
+        r.json["draft_reply"]["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("Dear Jo Rivera,")
+    );
     let requests = app.fake().requests();
     assert_eq!(requests.len(), 3);
     for req in &requests {
@@ -165,12 +209,23 @@ async fn retry_after_is_honoured_on_429(backend: Backend) {
     let reqs = app.fake().requests();
     assert_eq!(reqs.len(), 2);
     let waited = reqs[1].at - reqs[0].at;
-    assert!(waited >= Duration::from_millis(950), "retried after {waited:?}, Retry-After was 1 s");
+    assert!(
+        waited >= Duration::from_millis(950),
+        "retried after {waited:?}, Retry-After was 1 s"
+    );
     app.stop().await;
 }
 
 async fn server_errors_fall_back_to_offline_and_every_try_is_logged(backend: Backend) {
-    let app = spawn_app(backend, Options { model: true, max_retries: 1, ..Options::default() }).await;
+    let app = spawn_app(
+        backend,
+        Options {
+            model: true,
+            max_retries: 1,
+            ..Options::default()
+        },
+    )
+    .await;
     app.fake().always(Reply::Status(500, None));
     let mut b = design_bundle();
     b["tasks"] = json!(["classification"]);
@@ -183,13 +238,33 @@ async fn server_errors_fall_back_to_offline_and_every_try_is_logged(backend: Bac
     assert_eq!(app.fake().count(), 2);
     let id = uuid::Uuid::parse_str(r.json["id"].as_str().unwrap()).unwrap();
     let logs = app.pipeline.store().prompt_log_for(id).await.unwrap();
-    let kinds: Vec<(&str, &str)> = logs.iter().map(|l| (l["attempt_kind"].as_str().unwrap(), l["outcome"].as_str().unwrap())).collect();
-    assert_eq!(kinds, [("first", "error"), ("retry", "error"), ("fallback", "ok")]);
+    let kinds: Vec<(&str, &str)> = logs
+        .iter()
+        .map(|l| {
+            (
+                l["attempt_kind"].as_str().unwrap(),
+                l["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [("first", "error"), ("retry", "error"), ("fallback", "ok")]
+    );
     app.stop().await;
 }
 
 async fn on_failure_error_answers_503_and_a_retry_later_succeeds(backend: Backend) {
-    let app = spawn_app(backend, Options { model: true, max_retries: 0, on_failure: OnFailure::Error, ..Options::default() }).await;
+    let app = spawn_app(
+        backend,
+        Options {
+            model: true,
+            max_retries: 0,
+            on_failure: OnFailure::Error,
+            ..Options::default()
+        },
+    )
+    .await;
     app.fake().always(Reply::Status(503, None));
     let mut b = design_bundle();
     b["tasks"] = json!(["impact_summary"]);
@@ -208,7 +283,8 @@ async fn on_failure_error_answers_503_and_a_retry_later_succeeds(backend: Backen
 
 async fn invalid_json_gets_one_repair_retry(backend: Backend) {
     let app = spawn_app(backend, model()).await;
-    app.fake().script([Reply::Content("Sure! Here is the JSON: {oops".to_owned())]);
+    app.fake()
+        .script([Reply::Content("Sure! Here is the JSON: {oops".to_owned())]);
     let mut b = design_bundle();
     b["tasks"] = json!(["classification"]);
     let r = app.summarize(&b).await;
@@ -221,7 +297,10 @@ async fn invalid_json_gets_one_repair_retry(backend: Backend) {
     assert_eq!(msgs[2]["role"], "assistant");
     assert!(msgs[3]["content"].as_str().unwrap().contains("not valid"));
     // A second invalid answer (schema-breaking this time) ends in the offline fallback.
-    app.fake().script([Reply::Content("{}".to_owned()), Reply::Content("{\"severity\": \"meh\"}".to_owned())]);
+    app.fake().script([
+        Reply::Content("{}".to_owned()),
+        Reply::Content("{\"severity\": \"meh\"}".to_owned()),
+    ]);
     b["event_id"] = json!("repair-twice");
     let r = app.summarize(&b).await;
     assert_eq!(r.status, 200);
@@ -265,7 +344,11 @@ async fn concurrent_twins_share_one_set_of_model_calls(backend: Backend) {
     assert_eq!(a.status, 200, "{}", a.json);
     assert_eq!(c.status, 200, "{}", c.json);
     assert_eq!(a.json["id"], c.json["id"]);
-    assert_eq!(app.fake().count(), 3, "twins must share one set of model calls");
+    assert_eq!(
+        app.fake().count(),
+        3,
+        "twins must share one set of model calls"
+    );
     app.stop().await;
 }
 
@@ -284,9 +367,30 @@ async fn same_event_id_with_another_body_is_a_conflict(backend: Backend) {
 async fn idempotency_key_header_replaces_event_id(backend: Backend) {
     let app = spawn_app(backend, Options::default()).await;
     let body = serde_json::to_vec(&design_bundle()).unwrap();
-    let a = app.post_raw("/v1/summarize", Some("application/json"), body.clone(), &[("Idempotency-Key", "run-1")]).await;
-    let b = app.post_raw("/v1/summarize", Some("application/json"), body.clone(), &[("Idempotency-Key", "run-2")]).await;
-    let c = app.post_raw("/v1/summarize", Some("application/json"), body, &[("Idempotency-Key", "run-1")]).await;
+    let a = app
+        .post_raw(
+            "/v1/summarize",
+            Some("application/json"),
+            body.clone(),
+            &[("Idempotency-Key", "run-1")],
+        )
+        .await;
+    let b = app
+        .post_raw(
+            "/v1/summarize",
+            Some("application/json"),
+            body.clone(),
+            &[("Idempotency-Key", "run-2")],
+        )
+        .await;
+    let c = app
+        .post_raw(
+            "/v1/summarize",
+            Some("application/json"),
+            body,
+            &[("Idempotency-Key", "run-1")],
+        )
+        .await;
     assert_eq!(a.status, 200);
     assert_ne!(a.json["id"], b.json["id"]);
     assert_eq!(a.json["id"], c.json["id"]);
@@ -295,7 +399,11 @@ async fn idempotency_key_header_replaces_event_id(backend: Backend) {
 
 async fn unknown_summary_is_a_problem_404(backend: Backend) {
     let app = spawn_app(backend, Options::default()).await;
-    for path in ["/v1/summaries/01a2188f-82e5-71b1-88e5-b89092a46513", "/v1/summaries/not-a-uuid", "/nowhere"] {
+    for path in [
+        "/v1/summaries/01a2188f-82e5-71b1-88e5-b89092a46513",
+        "/v1/summaries/not-a-uuid",
+        "/nowhere",
+    ] {
         let r = app.get(path).await;
         assert_eq!(r.status, 404, "{path}");
         assert_eq!(r.content_type, "application/problem+json");
@@ -310,8 +418,71 @@ async fn every_fixture_summarises(backend: Backend) {
         assert_eq!(r.status, 200, "{name}: {}", r.json);
         assert_eq!(r.json["status"], "pending_review", "{name}");
         let lang = bundle["reply_to"]["lang"].as_str().unwrap()[..2].to_owned();
-        let expected = if ["en", "de", "fr", "nl"].contains(&lang.as_str()) { lang } else { "en".to_owned() };
-        assert_eq!(r.json["draft_reply"]["language"], expected.as_str(), "{name}");
+        let expected = if ["en", "de", "fr", "nl"].contains(&lang.as_str()) {
+            lang
+        } else {
+            "en".to_owned()
+        };
+        assert_eq!(
+            r.json["draft_reply"]["language"],
+            expected.as_str(),
+            "{name}"
+        );
     }
+    app.stop().await;
+}
+
+async fn concurrent_model_calls_are_capped(backend: Backend) {
+    let app = spawn_app(backend, model()).await;
+    app.fake().set_delay(Duration::from_millis(200));
+    assert_eq!(app.summarize(&design_bundle()).await.status, 200);
+    assert_eq!(
+        app.fake().max_in_flight(),
+        3,
+        "the three tasks run in parallel by default"
+    );
+    app.stop().await;
+
+    let app = spawn_app(
+        backend,
+        Options {
+            model: true,
+            tweak: |c| c.llm.max_concurrent = 1,
+            ..Options::default()
+        },
+    )
+    .await;
+    app.fake().set_delay(Duration::from_millis(200));
+    assert_eq!(app.summarize(&design_bundle()).await.status, 200);
+    assert_eq!(app.fake().count(), 3);
+    assert_eq!(
+        app.fake().max_in_flight(),
+        1,
+        "llm.max_concurrent = 1 must serialise model calls"
+    );
+    app.stop().await;
+}
+
+async fn a_slow_model_times_out_into_the_fallback(backend: Backend) {
+    let app = spawn_app(
+        backend,
+        Options {
+            model: true,
+            max_retries: 0,
+            tweak: |c| c.llm.timeout_secs = 1,
+            ..Options::default()
+        },
+    )
+    .await;
+    app.fake().set_delay(Duration::from_millis(1500));
+    let mut b = design_bundle();
+    b["tasks"] = json!(["impact_summary"]);
+    let r = app.summarize(&b).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["tasks"]["impact_summary"]["provider"], "offline");
+    let id = uuid::Uuid::parse_str(r.json["id"].as_str().unwrap()).unwrap();
+    let logs = app.pipeline.store().prompt_log_for(id).await.unwrap();
+    assert_eq!(logs[0]["outcome"], "error");
+    assert_eq!(logs[1]["attempt_kind"], "fallback");
     app.stop().await;
 }

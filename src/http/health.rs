@@ -23,7 +23,9 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match store.ping().await {
         Ok(()) => (
             StatusCode::OK,
-            Json(json!({"status": "ready", "database": store.backend(), "llm": state.pipeline.llm().describe()})),
+            Json(
+                json!({"status": "ready", "database": store.backend(), "llm": state.pipeline.llm().describe()}),
+            ),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

@@ -24,7 +24,12 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        slug: &str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             kind: format!("urn:exbrief:problem:{slug}"),
             title,
@@ -46,7 +51,12 @@ impl Problem {
     }
 
     pub fn malformed_json(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "malformed-json", "The body is not valid JSON", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            "The body is not valid JSON",
+            detail,
+        )
     }
 
     pub fn invalid_bundle(field: &str, detail: impl Into<String>) -> Self {
@@ -81,10 +91,10 @@ impl IntoResponse for Problem {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if let Some(secs) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response
     }
@@ -106,8 +116,9 @@ impl From<PipelineError> for Problem {
                 tracing::error!(error = %p, "prompt rendering failed");
                 Problem::internal()
             }
-            PipelineError::ModelUnavailable(reason) => {
-                tracing::warn!(%reason, "answering 503: model unavailable");
+            PipelineError::ModelUnavailable(_) => {
+                // The reason can quote model output; the prompt log has it, the log line must not.
+                tracing::warn!("answering 503: model unavailable");
                 Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "model-unavailable",

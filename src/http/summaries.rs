@@ -34,19 +34,26 @@ async fn summarize(
                 "the request body exceeds server.max_body_bytes",
             )
         } else {
-            Problem::new(e.status(), "unreadable-body", "The body could not be read", e.body_text())
+            Problem::new(
+                e.status(),
+                "unreadable-body",
+                "The body could not be read",
+                e.body_text(),
+            )
         }
     })?;
     let raw = parse_json(&body, state.max_json_depth)?;
-    let bundle = Bundle::from_value(&raw).map_err(|e| Problem::invalid_bundle(&e.path, e.to_string()))?;
+    let bundle =
+        Bundle::from_value(&raw).map_err(|e| Problem::invalid_bundle(&e.path, e.to_string()))?;
     let idempotency_key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
             let text = v.to_str().map_err(|_| {
                 Problem::invalid_bundle("Idempotency-Key", "header must be visible ASCII")
             })?;
-            let key = EventId::parse(text)
-                .map_err(|m| Problem::invalid_bundle("Idempotency-Key", format!("Idempotency-Key {m}")))?;
+            let key = EventId::parse(text).map_err(|m| {
+                Problem::invalid_bundle("Idempotency-Key", format!("Idempotency-Key {m}"))
+            })?;
             Some(key.as_str().to_owned())
         }
     };
@@ -80,8 +87,15 @@ fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
         Ok(())
     } else {
         Err(Problem::new(

@@ -168,7 +168,13 @@ pub struct Llm {
 impl std::fmt::Debug for Llm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Llm")
-            .field("primary", &self.primary.as_ref().map(|p| (p.name(), p.model().to_owned())))
+            .field(
+                "primary",
+                &self
+                    .primary
+                    .as_ref()
+                    .map(|p| (p.name(), p.model().to_owned())),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -285,7 +291,9 @@ impl Llm {
                     }
                     let wait = match e.retry_after() {
                         Some(ra) if ra > self.max_retry_after => {
-                            break format!("{e}; Retry-After {ra:?} exceeds the configured maximum")
+                            break format!(
+                                "{e}; Retry-After {ra:?} exceeds the configured maximum"
+                            );
                         }
                         Some(ra) => ra,
                         None => self.backoff(retries),
@@ -412,8 +420,16 @@ mod tests {
         let schema = serde_json::json!({"type": "object", "required": ["a"], "properties": {"a": {"type": "string"}}});
         let v = jsonschema::validator_for(&schema).unwrap();
         assert!(parse_and_validate("```json\n{\"a\": \"x\"}\n```", Some(&v)).is_ok());
-        assert!(parse_and_validate("{\"a\": 1}", Some(&v)).unwrap_err().contains("schema"));
-        assert!(parse_and_validate("not json", Some(&v)).unwrap_err().contains("JSON"));
+        assert!(
+            parse_and_validate("{\"a\": 1}", Some(&v))
+                .unwrap_err()
+                .contains("schema")
+        );
+        assert!(
+            parse_and_validate("not json", Some(&v))
+                .unwrap_err()
+                .contains("JSON")
+        );
     }
 
     #[test]

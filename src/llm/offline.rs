@@ -118,7 +118,9 @@ impl Facts {
                 }),
             occurred_at: bundle["occurred_at"]
                 .as_str()
-                .and_then(|s| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok())
+                .and_then(|s| {
+                    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+                })
                 .map(|t| {
                     let t = t.to_offset(time::UtcOffset::UTC);
                     PrimitiveDateTime::new(t.date(), t.time())
@@ -167,7 +169,11 @@ impl Facts {
     }
 
     fn customers(&self) -> Vec<String> {
-        let mut c: Vec<String> = self.orders.iter().filter_map(|o| o.customer.clone()).collect();
+        let mut c: Vec<String> = self
+            .orders
+            .iter()
+            .filter_map(|o| o.customer.clone())
+            .collect();
         c.sort();
         c.dedup();
         c
@@ -186,7 +192,11 @@ impl Facts {
     }
 
     fn warehouses(&self) -> Vec<String> {
-        let mut w: Vec<String> = self.orders.iter().filter_map(|o| o.warehouse.clone()).collect();
+        let mut w: Vec<String> = self
+            .orders
+            .iter()
+            .filter_map(|o| o.warehouse.clone())
+            .collect();
         w.sort();
         w.dedup();
         w
@@ -258,7 +268,8 @@ fn impact_summary(f: &Facts) -> Value {
     };
     let mut sentences = Vec::new();
     let mut points = Vec::new();
-    if let (Some(d), Some(p), Some(e)) = (f.delay_days().filter(|d| *d > 0), f.planned, f.expected) {
+    if let (Some(d), Some(p), Some(e)) = (f.delay_days().filter(|d| *d > 0), f.planned, f.expected)
+    {
         let tol = f
             .tolerance_days
             .map(|t| format!(" against a tolerance of {t} days"))
@@ -280,7 +291,11 @@ fn impact_summary(f: &Facts) -> Value {
         let across = if wh.is_empty() {
             String::new()
         } else {
-            format!(" across {} ({})", plural(wh.len(), "warehouse", "warehouses"), wh.join(", "))
+            format!(
+                " across {} ({})",
+                plural(wh.len(), "warehouse", "warehouses"),
+                wh.join(", ")
+            )
         };
         sentences.push(format!(
             "{} affected ({}){across}.",
@@ -289,15 +304,15 @@ fn impact_summary(f: &Facts) -> Value {
         ));
         points.push(format!("Orders affected: {}", names.join(", ")));
     }
-    if let Some(o) = f.earliest() {
-        if let Some(c) = o.commitment {
-            sentences.push(format!(
-                "The earliest customer commitment at risk is {} on {}.",
-                o.name,
-                ymd(c)
-            ));
-            points.push(format!("Earliest commitment: {} on {}", o.name, ymd(c)));
-        }
+    if let Some(o) = f.earliest()
+        && let Some(c) = o.commitment
+    {
+        sentences.push(format!(
+            "The earliest customer commitment at risk is {} on {}.",
+            o.name,
+            ymd(c)
+        ));
+        points.push(format!("Earliest commitment: {} on {}", o.name, ymd(c)));
     }
     let missed = f.commitments_missed();
     if missed > 0 {
@@ -342,11 +357,20 @@ fn classification(f: &Facts) -> Value {
     };
     let customer_facing = matches!(f.event_type.as_str(), "invoice_dispute" | "sla_breach");
     let (severity, why) = if strategic && (missed || f.beyond_tolerance()) {
-        ("critical", "a strategic account's commitment is at risk beyond tolerance")
+        (
+            "critical",
+            "a strategic account's commitment is at risk beyond tolerance",
+        )
     } else if (at_risk && (missed || soon || f.beyond_tolerance())) || customer_facing {
-        ("high", "customer commitments are at risk within days or a customer is waiting")
+        (
+            "high",
+            "customer commitments are at risk within days or a customer is waiting",
+        )
     } else if at_risk || matches!(category, "commercial" | "supplier_change" | "quality") {
-        ("medium", "commitments are affected but there is slack or a workaround")
+        (
+            "medium",
+            "commitments are affected but there is slack or a workaround",
+        )
     } else {
         ("low", "no customer commitment is affected")
     };
@@ -427,74 +451,138 @@ struct Phrases {
 
 fn phrases(lang: &str) -> (&'static str, Phrases) {
     match lang {
-        "de" => ("de", Phrases {
-            greeting: "Guten Tag {name},",
-            greeting_anon: "Guten Tag,",
-            subject_delay: "Information zu Ihrer Bestellung {orders}",
-            subject_invoice: "Ihre Rückfrage zur Rechnung {ref}",
-            subject_ticket: "Ihre Anfrage {ref}",
-            subject_order: "Ihre Bestellung {ref}",
-            delay: "wir möchten Sie informieren, dass sich die Lieferung {orders} leider verzögert.",
-            expected: "Nach aktuellem Stand erwarten wir die Ware am {date}.",
-            invoice: "vielen Dank für Ihre Nachricht zur Rechnung {ref}. Wir prüfen die genannten Punkte und melden uns mit einer Klärung bei Ihnen.",
-            ticket: "es tut uns leid, dass Ihre Anfrage {ref} nicht in der vereinbarten Zeit gelöst wurde. Wir haben sie priorisiert.",
-            order: "vielen Dank für Ihre Bestellung {ref}. Wir schließen die Bestätigung gerade ab.",
-            update: "Wir arbeiten daran, die Auswirkungen für Sie so gering wie möglich zu halten, und melden uns spätestens am nächsten Werktag mit einem Update.",
-            closing: "Mit freundlichen Grüßen\nIhr Kundenservice",
-            your_order: "Ihrer Bestellung",
-            months: ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober", "November", "Dezember"],
-        }),
-        "fr" => ("fr", Phrases {
-            greeting: "Bonjour {name},",
-            greeting_anon: "Bonjour,",
-            subject_delay: "Information sur votre commande {orders}",
-            subject_invoice: "Votre question sur la facture {ref}",
-            subject_ticket: "Votre demande {ref}",
-            subject_order: "Votre commande {ref}",
-            delay: "Nous souhaitons vous informer que la livraison {orders} est malheureusement retardée.",
-            expected: "À ce jour, nous prévoyons la réception de la marchandise le {date}.",
-            invoice: "Merci pour votre message concernant la facture {ref}. Nous examinons les points soulevés et revenons vers vous avec une réponse.",
-            ticket: "Nous sommes désolés que votre demande {ref} n'ait pas été traitée dans le délai convenu. Nous l'avons rendue prioritaire.",
-            order: "Merci pour votre commande {ref}. Nous finalisons sa confirmation.",
-            update: "Nous faisons le nécessaire pour limiter l'impact pour vous et vous tiendrons informé au plus tard le prochain jour ouvré.",
-            closing: "Cordialement,\nLe service client",
-            your_order: "de votre commande",
-            months: ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"],
-        }),
-        "nl" => ("nl", Phrases {
-            greeting: "Beste {name},",
-            greeting_anon: "Beste klant,",
-            subject_delay: "Informatie over uw bestelling {orders}",
-            subject_invoice: "Uw vraag over factuur {ref}",
-            subject_ticket: "Uw verzoek {ref}",
-            subject_order: "Uw bestelling {ref}",
-            delay: "Wij willen u laten weten dat de levering {orders} helaas vertraagd is.",
-            expected: "Volgens de huidige planning verwachten wij de goederen op {date}.",
-            invoice: "Dank voor uw bericht over factuur {ref}. Wij bekijken de punten die u noemt en komen bij u terug met een antwoord.",
-            ticket: "Het spijt ons dat uw verzoek {ref} niet binnen de afgesproken tijd is opgelost. Wij hebben het voorrang gegeven.",
-            order: "Dank voor uw bestelling {ref}. Wij ronden de bevestiging af.",
-            update: "Wij doen er alles aan om de gevolgen voor u te beperken en informeren u uiterlijk de volgende werkdag.",
-            closing: "Met vriendelijke groet,\nKlantenservice",
-            your_order: "van uw bestelling",
-            months: ["januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober", "november", "december"],
-        }),
-        _ => ("en", Phrases {
-            greeting: "Dear {name},",
-            greeting_anon: "Dear customer,",
-            subject_delay: "Update on your order {orders}",
-            subject_invoice: "Your query about invoice {ref}",
-            subject_ticket: "Your request {ref}",
-            subject_order: "Your order {ref}",
-            delay: "We would like to let you know that the delivery {orders} is delayed.",
-            expected: "We currently expect the goods on {date}.",
-            invoice: "Thank you for your message about invoice {ref}. We are reviewing the points you raised and will come back to you with an answer.",
-            ticket: "We are sorry that your request {ref} was not resolved within the agreed time. We have made it a priority.",
-            order: "Thank you for your order {ref}. We are finalising its confirmation.",
-            update: "We are working to keep the impact on you as small as possible and will update you by the next business day at the latest.",
-            closing: "Kind regards,\nCustomer Service",
-            your_order: "of your order",
-            months: ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"],
-        }),
+        "de" => (
+            "de",
+            Phrases {
+                greeting: "Guten Tag {name},",
+                greeting_anon: "Guten Tag,",
+                subject_delay: "Information zu Ihrer Bestellung {orders}",
+                subject_invoice: "Ihre Rückfrage zur Rechnung {ref}",
+                subject_ticket: "Ihre Anfrage {ref}",
+                subject_order: "Ihre Bestellung {ref}",
+                delay: "wir möchten Sie informieren, dass sich die Lieferung {orders} leider verzögert.",
+                expected: "Nach aktuellem Stand erwarten wir die Ware am {date}.",
+                invoice: "vielen Dank für Ihre Nachricht zur Rechnung {ref}. Wir prüfen die genannten Punkte und melden uns mit einer Klärung bei Ihnen.",
+                ticket: "es tut uns leid, dass Ihre Anfrage {ref} nicht in der vereinbarten Zeit gelöst wurde. Wir haben sie priorisiert.",
+                order: "vielen Dank für Ihre Bestellung {ref}. Wir schließen die Bestätigung gerade ab.",
+                update: "Wir arbeiten daran, die Auswirkungen für Sie so gering wie möglich zu halten, und melden uns spätestens am nächsten Werktag mit einem Update.",
+                closing: "Mit freundlichen Grüßen\nIhr Kundenservice",
+                your_order: "Ihrer Bestellung",
+                months: [
+                    "Januar",
+                    "Februar",
+                    "März",
+                    "April",
+                    "Mai",
+                    "Juni",
+                    "Juli",
+                    "August",
+                    "September",
+                    "Oktober",
+                    "November",
+                    "Dezember",
+                ],
+            },
+        ),
+        "fr" => (
+            "fr",
+            Phrases {
+                greeting: "Bonjour {name},",
+                greeting_anon: "Bonjour,",
+                subject_delay: "Information sur votre commande {orders}",
+                subject_invoice: "Votre question sur la facture {ref}",
+                subject_ticket: "Votre demande {ref}",
+                subject_order: "Votre commande {ref}",
+                delay: "Nous souhaitons vous informer que la livraison {orders} est malheureusement retardée.",
+                expected: "À ce jour, nous prévoyons la réception de la marchandise le {date}.",
+                invoice: "Merci pour votre message concernant la facture {ref}. Nous examinons les points soulevés et revenons vers vous avec une réponse.",
+                ticket: "Nous sommes désolés que votre demande {ref} n'ait pas été traitée dans le délai convenu. Nous l'avons rendue prioritaire.",
+                order: "Merci pour votre commande {ref}. Nous finalisons sa confirmation.",
+                update: "Nous faisons le nécessaire pour limiter l'impact pour vous et vous tiendrons informé au plus tard le prochain jour ouvré.",
+                closing: "Cordialement,\nLe service client",
+                your_order: "de votre commande",
+                months: [
+                    "janvier",
+                    "février",
+                    "mars",
+                    "avril",
+                    "mai",
+                    "juin",
+                    "juillet",
+                    "août",
+                    "septembre",
+                    "octobre",
+                    "novembre",
+                    "décembre",
+                ],
+            },
+        ),
+        "nl" => (
+            "nl",
+            Phrases {
+                greeting: "Beste {name},",
+                greeting_anon: "Beste klant,",
+                subject_delay: "Informatie over uw bestelling {orders}",
+                subject_invoice: "Uw vraag over factuur {ref}",
+                subject_ticket: "Uw verzoek {ref}",
+                subject_order: "Uw bestelling {ref}",
+                delay: "Wij willen u laten weten dat de levering {orders} helaas vertraagd is.",
+                expected: "Volgens de huidige planning verwachten wij de goederen op {date}.",
+                invoice: "Dank voor uw bericht over factuur {ref}. Wij bekijken de punten die u noemt en komen bij u terug met een antwoord.",
+                ticket: "Het spijt ons dat uw verzoek {ref} niet binnen de afgesproken tijd is opgelost. Wij hebben het voorrang gegeven.",
+                order: "Dank voor uw bestelling {ref}. Wij ronden de bevestiging af.",
+                update: "Wij doen er alles aan om de gevolgen voor u te beperken en informeren u uiterlijk de volgende werkdag.",
+                closing: "Met vriendelijke groet,\nKlantenservice",
+                your_order: "van uw bestelling",
+                months: [
+                    "januari",
+                    "februari",
+                    "maart",
+                    "april",
+                    "mei",
+                    "juni",
+                    "juli",
+                    "augustus",
+                    "september",
+                    "oktober",
+                    "november",
+                    "december",
+                ],
+            },
+        ),
+        _ => (
+            "en",
+            Phrases {
+                greeting: "Dear {name},",
+                greeting_anon: "Dear customer,",
+                subject_delay: "Update on your order {orders}",
+                subject_invoice: "Your query about invoice {ref}",
+                subject_ticket: "Your request {ref}",
+                subject_order: "Your order {ref}",
+                delay: "We would like to let you know that the delivery {orders} is delayed.",
+                expected: "We currently expect the goods on {date}.",
+                invoice: "Thank you for your message about invoice {ref}. We are reviewing the points you raised and will come back to you with an answer.",
+                ticket: "We are sorry that your request {ref} was not resolved within the agreed time. We have made it a priority.",
+                order: "Thank you for your order {ref}. We are finalising its confirmation.",
+                update: "We are working to keep the impact on you as small as possible and will update you by the next business day at the latest.",
+                closing: "Kind regards,\nCustomer Service",
+                your_order: "of your order",
+                months: [
+                    "January",
+                    "February",
+                    "March",
+                    "April",
+                    "May",
+                    "June",
+                    "July",
+                    "August",
+                    "September",
+                    "October",
+                    "November",
+                    "December",
+                ],
+            },
+        ),
     }
 }
 
@@ -509,7 +597,11 @@ fn long_date(lang: &str, p: &Phrases, t: PrimitiveDateTime) -> String {
 
 fn customer_reply(f: &Facts, requested: &str) -> Value {
     let (lang, p) = phrases(requested);
-    let own: Vec<&str> = f.customer_orders().iter().map(|o| o.name.as_str()).collect();
+    let own: Vec<&str> = f
+        .customer_orders()
+        .iter()
+        .map(|o| o.name.as_str())
+        .collect();
     let orders = own.join(", ");
     let greeting = match &f.contact {
         Some(name) => p.greeting.replace("{name}", name),
@@ -527,7 +619,10 @@ fn customer_reply(f: &Facts, requested: &str) -> Value {
         ),
         "margin_exception" => {
             let r = own.first().copied().unwrap_or(reference.as_str());
-            (p.subject_order.replace("{ref}", r), p.order.replace("{ref}", r))
+            (
+                p.subject_order.replace("{ref}", r),
+                p.order.replace("{ref}", r),
+            )
         }
         _ => {
             let of_orders = if own.is_empty() {
@@ -597,7 +692,10 @@ mod tests {
         let body = de["body"].as_str().unwrap();
         assert!(body.starts_with("Guten Tag [PERSON_1],"), "{body}");
         assert!(body.contains("25. November 2026"), "{body}");
-        assert!(body.contains("S00042") && !body.contains("S00043"), "{body}");
+        assert!(
+            body.contains("S00042") && !body.contains("S00043"),
+            "{body}"
+        );
         assert_eq!(customer_reply(&f, "nl")["language"], "nl");
         assert_eq!(customer_reply(&f, "fr")["language"], "fr");
         assert_eq!(customer_reply(&f, "ja")["language"], "en");

@@ -115,11 +115,10 @@ impl Provider for OpenAiProvider {
         Box::pin(async move {
             let body = self.body(req, messages);
             let asked_for_schema = body["response_format"]["type"] == "json_schema";
-            let _permit = self
-                .permits
-                .acquire()
-                .await
-                .map_err(|_| ProviderError::Transport("model call limiter closed".to_owned()))?;
+            let _permit =
+                self.permits.acquire().await.map_err(|_| {
+                    ProviderError::Transport("model call limiter closed".to_owned())
+                })?;
             let chat = self.client.chat();
             let call = chat.create_byot::<_, Value>(body);
             let raw = match tokio::time::timeout(self.timeout, call).await {

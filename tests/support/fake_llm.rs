@@ -39,6 +39,8 @@ struct Inner {
     default: Option<Reply>,
     delay: Duration,
     requests: Vec<Recorded>,
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 #[derive(Clone, Default)]
@@ -76,6 +78,11 @@ impl FakeLlm {
         self.inner.lock().unwrap().requests.clone()
     }
 
+    /// The most requests the fake was serving at one moment.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.lock().unwrap().max_in_flight
+    }
+
     pub fn count(&self) -> usize {
         self.inner.lock().unwrap().requests.len()
     }
@@ -104,40 +111,64 @@ pub fn valid_output(task: &str) -> Value {
     match task {
         "impact_summary" => json!({"headline": "Model headline for [CUSTOMER_1]",
             "summary": "Model summary.", "key_points": ["one", "two"]}),
-        "classification" => json!({"category": "supply_delay", "severity": "high", "priority": "high",
-            "recommended_actions": ["Call the supplier"], "rationale": "Model rationale."}),
-        _ => json!({"subject": "Your order", "body": "Dear [PERSON_1],\n\nModel draft.\n\nRegards", "language": "en"}),
+        "classification" => {
+            json!({"category": "supply_delay", "severity": "high", "priority": "high",
+            "recommended_actions": ["Call the supplier"], "rationale": "Model rationale."})
+        }
+        _ => {
+            json!({"subject": "Your order", "body": "Dear [PERSON_1],\n\nModel draft.\n\nRegards", "language": "en"})
+        }
     }
 }
 
-async fn handle(State(fake): State<FakeLlm>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+async fn handle(
+    State(fake): State<FakeLlm>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     let (reply, delay) = {
         let mut inner = fake.inner.lock().unwrap();
         inner.requests.push(Recorded {
             body: body.clone(),
-            authorization: headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
+            authorization: headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
             at: Instant::now(),
         });
-        let reply = inner.script.pop_front().or_else(|| inner.default.clone()).unwrap_or(Reply::Valid);
+        let reply = inner
+            .script
+            .pop_front()
+            .or_else(|| inner.default.clone())
+            .unwrap_or(Reply::Valid);
+        inner.in_flight += 1;
+        inner.max_in_flight = inner.max_in_flight.max(inner.in_flight);
         (reply, inner.delay)
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    fake.inner.lock().unwrap().in_flight -= 1;
     let task = task_of(&body);
     let content = match reply {
         Reply::Valid => valid_output(task).to_string(),
         Reply::Content(text) => text,
         Reply::Status(code, retry_after) => {
             let status = StatusCode::from_u16(code).unwrap();
-            let kind = if code == 429 { "rate_limit_error" } else { "server_error" };
+            let kind = if code == 429 {
+                "rate_limit_error"
+            } else {
+                "server_error"
+            };
             let mut response = (
                 status,
                 Json(json!({"error": {"message": format!("fake {code}"), "type": kind, "param": null, "code": null}})),
             )
                 .into_response();
             if let Some(secs) = retry_after {
-                response.headers_mut().insert("retry-after", secs.to_string().parse().unwrap());
+                response
+                    .headers_mut()
+                    .insert("retry-after", secs.to_string().parse().unwrap());
             }
             return response;
         }

@@ -80,16 +80,27 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
                 let url = format!("sqlite://{}", dir.path().join("test.db").display());
-                TestDb { url, pg_admin: None, _dir: Some(dir) }
+                TestDb {
+                    url,
+                    pg_admin: None,
+                    _dir: Some(dir),
+                }
             }
             Backend::Postgres => {
                 let admin = std::env::var("EXBRIEF_TEST_PG_URL").unwrap();
                 let name = format!("exbrief_test_{}", uuid::Uuid::new_v4().simple());
                 let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
                 conn.close().await.unwrap();
                 let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-                TestDb { url: format!("{base}/{name}"), pg_admin: Some((admin, name)), _dir: None }
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    pg_admin: Some((admin, name)),
+                    _dir: None,
+                }
             }
         }
     }
@@ -100,12 +111,16 @@ impl Drop for TestDb {
         if let Some((admin, name)) = self.pg_admin.take() {
             // Drop runs inside the test's runtime; a thread with its own runtime can block on it.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async {
                     if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&mut conn)
-                            .await;
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut conn)
+                                .await;
                     }
                 });
             })
@@ -133,7 +148,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { model: false, on_failure: OnFailure::Fallback, max_retries: 2, tweak: |_| {} }
+        Self {
+            model: false,
+            on_failure: OnFailure::Fallback,
+            max_retries: 2,
+            tweak: |_| {},
+        }
     }
 }
 
@@ -192,7 +212,13 @@ impl TestApp {
         self.fake.as_ref().unwrap()
     }
 
-    pub async fn post_raw(&self, path: &str, content_type: Option<&str>, body: Vec<u8>, headers: &[(&str, &str)]) -> Answer {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let mut req = self.client.post(format!("{}{path}", self.base)).body(body);
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
@@ -204,11 +230,24 @@ impl TestApp {
     }
 
     pub async fn summarize(&self, bundle: &Value) -> Answer {
-        self.post_raw("/v1/summarize", Some("application/json"), serde_json::to_vec(bundle).unwrap(), &[]).await
+        self.post_raw(
+            "/v1/summarize",
+            Some("application/json"),
+            serde_json::to_vec(bundle).unwrap(),
+            &[],
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> Answer {
-        answer(self.client.get(format!("{}{path}", self.base)).send().await.unwrap()).await
+        answer(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     /// Stops the server (draining requests) and closes the pool before the database is dropped.
@@ -226,8 +265,17 @@ impl TestApp {
 async fn answer(res: reqwest::Response) -> Answer {
     let status = res.status().as_u16();
     let headers = res.headers().clone();
-    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let bytes = res.bytes().await.unwrap();
     let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Answer { status, content_type, headers, json }
+    Answer {
+        status,
+        content_type,
+        headers,
+        json,
+    }
 }
