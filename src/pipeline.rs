@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::bundle::{Bundle, Task};
@@ -175,8 +176,8 @@ impl Pipeline {
         templates: Vec<TemplateRef>,
     ) -> Result<Value, PipelineError> {
         let this = Arc::clone(self);
-        let handle =
-            tokio::spawn(async move { this.produce_inner(id, created_at, input, templates).await });
+        let work = async move { this.produce_inner(id, created_at, input, templates).await };
+        let handle = tokio::spawn(work.instrument(tracing::Span::current()));
         match handle.await {
             Ok(result) => result,
             Err(e) => Err(PipelineError::Internal(format!("summary task failed: {e}"))),

@@ -137,7 +137,11 @@ impl Provider for OpenAiProvider {
                             && self.mode == StructuredOutput::Auto
                             && (m.contains("response_format") || m.contains("schema"))
                         {
-                            self.schema_unsupported.store(true, Ordering::Relaxed);
+                            if !self.schema_unsupported.swap(true, Ordering::Relaxed) {
+                                tracing::warn!(
+                                    "the model endpoint rejected json_schema; using json_object from now on"
+                                );
+                            }
                             return Err(ProviderError::SchemaFormatUnsupported(message.clone()));
                         }
                     }
