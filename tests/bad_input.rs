@@ -254,6 +254,21 @@ async fn each_bad_input_is_a_named_problem(backend: Backend) {
     app.stop().await;
 }
 
+/// The bundle's top-level fields.
+const FIELDS: [&str; 11] = [
+    "event_id",
+    "event_type",
+    "occurred_at",
+    "source",
+    "tasks",
+    "facts",
+    "messages",
+    "reply_to",
+    "write_back",
+    "prompt_versions",
+    "locale",
+];
+
 fn arbitrary_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
@@ -279,23 +294,8 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
             prop::collection::btree_map(
                 prop_oneof![
                     ".{0,12}",
-                    prop::sample::select(vec![
-                        "event_id",
-                        "event_type",
-                        "occurred_at",
-                        "source",
-                        "tasks",
-                        "facts",
-                        "messages",
-                        "reply_to",
-                        "write_back",
-                        "prompt_versions",
-                        "locale",
-                        "role",
-                        "body",
-                        "name"
-                    ])
-                    .prop_map(str::to_owned)
+                    prop::sample::select([&FIELDS[..], &["role", "body", "name"]].concat())
+                        .prop_map(str::to_owned)
                 ],
                 inner,
                 0..6
@@ -307,19 +307,7 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
 
 /// Either wholly arbitrary JSON, or a valid bundle with one field replaced by arbitrary JSON.
 fn hostile_bundle() -> impl Strategy<Value = Value> {
-    let fields = prop::sample::select(vec![
-        "event_id",
-        "event_type",
-        "occurred_at",
-        "source",
-        "tasks",
-        "facts",
-        "messages",
-        "reply_to",
-        "write_back",
-        "prompt_versions",
-        "locale",
-    ]);
+    let fields = prop::sample::select(FIELDS.to_vec());
     prop_oneof![
         arbitrary_json(),
         (fields, arbitrary_json(), any::<u32>()).prop_map(|(field, value, n)| {

@@ -367,30 +367,25 @@ async fn same_event_id_with_another_body_is_a_conflict(backend: Backend) {
 async fn idempotency_key_header_replaces_event_id(backend: Backend) {
     let app = spawn_app(backend, Options::default()).await;
     let body = serde_json::to_vec(&design_bundle()).unwrap();
-    let a = app
-        .post_raw(
-            "/v1/summarize",
-            Some("application/json"),
-            body.clone(),
-            &[("Idempotency-Key", "run-1")],
-        )
-        .await;
-    let b = app
-        .post_raw(
-            "/v1/summarize",
-            Some("application/json"),
-            body.clone(),
-            &[("Idempotency-Key", "run-2")],
-        )
-        .await;
-    let c = app
-        .post_raw(
-            "/v1/summarize",
-            Some("application/json"),
-            body,
-            &[("Idempotency-Key", "run-1")],
-        )
-        .await;
+    let app_ref = &app;
+    let post = |key: &'static str| {
+        let body = body.clone();
+        async move {
+            app_ref
+                .post_raw(
+                    "/v1/summarize",
+                    Some("application/json"),
+                    body,
+                    &[("Idempotency-Key", key)],
+                )
+                .await
+        }
+    };
+    let (a, b, c) = (
+        post("run-1").await,
+        post("run-2").await,
+        post("run-1").await,
+    );
     assert_eq!(a.status, 200);
     assert_ne!(a.json["id"], b.json["id"]);
     assert_eq!(a.json["id"], c.json["id"]);
