@@ -11,7 +11,7 @@ use crate::http::{self, AppState};
 use crate::llm::Llm;
 use crate::pipeline::Pipeline;
 use crate::prompts::{PromptError, Registry};
-use crate::redact::{Policy, Redactor};
+use crate::redact::{Policies, PolicyError};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -20,8 +20,8 @@ pub enum StartError {
     Prompts(#[from] PromptError),
     #[error("llm: {0}")]
     Llm(String),
-    #[error("redaction: unknown policy `{0}` (this build knows `default`)")]
-    Policy(String),
+    #[error("redaction: {0}")]
+    Policy(#[from] PolicyError),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -30,18 +30,14 @@ pub enum StartError {
 
 /// Everything but the database: what `serve --check` validates.
 pub struct Parts {
-    pub redactor: Redactor,
+    pub policies: Policies,
     pub prompts: Registry,
     pub llm: Llm,
 }
 
 pub fn parts(config: &Config) -> Result<Parts, StartError> {
-    // Issue #3 loads named policies from `redaction/`; until then only the built-in one exists.
-    if config.redaction.policy != "default" {
-        return Err(StartError::Policy(config.redaction.policy.clone()));
-    }
     Ok(Parts {
-        redactor: Redactor::new(Policy::builtin_default()),
+        policies: Policies::load(&config.redaction.dir, &config.redaction.policy)?,
         prompts: Registry::load(&config.prompts.dir, &config.prompts.production)?,
         llm: Llm::from_config(&config.llm).map_err(StartError::Llm)?,
     })
@@ -52,7 +48,7 @@ pub async fn pipeline(config: &Config) -> Result<Arc<Pipeline>, StartError> {
     let store = Store::connect(&config.database.url, config.database.max_connections).await?;
     Ok(Arc::new(Pipeline::new(
         store,
-        parts.redactor,
+        parts.policies,
         parts.prompts,
         parts.llm,
         Duration::from_secs(config.server.request_timeout_secs),
@@ -74,6 +70,10 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await?;
+    // Summaries whose callers hung up still finish before the pool closes.
+    pipeline
+        .drain(Duration::from_secs(config.server.request_timeout_secs))
+        .await;
     pipeline.store().close().await;
     Ok(())
 }

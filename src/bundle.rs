@@ -189,6 +189,9 @@ pub struct Bundle {
     /// Pins a template version per task, overriding the configured production version.
     #[serde(default)]
     pub prompt_versions: BTreeMap<Task, String>,
+    /// Redaction policy by name (a file in `redaction/`); the configured default when absent.
+    #[serde(default)]
+    pub policy: Option<String>,
 }
 
 fn tasks<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Task>>, D::Error> {
@@ -210,6 +213,16 @@ impl Bundle {
             return Err(BundleError {
                 path: "(document)".to_owned(),
                 message: "the body must be a JSON object (an exception bundle)".to_owned(),
+            });
+        }
+        if let Some(path) = nul_at(value, "") {
+            return Err(BundleError {
+                path: if path.is_empty() {
+                    "(document)".to_owned()
+                } else {
+                    path
+                },
+                message: "text must not contain NUL characters (\\u0000)".to_owned(),
             });
         }
         serde_path_to_error::deserialize::<_, Bundle>(value).map_err(|e| {
@@ -243,11 +256,35 @@ impl Bundle {
             .unwrap_or("en");
         let primary = raw.split(['_', '-']).next().unwrap_or("en");
         let primary = primary.to_ascii_lowercase();
-        if primary.len() == 2 || primary.len() == 3 {
+        if (2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_lowercase()) {
             primary
         } else {
             "en".to_owned()
         }
+    }
+}
+
+/// The path of the first string or key holding a NUL (PostgreSQL's JSON cannot store one).
+fn nul_at(v: &serde_json::Value, path: &str) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0').then(|| path.to_owned()),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| nul_at(x, &format!("{path}[{i}]"))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, x)| {
+            let here = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            if k.contains('\0') {
+                Some(here)
+            } else {
+                nul_at(x, &here)
+            }
+        }),
+        _ => None,
     }
 }
 

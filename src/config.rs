@@ -181,6 +181,8 @@ impl Default for PromptsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedactionConfig {
+    /// Directory of policy files (`*.toml`) and the name gazetteer (`names/`).
+    pub dir: PathBuf,
     /// Name of the policy applied when a request names none.
     pub policy: String,
 }
@@ -188,6 +190,7 @@ pub struct RedactionConfig {
 impl Default for RedactionConfig {
     fn default() -> Self {
         Self {
+            dir: PathBuf::from("redaction"),
             policy: "default".to_owned(),
         }
     }

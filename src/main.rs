@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use exbrief::config::{Config, LogFormat};
+use exbrief::redact::Policies;
 use exbrief::{app, demo, store::Store};
 use tracing_subscriber::EnvFilter;
 
@@ -40,11 +41,29 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Redact a bundle file as the pipeline would (a dry run; nothing is sent anywhere).
+    Redact {
+        /// The bundle (JSON file; `-` for standard input).
+        file: PathBuf,
+        /// Policy name (a file in the redaction directory); the configured default otherwise.
+        #[arg(long)]
+        policy: Option<String>,
+        #[arg(long, value_enum, default_value = "bundle")]
+        format: RedactFormat,
+    },
     /// Run every fixture bundle through the pipeline and print the results.
     Demo {
         #[arg(long, default_value = "fixtures")]
         fixtures: PathBuf,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RedactFormat {
+    /// The redacted bundle, as a model would see it.
+    Bundle,
+    /// Where values were redacted: path, character offsets, class, entity; never the values.
+    Findings,
 }
 
 fn main() -> ExitCode {
@@ -66,7 +85,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         config.validate().context("--database-url")?;
     }
     // The demo prints results; its logs stay quiet unless EXBRIEF_LOG asks otherwise.
-    let default_level = if matches!(cli.command, Command::Demo { .. }) {
+    let default_level = if matches!(cli.command, Command::Demo { .. } | Command::Redact { .. }) {
         "warn"
     } else {
         "info"
@@ -105,6 +124,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = Store::connect(&config.database.url, 1).await?;
             store.close().await;
             println!("migrations applied to {}", redact_url(&config.database.url));
+            Ok(())
+        }
+        Command::Redact {
+            file,
+            policy,
+            format,
+        } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?
+            };
+            let raw: serde_json::Value =
+                serde_json::from_str(&text).context("the file is not valid JSON")?;
+            let policies = Policies::load(&config.redaction.dir, &config.redaction.policy)?;
+            let wanted = policy.or_else(|| {
+                raw.get("policy")
+                    .and_then(|p| p.as_str())
+                    .map(str::to_owned)
+            });
+            let redactor = policies.get(wanted.as_deref())?;
+            let r = redactor.redact(&raw);
+            let out = match format {
+                RedactFormat::Bundle => r.value,
+                RedactFormat::Findings => serde_json::json!({
+                    "policy": redactor.policy().name, "policy_version": redactor.policy().version,
+                    "policy_sha256": redactor.policy().sha256, "counts": r.counts, "findings": r.findings}),
+            };
+            println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
         Command::Demo { fixtures } => {

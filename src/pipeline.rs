@@ -2,18 +2,20 @@
 //! transaction for the summary, its prompt log and its Odoo outbox rows.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::bundle::{Bundle, Task};
-use crate::llm::{Attempt, Llm, LlmError, ModelRequest, TaskResult};
+use crate::llm::{Attempt, AttemptKind, Llm, LlmError, ModelRequest, TaskResult};
 use crate::prompts::{self, PromptError, Registry, TemplateRef};
-use crate::redact::{Redacted, Redactor};
+use crate::redact::{Policies, PolicyError, Redacted, Redactor, leftover_masks};
 use crate::store::{self, Claim, NewClaim, NewOutbox, NewPromptLog, Store, StoreError, SummaryRow};
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,8 @@ pub enum PipelineError {
     Conflict { key: String },
     #[error("{0}")]
     Prompt(#[from] PromptError),
+    #[error("{0}")]
+    Policy(#[from] PolicyError),
     #[error("{0}")]
     ModelUnavailable(String),
     #[error("event `{key}` is still being processed by another request")]
@@ -44,12 +48,30 @@ pub struct SummarizeInput {
     pub key_id: Option<String>,
 }
 
+/// Summaries being produced right now, so that shutdown can wait for them.
+#[derive(Debug, Default)]
+struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+struct InFlightGuard(Arc<InFlight>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
 pub struct Pipeline {
     store: Store,
-    redactor: Redactor,
+    policies: Policies,
     prompts: Registry,
     llm: Llm,
     lease: Duration,
+    in_flight: Arc<InFlight>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -60,21 +82,31 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
+/// The claim a request holds while it produces a summary.
+#[derive(Debug, Clone, Copy)]
+struct Owned {
+    id: Uuid,
+    owner: Uuid,
+    created_at: time::OffsetDateTime,
+}
+
 impl Pipeline {
-    /// `lease` is how long a request owns an idempotency key before a retry may take it over.
+    /// `lease` is how long a claim on an idempotency key lasts without renewal; the owner
+    /// renews it while it works, so only a dead owner's claim can be taken over.
     pub fn new(
         store: Store,
-        redactor: Redactor,
+        policies: Policies,
         prompts: Registry,
         llm: Llm,
         lease: Duration,
     ) -> Self {
         Self {
             store,
-            redactor,
+            policies,
             prompts,
             llm,
             lease,
+            in_flight: Arc::new(InFlight::default()),
         }
     }
 
@@ -84,6 +116,31 @@ impl Pipeline {
 
     pub fn llm(&self) -> &Llm {
         &self.llm
+    }
+
+    pub fn policies(&self) -> &Policies {
+        &self.policies
+    }
+
+    /// Waits (at most `limit`) until no summary is being produced.
+    pub async fn drain(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let idle = self.in_flight.idle.notified();
+            if self.in_flight.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline.into(), idle)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    in_flight = self.in_flight.count.load(Ordering::Acquire),
+                    "shutdown: summaries still in flight"
+                );
+                return;
+            }
+        }
     }
 
     /// Produces (or replays) the summary document for a bundle.
@@ -96,50 +153,58 @@ impl Pipeline {
             .clone()
             .unwrap_or_else(|| input.bundle.event_id.as_str().to_owned());
         let request_sha256 = hex::encode(Sha256::digest(input.raw.to_string().as_bytes()));
-        // A bad pinned version is the caller's error: report it before claiming anything.
+        // The caller's mistakes are reported before anything is claimed.
         let templates = self.templates(&input.bundle)?;
+        let redactor = Arc::clone(self.policies.get(input.bundle.policy.as_deref())?);
         let deadline = Instant::now() + self.lease;
         let mut wait = Duration::from_millis(20);
         loop {
             let claim = NewClaim {
                 id: Uuid::now_v7(),
+                owner: Uuid::new_v4(),
                 idempotency_key: key.clone(),
                 event_id: input.bundle.event_id.as_str().to_owned(),
                 event_type: input.bundle.event_type.as_str().to_owned(),
                 request_sha256: request_sha256.clone(),
                 key_id: input.key_id.clone(),
-                policy_version: self.redactor.policy().version.clone(),
-                policy_sha256: self.redactor.policy_sha256().to_owned(),
+                policy_version: redactor.policy().version.clone(),
+                policy_sha256: redactor.policy().sha256.clone(),
                 lease_until_ms: unix_ms() + self.lease.as_millis() as i64,
                 created_at: store::now(),
             };
             let existing = match self.store.claim(&claim).await? {
                 Claim::Owned => {
-                    return self
-                        .produce(claim.id, claim.created_at, input, templates)
-                        .await;
+                    let owned = Owned {
+                        id: claim.id,
+                        owner: claim.owner,
+                        created_at: claim.created_at,
+                    };
+                    return self.produce(owned, input, templates, redactor).await;
                 }
                 Claim::Existing(row) => row,
+                Claim::Vanished => continue,
             };
-            if existing.status != "gone" {
-                if existing.request_sha256 != request_sha256 {
-                    return Err(PipelineError::Conflict { key });
-                }
-                if existing.status != "processing" {
-                    return Ok(document_of(&existing));
-                }
-                if existing.lease_until_ms < unix_ms() {
-                    let new_lease = unix_ms() + self.lease.as_millis() as i64;
-                    if self
-                        .store
-                        .take_over(existing.id, existing.lease_until_ms, new_lease)
-                        .await?
-                    {
-                        tracing::warn!(summary_id = %existing.id, "took over an expired claim");
-                        return self
-                            .produce(existing.id, existing.created_at, input, templates)
-                            .await;
-                    }
+            if existing.request_sha256 != request_sha256 {
+                return Err(PipelineError::Conflict { key });
+            }
+            if existing.status != "processing" {
+                return Ok(document_of(&existing));
+            }
+            if existing.lease_until_ms < unix_ms() {
+                let owner = Uuid::new_v4();
+                let new_lease = unix_ms() + self.lease.as_millis() as i64;
+                if self
+                    .store
+                    .take_over(existing.id, existing.lease_until_ms, new_lease, owner)
+                    .await?
+                {
+                    tracing::warn!(summary_id = %existing.id, "took over the claim of a dead request");
+                    let owned = Owned {
+                        id: existing.id,
+                        owner,
+                        created_at: existing.created_at,
+                    };
+                    return self.produce(owned, input, templates, redactor).await;
                 }
             }
             // A twin request is producing this summary: wait for its result, sharing its calls.
@@ -167,16 +232,30 @@ impl Pipeline {
     }
 
     /// The owner's path. Runs in its own task so that a caller hanging up does not leave the
-    /// claim half-done: the twin that retries gets the stored result.
+    /// claim half-done (the twin that retries gets the stored result); shutdown waits for it.
     async fn produce(
         self: &Arc<Self>,
-        id: Uuid,
-        created_at: time::OffsetDateTime,
+        owned: Owned,
         input: SummarizeInput,
         templates: Vec<TemplateRef>,
+        redactor: Arc<Redactor>,
     ) -> Result<Value, PipelineError> {
+        self.in_flight.count.fetch_add(1, Ordering::AcqRel);
+        let guard = InFlightGuard(Arc::clone(&self.in_flight));
         let this = Arc::clone(self);
-        let work = async move { this.produce_inner(id, created_at, input, templates).await };
+        let work = async move {
+            let _guard = guard;
+            let renewal = this.renew_while_working(owned);
+            let result = this.produce_inner(owned, input, templates, &redactor).await;
+            renewal.abort();
+            if result.is_err() {
+                // Give the key back so that a retry can start afresh (no-op if already released).
+                if let Err(e) = this.store.abandon(owned.id, owned.owner, &[]).await {
+                    tracing::warn!(error = %e, "could not release the claim");
+                }
+            }
+            result
+        };
         let handle = tokio::spawn(work.instrument(tracing::Span::current()));
         match handle.await {
             Ok(result) => result,
@@ -184,15 +263,33 @@ impl Pipeline {
         }
     }
 
+    /// Extends the claim's lease every third of it until aborted.
+    fn renew_while_working(&self, owned: Owned) -> tokio::task::JoinHandle<()> {
+        let store = self.store.clone();
+        let lease = self.lease;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                let until = unix_ms() + lease.as_millis() as i64;
+                match store.renew(owned.id, owned.owner, until).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => tracing::warn!(error = %e, "could not renew the claim"),
+                }
+            }
+        })
+    }
+
     async fn produce_inner(
         &self,
-        id: Uuid,
-        created_at: time::OffsetDateTime,
+        owned: Owned,
         input: SummarizeInput,
         templates: Vec<TemplateRef>,
+        redactor: &Redactor,
     ) -> Result<Value, PipelineError> {
+        let id = owned.id;
         let bundle = &input.bundle;
-        let redacted = self.redactor.redact(&input.raw);
+        let redacted = redactor.redact(&input.raw);
         let language = bundle.reply_language();
         let context = prompts::context(&redacted.value, &language);
         let rendered = templates
@@ -210,7 +307,7 @@ impl Pipeline {
         }))
         .await;
 
-        let mut results: Vec<TaskResult> = Vec::new();
+        let mut results: Vec<(TaskResult, &TemplateRef)> = Vec::new();
         let mut failed: Option<String> = None;
         let mut all_attempts: Vec<(TemplateRef, Attempt)> = Vec::new();
         for (run, r) in runs.into_iter().zip(&rendered) {
@@ -223,9 +320,14 @@ impl Pipeline {
                             .cloned()
                             .map(|a| (r.template.clone(), a)),
                     );
-                    results.push(result);
+                    results.push((result, &r.template));
                 }
                 Err(LlmError::Unavailable {
+                    reason,
+                    attempts,
+                    task,
+                })
+                | Err(LlmError::OfflineInvalid {
                     reason,
                     attempts,
                     task,
@@ -233,21 +335,18 @@ impl Pipeline {
                     all_attempts.extend(attempts.into_iter().map(|a| (r.template.clone(), a)));
                     failed.get_or_insert(format!("{task}: {reason}"));
                 }
-                Err(e @ LlmError::OfflineInvalid { .. }) => {
-                    failed.get_or_insert(e.to_string());
-                }
             }
         }
         let logs: Vec<NewPromptLog> = all_attempts
             .iter()
-            .map(|(t, a)| self.log_row(id, &input, &redacted, t, a))
+            .map(|(t, a)| log_row(id, &input, redactor, &redacted, t, a))
             .collect();
         if let Some(reason) = failed {
-            self.store.abandon(id, &logs).await?;
+            self.store.abandon(id, owned.owner, &logs).await?;
             tracing::warn!(summary_id = %id, "model unavailable; claim released");
             return Err(PipelineError::ModelUnavailable(reason));
         }
-        let document = self.document(id, created_at, bundle, &redacted, &results, &templates);
+        let document = document(id, owned.created_at, bundle, redactor, &redacted, &results);
         let outbox: Vec<NewOutbox> = bundle
             .write_back
             .as_ref()
@@ -261,118 +360,148 @@ impl Pipeline {
             })
             .into_iter()
             .collect();
-        self.store.complete(id, &document, &logs, &outbox).await?;
+        match self
+            .store
+            .complete(id, owned.owner, &document, &logs, &outbox)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::LostClaim) => {
+                // Another request took the key over; keep our calls in the log and let it answer.
+                self.store.append_logs(&logs).await?;
+                return Err(PipelineError::StillProcessing {
+                    key: bundle.event_id.as_str().to_owned(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
         tracing::info!(summary_id = %id, tasks = results.len(), model_calls = logs.len(), "summary stored");
         Ok(document)
     }
+}
 
-    fn document(
-        &self,
-        id: Uuid,
-        created_at: time::OffsetDateTime,
-        bundle: &Bundle,
-        redacted: &Redacted,
-        results: &[TaskResult],
-        templates: &[TemplateRef],
-    ) -> Value {
-        let mut doc = json!({
-            "id": id,
-            "event_id": bundle.event_id,
-            "event_type": bundle.event_type,
-            "status": "pending_review",
-            "impact_summary": null,
-            "classification": null,
-            "draft_reply": null,
-            "created_at": store::rfc3339(created_at),
-        });
-        let mut tasks = Map::new();
-        for (result, template) in results.iter().zip(templates) {
-            // Readers of the summary may see the real names; masked values stay masked.
-            let mut output = result.output.clone();
-            redacted.pseudonyms.restore_value(&mut output);
-            let field = match result.task {
-                Task::ImpactSummary => "impact_summary",
-                Task::Classification => "classification",
-                Task::CustomerReply => "draft_reply",
-            };
-            doc[field] = output;
-            let fell_back = result
-                .attempts
-                .iter()
-                .any(|a| a.kind == crate::llm::AttemptKind::Fallback);
-            tasks.insert(
-                result.task.as_str().to_owned(),
-                json!({
-                    "provider": result.provider,
-                    "model": result.model,
-                    "generated_by": if result.provider == "offline" { "offline" } else { "model" },
-                    "fallback": fell_back,
-                    "prompt_version": template.version,
-                    "prompt_sha256": template.sha256,
-                    "model_calls": result.attempts.len(),
-                }),
+/// The response document. Outputs are restored for the people who read them; an output with a
+/// token that cannot be restored stays redacted and the summary says it needs attention.
+fn document(
+    id: Uuid,
+    created_at: time::OffsetDateTime,
+    bundle: &Bundle,
+    redactor: &Redactor,
+    redacted: &Redacted,
+    results: &[(TaskResult, &TemplateRef)],
+) -> Value {
+    let mut doc = json!({
+        "id": id,
+        "event_id": bundle.event_id,
+        "event_type": bundle.event_type,
+        "status": "pending_review",
+        "impact_summary": null,
+        "classification": null,
+        "draft_reply": null,
+        "created_at": store::rfc3339(created_at),
+    });
+    let mut tasks = Map::new();
+    let mut attention: Vec<String> = Vec::new();
+    for (result, template) in results {
+        let field = match result.task {
+            Task::ImpactSummary => "impact_summary",
+            Task::Classification => "classification",
+            Task::CustomerReply => "draft_reply",
+        };
+        let output = match redacted.pseudonyms.restore_value(&result.output) {
+            Ok(restored) => restored,
+            Err(unresolved) => {
+                attention.push(format!(
+                    "{field}: placeholders that match no redacted value: {}",
+                    unresolved.join(", ")
+                ));
+                result.output.clone()
+            }
+        };
+        if result.task == Task::CustomerReply {
+            let text = format!(
+                "{} {}",
+                output["subject"].as_str().unwrap_or(""),
+                output["body"].as_str().unwrap_or("")
             );
+            let masks = leftover_masks(&text);
+            if !masks.is_empty() {
+                attention.push(format!(
+                    "draft_reply: redacted values a customer must not see: {}",
+                    masks.join(", ")
+                ));
+            }
         }
-        doc["tasks"] = Value::Object(tasks);
-        let mut counts = json!({"customer_pii": 0, "pricing": 0, "hr": 0});
-        for (class, n) in redacted.counts_json() {
-            counts[class] = json!(n);
-        }
-        doc["redaction"] = json!({
-            "policy": self.redactor.policy().name,
-            "policy_version": self.redactor.policy().version,
-            "policy_sha256": self.redactor.policy_sha256(),
-            "counts": counts,
-        });
-        doc
+        doc[field] = output;
+        let fell_back = result
+            .attempts
+            .iter()
+            .any(|a| a.kind == AttemptKind::Fallback);
+        tasks.insert(
+            result.task.as_str().to_owned(),
+            json!({
+                "provider": result.provider,
+                "model": result.model,
+                "generated_by": if result.provider == "offline" { "offline" } else { "model" },
+                "fallback": fell_back,
+                "prompt_version": template.version,
+                "prompt_sha256": template.sha256,
+                "model_calls": result.attempts.len(),
+            }),
+        );
     }
+    doc["tasks"] = Value::Object(tasks);
+    doc["needs_attention"] = json!(attention);
+    let policy = redactor.policy();
+    doc["redaction"] = json!({
+        "policy": policy.name,
+        "policy_version": policy.version,
+        "policy_sha256": policy.sha256,
+        "counts": redacted.counts,
+    });
+    doc
+}
 
-    fn log_row(
-        &self,
-        summary_id: Uuid,
-        input: &SummarizeInput,
-        redacted: &Redacted,
-        template: &TemplateRef,
-        a: &Attempt,
-    ) -> NewPromptLog {
-        let started = a.started_at;
-        let created_at = started
-            .replace_nanosecond(started.nanosecond() / 1_000 * 1_000)
-            .unwrap_or(started);
-        NewPromptLog {
-            id: Uuid::now_v7(),
-            created_at,
-            request_id: input.request_id.clone(),
-            key_id: input.key_id.clone(),
-            summary_id,
-            event_id: input.bundle.event_id.as_str().to_owned(),
-            event_type: input.bundle.event_type.as_str().to_owned(),
-            task: a.task.as_str().to_owned(),
-            attempt_kind: serde_json::to_value(a.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            template_version: template.version.clone(),
-            template_sha256: template.sha256.clone(),
-            policy_version: self.redactor.policy().version.clone(),
-            policy_sha256: self.redactor.policy_sha256().to_owned(),
-            provider: a.provider.to_owned(),
-            model: a.model.clone(),
-            parameters: a.parameters.clone(),
-            messages: json!(a.messages),
-            raw_response: a.raw_response.clone(),
-            parsed_output: a.parsed.clone(),
-            prompt_tokens: a.usage.as_ref().map(|u| u.prompt_tokens as i64),
-            completion_tokens: a.usage.as_ref().map(|u| u.completion_tokens as i64),
-            total_tokens: a.usage.as_ref().map(|u| u.total_tokens as i64),
-            latency_ms: a.latency_ms as i64,
-            outcome: serde_json::to_value(a.outcome)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            error: a.error.clone(),
-            redaction_counts: json!(redacted.counts_json()),
-        }
+fn log_row(
+    summary_id: Uuid,
+    input: &SummarizeInput,
+    redactor: &Redactor,
+    redacted: &Redacted,
+    template: &TemplateRef,
+    a: &Attempt,
+) -> NewPromptLog {
+    let started = a.started_at;
+    let created_at = started
+        .replace_nanosecond(started.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(started);
+    let label = |v: Value| v.as_str().map(str::to_owned).unwrap_or_default();
+    NewPromptLog {
+        id: Uuid::now_v7(),
+        created_at,
+        request_id: input.request_id.clone(),
+        key_id: input.key_id.clone(),
+        summary_id,
+        event_id: input.bundle.event_id.as_str().to_owned(),
+        event_type: input.bundle.event_type.as_str().to_owned(),
+        task: a.task.as_str().to_owned(),
+        attempt_kind: label(json!(a.kind)),
+        template_version: template.version.clone(),
+        template_sha256: template.sha256.clone(),
+        policy_version: redactor.policy().version.clone(),
+        policy_sha256: redactor.policy().sha256.clone(),
+        provider: a.provider.to_owned(),
+        model: a.model.clone(),
+        parameters: a.parameters.clone(),
+        messages: json!(a.messages),
+        raw_response: a.raw_response.clone(),
+        parsed_output: a.parsed.clone(),
+        prompt_tokens: a.usage.as_ref().map(|u| u.prompt_tokens as i64),
+        completion_tokens: a.usage.as_ref().map(|u| u.completion_tokens as i64),
+        total_tokens: a.usage.as_ref().map(|u| u.total_tokens as i64),
+        latency_ms: a.latency_ms as i64,
+        outcome: label(json!(a.outcome)),
+        error: a.error.clone(),
+        redaction_counts: json!(redacted.counts),
     }
 }
 

@@ -22,6 +22,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("invalid database URL: {0}")]
     Url(String),
+    /// The claim was taken over by another request (this one outlived its lease).
+    #[error("the claim on this summary is held by another request")]
+    LostClaim,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -114,6 +117,7 @@ pub struct SummaryRow {
 #[derive(Debug, Clone)]
 pub struct NewClaim {
     pub id: Uuid,
+    pub owner: Uuid,
     pub idempotency_key: String,
     pub event_id: String,
     pub event_type: String,
@@ -190,6 +194,8 @@ pub enum Claim {
     Owned,
     /// Another request got there first; here is its row as it stands.
     Existing(SummaryRow),
+    /// The row went away between our insert and our read (its owner released it): claim again.
+    Vanished,
 }
 
 /// Timestamps at microsecond precision, the finest both backends keep, so hashes survive a
@@ -263,39 +269,45 @@ impl Store {
     /// Inserts a `processing` row for the key unless one exists; the unique constraint decides.
     pub async fn claim(&self, c: &NewClaim) -> Result<Claim> {
         let sql = "INSERT INTO summaries (id, idempotency_key, event_id, event_type, request_sha256, \
-                   status, lease_until_ms, key_id, document, policy_version, policy_sha256, created_at, updated_at) \
-                   VALUES ($1, $2, $3, $4, $5, 'processing', $6, $7, NULL, $8, $9, $10, $10) \
+                   status, owner, lease_until_ms, key_id, document, policy_version, policy_sha256, created_at, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, 'processing', $11, $6, $7, NULL, $8, $9, $10, $10) \
                    ON CONFLICT (idempotency_key) DO NOTHING";
         let inserted = on_pool!(self, pool => sqlx::query(sql)
             .bind(c.id).bind(&c.idempotency_key).bind(&c.event_id).bind(&c.event_type)
             .bind(&c.request_sha256).bind(c.lease_until_ms).bind(&c.key_id)
-            .bind(&c.policy_version).bind(&c.policy_sha256).bind(c.created_at)
+            .bind(&c.policy_version).bind(&c.policy_sha256).bind(c.created_at).bind(c.owner)
             .execute(pool).await?.rows_affected());
         if inserted == 1 {
             return Ok(Claim::Owned);
         }
         match self.summary_by_key(&c.idempotency_key).await? {
             Some(row) => Ok(Claim::Existing(row)),
-            // The owner gave up between our insert and our read; the caller claims again.
-            None => Ok(Claim::Existing(SummaryRow {
-                id: Uuid::nil(),
-                idempotency_key: c.idempotency_key.clone(),
-                event_id: c.event_id.clone(),
-                request_sha256: c.request_sha256.clone(),
-                status: "gone".to_owned(),
-                lease_until_ms: 0,
-                document: None,
-                created_at: c.created_at,
-            })),
+            None => Ok(Claim::Vanished),
         }
     }
 
     /// Takes over a claim whose owner's lease ran out (its process died). Exactly one caller wins.
-    pub async fn take_over(&self, id: Uuid, old_lease_ms: i64, new_lease_ms: i64) -> Result<bool> {
-        let sql = "UPDATE summaries SET lease_until_ms = $1 \
+    pub async fn take_over(
+        &self,
+        id: Uuid,
+        old_lease_ms: i64,
+        new_lease_ms: i64,
+        owner: Uuid,
+    ) -> Result<bool> {
+        let sql = "UPDATE summaries SET lease_until_ms = $1, owner = $4 \
                    WHERE id = $2 AND status = 'processing' AND lease_until_ms = $3";
         let n = on_pool!(self, pool => sqlx::query(sql)
-            .bind(new_lease_ms).bind(id).bind(old_lease_ms)
+            .bind(new_lease_ms).bind(id).bind(old_lease_ms).bind(owner)
+            .execute(pool).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Extends the owner's lease; false when the claim is no longer the owner's.
+    pub async fn renew(&self, id: Uuid, owner: Uuid, lease_until_ms: i64) -> Result<bool> {
+        let sql = "UPDATE summaries SET lease_until_ms = $1 \
+                   WHERE id = $2 AND owner = $3 AND status = 'processing'";
+        let n = on_pool!(self, pool => sqlx::query(sql)
+            .bind(lease_until_ms).bind(id).bind(owner)
             .execute(pool).await?.rows_affected());
         Ok(n == 1)
     }
@@ -318,6 +330,7 @@ impl Store {
     pub async fn complete(
         &self,
         id: Uuid,
+        owner: Uuid,
         document: &Value,
         logs: &[NewPromptLog],
         outbox: &[NewOutbox],
@@ -327,15 +340,21 @@ impl Store {
             ($tx:ident) => {{
                 // The summary update comes first: it takes SQLite's write lock before the chain
                 // head is read, so concurrent writers cannot fork the chain.
-                sqlx::query(
+                let updated = sqlx::query(
                     "UPDATE summaries SET status = 'pending_review', document = $1, updated_at = $2 \
-                     WHERE id = $3 AND status = 'processing'",
+                     WHERE id = $3 AND owner = $4 AND status = 'processing'",
                 )
                 .bind(Json(document))
                 .bind(now)
                 .bind(id)
+                .bind(owner)
                 .execute(&mut *$tx)
-                .await?;
+                .await?
+                .rows_affected();
+                if updated != 1 {
+                    // Dropping the transaction rolls it back.
+                    return Err(StoreError::LostClaim);
+                }
                 insert_logs!($tx, logs);
                 for o in outbox {
                     sqlx::query(
@@ -371,13 +390,16 @@ impl Store {
 
     /// Gives a claim back (the model failed and config says 503) while keeping the prompt-log
     /// rows of the failed tries. One transaction.
-    pub async fn abandon(&self, id: Uuid, logs: &[NewPromptLog]) -> Result<()> {
+    pub async fn abandon(&self, id: Uuid, owner: Uuid, logs: &[NewPromptLog]) -> Result<()> {
         macro_rules! body {
             ($tx:ident) => {{
-                sqlx::query("DELETE FROM summaries WHERE id = $1 AND status = 'processing'")
-                    .bind(id)
-                    .execute(&mut *$tx)
-                    .await?;
+                sqlx::query(
+                    "DELETE FROM summaries WHERE id = $1 AND owner = $2 AND status = 'processing'",
+                )
+                .bind(id)
+                .bind(owner)
+                .execute(&mut *$tx)
+                .await?;
                 insert_logs!($tx, logs);
             }};
         }
@@ -391,6 +413,31 @@ impl Store {
                 let mut tx = pool.begin().await?;
                 lock_chain_pg(&mut tx).await?;
                 body!(tx);
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends prompt-log rows on their own (calls made by a request that lost its claim).
+    pub async fn append_logs(&self, logs: &[NewPromptLog]) -> Result<()> {
+        if logs.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                // A write first, so SQLite takes its write lock before the chain head is read.
+                sqlx::query("UPDATE summaries SET updated_at = updated_at WHERE 0 = 1")
+                    .execute(&mut *tx)
+                    .await?;
+                insert_logs!(tx, logs);
+                tx.commit().await?;
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                lock_chain_pg(&mut tx).await?;
+                insert_logs!(tx, logs);
                 tx.commit().await?;
             }
         }

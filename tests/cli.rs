@@ -24,10 +24,11 @@ fn exbrief(cwd: &Path) -> Command {
     cmd
 }
 
-/// A fresh directory holding only the prompt templates, as a newcomer's checkout would.
+/// A fresh directory holding only the templates and policies, as a newcomer's checkout would.
 fn workdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&repo().join("prompts"), &dir.path().join("prompts"));
+    copy_dir(&repo().join("redaction"), &dir.path().join("redaction"));
     dir
 }
 

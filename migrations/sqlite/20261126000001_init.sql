@@ -9,6 +9,8 @@ CREATE TABLE summaries (
     status           TEXT NOT NULL
         CHECK (status IN ('processing', 'pending_review', 'approved', 'rejected', 'failed')),
     -- While status = 'processing': until when the claiming request owns the key (unix ms).
+    -- The claim token of the request producing it; only that request may complete or release it.
+    owner            BLOB NOT NULL,
     lease_until_ms   INTEGER NOT NULL,
     key_id           TEXT,
     document         TEXT,

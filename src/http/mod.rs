@@ -1,7 +1,9 @@
 //! The HTTP surface: router, request ids, body limits, problem+json errors.
 
+mod body;
 mod health;
 mod problem;
+mod redact;
 mod summaries;
 
 use std::sync::Arc;
@@ -35,6 +37,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .merge(health::router())
         .merge(summaries::router())
+        .merge(redact::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))

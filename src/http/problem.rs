@@ -112,6 +112,13 @@ impl From<PipelineError> for Problem {
             PipelineError::Prompt(p @ crate::prompts::PromptError::UnknownVersion { .. }) => {
                 Problem::invalid_bundle("prompt_versions", p.to_string())
             }
+            PipelineError::Policy(p @ crate::redact::PolicyError::Unknown(..)) => {
+                Problem::invalid_bundle("policy", p.to_string())
+            }
+            PipelineError::Policy(p) => {
+                tracing::error!(error = %p, "policy error");
+                Problem::internal()
+            }
             PipelineError::Prompt(p) => {
                 tracing::error!(error = %p, "prompt rendering failed");
                 Problem::internal()

@@ -151,7 +151,12 @@ pub enum LlmError {
         attempts: Vec<Attempt>,
     },
     #[error("the offline provider produced output that breaks the {task} schema: {reason}")]
-    OfflineInvalid { task: Task, reason: String },
+    OfflineInvalid {
+        task: Task,
+        reason: String,
+        /// The tries before the fallback, for the prompt log.
+        attempts: Vec<Attempt>,
+    },
 }
 
 /// The model side of the pipeline: an optional remote provider and the offline one.
@@ -334,21 +339,28 @@ impl Llm {
     ) -> Result<TaskResult, LlmError> {
         let started_at = OffsetDateTime::now_utc();
         let clock = Instant::now();
-        let reply = self
-            .offline
-            .complete(req, &req.rendered.messages)
-            .await
-            .map_err(|e| LlmError::OfflineInvalid {
-                task: req.task,
-                reason: e.to_string(),
-            })?;
-        let validator = jsonschema::validator_for(&req.rendered.schema).ok();
-        let output = parse_and_validate(&reply.content, validator.as_ref()).map_err(|reason| {
-            LlmError::OfflineInvalid {
-                task: req.task,
-                reason,
+        let reply = self.offline.complete(req, &req.rendered.messages).await;
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(e) => {
+                return Err(LlmError::OfflineInvalid {
+                    task: req.task,
+                    reason: e.to_string(),
+                    attempts,
+                });
             }
-        })?;
+        };
+        let validator = jsonschema::validator_for(&req.rendered.schema).ok();
+        let output = match parse_and_validate(&reply.content, validator.as_ref()) {
+            Ok(output) => output,
+            Err(reason) => {
+                return Err(LlmError::OfflineInvalid {
+                    task: req.task,
+                    reason,
+                    attempts,
+                });
+            }
+        };
         attempts.push(Attempt {
             task: req.task,
             kind,

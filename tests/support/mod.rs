@@ -162,6 +162,7 @@ pub async fn spawn_app(backend: Backend, options: Options) -> TestApp {
     let mut config = Config::default();
     config.database.url = db.url.clone();
     config.prompts.dir = repo().join("prompts");
+    config.redaction.dir = repo().join("redaction");
     config.llm.on_failure = options.on_failure;
     config.llm.max_retries = options.max_retries;
     config.llm.backoff_base_ms = 10;

@@ -1,0 +1,127 @@
+//! Reading a bundle from a request: content type, size, UTF-8, depth, JSON, then the types.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde_json::Value;
+
+use super::Problem;
+use crate::bundle::Bundle;
+
+/// The body as JSON and as a validated bundle, or the problem that names what is wrong.
+pub fn bundle(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    max_depth: usize,
+) -> Result<(Value, Bundle), Problem> {
+    require_json(headers)?;
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "The body is too large",
+                "the request body exceeds server.max_body_bytes",
+            )
+        } else {
+            Problem::new(
+                e.status(),
+                "unreadable-body",
+                "The body could not be read",
+                e.body_text(),
+            )
+        }
+    })?;
+    let raw = parse_json(&body, max_depth)?;
+    let bundle =
+        Bundle::from_value(&raw).map_err(|e| Problem::invalid_bundle(&e.path, e.to_string()))?;
+    Ok((raw, bundle))
+}
+
+fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "The body must be JSON",
+            format!(
+                "Content-Type must be application/json, got `{}`",
+                if ct.is_empty() { "(none)" } else { ct }
+            ),
+        ))
+    }
+}
+
+/// UTF-8 and depth are checked before parsing, so that a hostile body costs a linear scan.
+fn parse_json(body: &[u8], max_depth: usize) -> Result<Value, Problem> {
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-utf8",
+            "The body is not valid UTF-8",
+            format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+        ));
+    }
+    let depth = json_depth(body);
+    if depth > max_depth {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "too-deep",
+            "The JSON is nested too deeply",
+            format!("nesting depth {depth} exceeds the limit of {max_depth}"),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| Problem::malformed_json(e.to_string()))
+}
+
+/// Deepest nesting of arrays and objects, ignoring brackets inside strings.
+fn json_depth(body: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_ignores_brackets_in_strings() {
+        assert_eq!(json_depth(br#"{"a": "[[[{{{", "b": [1, [2]]}"#), 3);
+        assert_eq!(json_depth(br#""\"[""#), 0);
+        assert_eq!(json_depth(b"[[[[]]]]"), 4);
+    }
+}

@@ -1,0 +1,511 @@
+//! Text detectors: one `RegexSet` pass tells which detectors can fire on a string; only those
+//! run their own regex, and each candidate then passes its validator (mod-97, Luhn, IP parsing,
+//! digit counts). An allow-list (Odoo references, SKUs, dates, quantities, tracking numbers)
+//! vetoes the weakly validated detectors.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use regex::{Regex, RegexSet};
+
+/// What a text detector found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Email,
+    Iban,
+    CreditCard,
+    VatId,
+    IpAddress,
+    Phone,
+    Money,
+    EmployeeId,
+    PostalAddress,
+    Person,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 10] = [
+        Kind::Email,
+        Kind::Iban,
+        Kind::CreditCard,
+        Kind::VatId,
+        Kind::IpAddress,
+        Kind::Phone,
+        Kind::Money,
+        Kind::EmployeeId,
+        Kind::PostalAddress,
+        Kind::Person,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Email => "EMAIL",
+            Kind::Iban => "IBAN",
+            Kind::CreditCard => "CREDIT_CARD",
+            Kind::VatId => "VAT_ID",
+            Kind::IpAddress => "IP_ADDRESS",
+            Kind::Phone => "PHONE",
+            Kind::Money => "MONEY",
+            Kind::EmployeeId => "EMPLOYEE_ID",
+            Kind::PostalAddress => "POSTAL_ADDRESS",
+            Kind::Person => "PERSON",
+        }
+    }
+
+    pub fn from_label(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.label() == s)
+    }
+
+    /// Checksummed or unambiguous shapes: the allow-list cannot veto them.
+    fn strong(self) -> bool {
+        matches!(
+            self,
+            Kind::Email | Kind::Iban | Kind::CreditCard | Kind::VatId | Kind::EmployeeId
+        )
+    }
+}
+
+/// A match: byte offsets into the scanned text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    pub start: usize,
+    pub end: usize,
+    pub kind: Kind,
+}
+
+const B: &str = "(?-u:\\b)";
+
+fn patterns() -> Vec<(Kind, String)> {
+    let num = r"(?:\d{1,3}(?:[,.\x{202f}\x{a0} ]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)";
+    let grouped = r"(?:\d{1,3}(?:[,.\x{202f}\x{a0} ]\d{3})+(?:[.,]\d{1,2})?|\d+[.,]\d{2})";
+    let cur = format!(
+        r"(?:[$€£¥₹]|{B}(?:EUR|USD|GBP|CHF|JPY|CNY|SEK|NOK|DKK|PLN|CZK|HUF|CAD|AUD|INR){B})"
+    );
+    let mult = format!(r"(?:\s?[kKmM]{B})?");
+    vec![
+        (Kind::Email, r"(?i)[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,24}".to_owned()),
+        (Kind::Iban, format!(r"{B}[A-Z]{{2}}\d{{2}}(?: ?[A-Z0-9]){{11,32}}")),
+        (Kind::CreditCard, format!(r"{B}\d(?:[ \-]?\d){{12,18}}{B}")),
+        (
+            Kind::VatId,
+            format!(
+                r"{B}(?:ATU ?\d{{8}}|AT ?U\d{{8}}|BE ?[01]\d{{9}}|BG ?\d{{9,10}}|CY ?\d{{8}}[A-Z]|CZ ?\d{{8,10}}|DE ?\d{{9}}|DK ?\d{{8}}|EE ?\d{{9}}|EL ?\d{{9}}|ES ?[A-Z0-9]\d{{7}}[A-Z0-9]|FI ?\d{{8}}|FR ?[A-HJ-NP-Z0-9]{{2}}\d{{9}}|GB ?\d{{9}}(?:\d{{3}})?|HR ?\d{{11}}|HU ?\d{{8}}|IE ?\d{{7}}[A-W][A-I]?|IT ?\d{{11}}|LT ?(?:\d{{12}}|\d{{9}})|LU ?\d{{8}}|LV ?\d{{11}}|MT ?\d{{8}}|NL ?\d{{9}}B\d{{2}}|PL ?\d{{10}}|PT ?\d{{9}}|RO ?\d{{6,10}}|SE ?\d{{12}}|SI ?\d{{8}}|SK ?\d{{10}}|XI ?\d{{9}}){B}"
+            ),
+        ),
+        (
+            Kind::IpAddress,
+            format!(r"{B}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){{3}}{B}"),
+        ),
+        (Kind::IpAddress, r"(?i)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}".to_owned()),
+        // E.164 and 00-prefixed international numbers.
+        (Kind::Phone, format!(r"(?:\+|{B}00)[1-9]\d{{0,2}}(?:[ .\-/]?\(0\))?(?:[ .\-/]?\(?\d\)?){{6,13}}{B}")),
+        // North American (NNN) NNN-NNNN and NNN-NNN-NNNN.
+        (Kind::Phone, format!(r"(?:\(\d{{3}}\) ?|{B}\d{{3}}[\-. ])\d{{3}}[\-. ]\d{{4}}{B}")),
+        // National trunk-prefix forms: UK, DE, FR, NL, BE, IT (validated to 9–12 digits).
+        (Kind::Phone, format!(r"{B}0\d{{1,4}}(?:[ /.\-]?\d{{2,8}}){{1,4}}{B}")),
+        // Spanish and Italian numbers without trunk prefix.
+        (Kind::Phone, format!(r"{B}[6789]\d{{2}} ?\d{{3}} ?\d{{3}}{B}|{B}3\d{{2}} ?\d{{3}} ?\d{{3,4}}{B}")),
+        (Kind::Money, format!(r"{cur} ?{num}{mult}")),
+        (Kind::Money, format!(r"{num}{mult} ?{cur}")),
+        (
+            Kind::Money,
+            format!(
+                r"(?i:unit price|price|prices|cost|costs|margin|discount|subtotal|total|amount|preis|stückpreis|einzelpreis|betrag|kosten|prix|montant|coût|prijs|bedrag|stuksprijs)\s*(?:of|:|=|is|at|von|de|van|bei|à)?\s*({grouped}){B}"
+            ),
+        ),
+        (
+            Kind::PostalAddress,
+            format!(
+                r"{B}\d{{1,5}}[A-Z]? (?:[NSEW]\.? )?(?:[A-Z][a-z]+ ){{1,3}}(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Lane|Ln\.?|Boulevard|Blvd\.?|Drive|Dr\.?|Way|Court|Ct\.?|Place|Pl\.?|Parkway|Pkwy){B}\.?(?:, ?[A-Z][a-zA-Z]+(?: [A-Z][a-zA-Z]+)?)?(?:,? ?(?:[A-Z]{{2}} \d{{5}}(?:-\d{{4}})?|[A-Z]{{1,2}}\d[A-Z\d]? ?\d[A-Z]{{2}}){B})?"
+            ),
+        ),
+        (
+            Kind::PostalAddress,
+            r"\p{Lu}[\p{Ll}ß]+(?:-\p{Lu}[\p{Ll}ß]+)*(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|chaussee|straat|laan|plein|gracht|kade|singel|dijk) \d{1,4} ?[a-zA-Z]?(?:, ?(?:\d{5}|\d{4} ?[A-Z]{2}) \p{Lu}[\p{L}\-]+)?".to_owned(),
+        ),
+        (
+            Kind::PostalAddress,
+            format!(
+                r"{B}\d{{1,4}}(?: ?(?:bis|ter))?,? (?i:rue|avenue|av\.|boulevard|bd|chemin|place|allée|impasse|quai|route) (?:(?:de la|du|des|de|d')\s?)?[\p{{L}}'’\-]+(?: \p{{Lu}}[\p{{L}}'’\-]+)*(?:, ?\d{{5}} \p{{Lu}}[\p{{L}}\-]+)?"
+            ),
+        ),
+    ]
+}
+
+fn allow_patterns() -> Vec<String> {
+    vec![
+        // Odoo references: S00042, P00017, QC00058; WH/OUT/00123, INV/2026/00077, RMA/2026/0012.
+        format!(r"{B}[A-Z]{{1,4}}\d{{4,6}}{B}"),
+        format!(r"{B}[A-Z][A-Z0-9]{{1,5}}(?:/[A-Z0-9]{{1,6}})+/\d{{2,6}}{B}"),
+        // SKUs and internal references: [BLT-M8], FRK-2200-B, LOT-2026-11-0042.
+        r"\[[A-Za-z0-9][A-Za-z0-9._/\-]{0,30}\]".to_owned(),
+        format!(r"{B}[A-Z]{{2,5}}-[A-Z0-9]{{1,8}}(?:-[A-Z0-9]{{1,8}}){{0,4}}{B}"),
+        // Dates and times.
+        format!(r"{B}\d{{4}}-\d{{2}}-\d{{2}}(?:[ T]\d{{2}}:\d{{2}}(?::\d{{2}})?(?:\.\d+)?Z?)?"),
+        format!(r"{B}\d{{1,2}}[./]\d{{1,2}}[./]\d{{2,4}}{B}"),
+        format!(r"{B}\d{{1,2}}:\d{{2}}(?::\d{{2}})?{B}"),
+        // Quantities with units.
+        format!(
+            r"{B}\d+(?:[.,]\d+)? ?(?:pcs|pc|units?|pallets?|cartons?|boxes|crates|kg|g|t|m|cm|mm|l|ml|Stk|Stück|colis|dozijn|EA|rolls?){B}"
+        ),
+        // Carrier tracking and container numbers.
+        format!(r"{B}1Z[0-9A-Z]{{16}}{B}"),
+        format!(r"{B}JJD\d{{10,20}}{B}"),
+        format!(r"{B}[A-Z]{{3}}U\d{{7}}{B}"),
+        // Percentages.
+        r"\d+(?:[.,]\d+)? ?%".to_owned(),
+        // exbrief's own amount bands, so that redacting twice changes nothing.
+        r"(?:under 1k|1k–10k|10k–100k|over 100k)(?: [A-Z]{3})?".to_owned(),
+    ]
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("pattern `{pattern}`: {reason}")]
+pub struct PatternError {
+    pub pattern: String,
+    pub reason: String,
+}
+
+/// Compiled detectors for one policy.
+#[derive(Debug, Clone)]
+pub struct Detectors {
+    set: RegexSet,
+    regexes: Vec<(Kind, Regex)>,
+    allow_set: RegexSet,
+    allow: Vec<Regex>,
+}
+
+impl Detectors {
+    /// `enabled` selects detectors (all when `None`); `employee_ids` and `extra_allow` come
+    /// from the policy file. A pattern with a capture group reports only group 1.
+    pub fn new(
+        enabled: Option<&[Kind]>,
+        employee_ids: &[String],
+        extra_allow: &[String],
+    ) -> Result<Self, PatternError> {
+        let mut list: Vec<(Kind, String)> = patterns();
+        for p in employee_ids {
+            list.push((Kind::EmployeeId, p.clone()));
+        }
+        if let Some(kinds) = enabled {
+            list.retain(|(k, _)| kinds.contains(k));
+        }
+        let compile = |p: &str| {
+            Regex::new(p).map_err(|e| PatternError {
+                pattern: p.to_owned(),
+                reason: e.to_string(),
+            })
+        };
+        let regexes = list
+            .iter()
+            .map(|(k, p)| compile(p).map(|r| (*k, r)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let set = RegexSet::new(list.iter().map(|(_, p)| p)).map_err(|e| PatternError {
+            pattern: "(detector set)".to_owned(),
+            reason: e.to_string(),
+        })?;
+        let mut allow_list = allow_patterns();
+        allow_list.extend(extra_allow.iter().cloned());
+        let allow = allow_list
+            .iter()
+            .map(|p| compile(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let allow_set = RegexSet::new(&allow_list).map_err(|e| PatternError {
+            pattern: "(allow set)".to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            set,
+            regexes,
+            allow_set,
+            allow,
+        })
+    }
+
+    /// Spans the allow-list protects in `text`.
+    pub fn allowed(&self, text: &str, out: &mut Vec<(usize, usize)>) {
+        for i in self.allow_set.matches(text).iter() {
+            for m in self.allow[i].find_iter(text) {
+                out.push((m.start(), m.end()));
+            }
+        }
+    }
+
+    /// Appends validated, non-overlapping hits for `text`, honouring `allowed` spans.
+    pub fn find(&self, text: &str, allowed: &[(usize, usize)], out: &mut Vec<Hit>) {
+        if text.len() < 4 {
+            return;
+        }
+        let matched = self.set.matches(text);
+        if !matched.matched_any() {
+            return;
+        }
+        let mut candidates: Vec<Hit> = Vec::new();
+        for i in matched.iter() {
+            let (kind, re) = &self.regexes[i];
+            for caps in re.captures_iter(text) {
+                let Some(m) = caps.get(1).or_else(|| caps.get(0)) else {
+                    continue;
+                };
+                if let Some((start, end)) = validate(*kind, text, m.start(), m.end()) {
+                    candidates.push(Hit {
+                        start,
+                        end,
+                        kind: *kind,
+                    });
+                }
+            }
+        }
+        candidates
+            .retain(|h| h.kind.strong() || !allowed.iter().any(|&(s, e)| h.start < e && s < h.end));
+        // Earliest first; at the same start the strongest kind, then the longest.
+        candidates.sort_by(|a, b| {
+            a.start
+                .cmp(&b.start)
+                .then(a.kind.cmp(&b.kind))
+                .then(b.end.cmp(&a.end))
+        });
+        // Overlapping candidates merge into one span of the strongest kind: redacting a little
+        // more is safer than leaving the tail of a phone number behind.
+        let first = out.len();
+        for h in candidates {
+            match out[first..].last_mut() {
+                Some(prev) if h.start < prev.end => {
+                    prev.end = prev.end.max(h.end);
+                    prev.kind = prev.kind.min(h.kind);
+                }
+                _ => out.push(h),
+            }
+        }
+    }
+}
+
+/// Trims and checks a candidate; `None` rejects it.
+fn validate(kind: Kind, text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
+    let s = &text[start..end];
+    match kind {
+        Kind::Iban => iban(text, start, end),
+        Kind::CreditCard => {
+            let digits: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
+            let prefix_ok = matches!(digits.first(), Some(2..=6));
+            (prefix_ok && (13..=19).contains(&digits.len()) && luhn(&digits))
+                .then_some((start, end))
+        }
+        Kind::IpAddress => {
+            let trimmed = s.trim_end_matches(':');
+            let end = start + trimmed.len();
+            if trimmed.contains(':') {
+                (trimmed.matches(':').count() >= 2
+                    && trimmed.parse::<Ipv6Addr>().is_ok()
+                    && trimmed.chars().any(|c| c.is_ascii_hexdigit()))
+                .then_some((start, end))
+            } else {
+                trimmed.parse::<Ipv4Addr>().ok().map(|_| (start, end))
+            }
+        }
+        Kind::Phone => {
+            let digits = s.chars().filter(char::is_ascii_digit).count();
+            let international = s.starts_with('+') || s.starts_with("00");
+            let ok = if international {
+                (8..=15).contains(&digits)
+            } else {
+                (9..=12).contains(&digits)
+            };
+            // A run of one repeated digit is filler, not a number.
+            let varied = s
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+                > 2;
+            (ok && varied).then_some((start, end))
+        }
+        Kind::Email => {
+            let at = s.find('@')?;
+            (at > 0 && !s.starts_with('.')).then_some((start, end))
+        }
+        _ => Some((start, end)),
+    }
+}
+
+fn luhn(digits: &[u32]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+fn iban_length(country: &str) -> Option<usize> {
+    Some(match country {
+        "NO" => 15,
+        "BE" => 16,
+        "DK" | "FI" | "NL" | "FO" | "GL" => 18,
+        "MK" | "SI" => 19,
+        "AT" | "BA" | "EE" | "KZ" | "LT" | "LU" | "XK" => 20,
+        "CH" | "CR" | "HR" | "LI" | "LV" => 21,
+        "BG" | "BH" | "DE" | "GB" | "GE" | "IE" | "ME" | "RS" => 22,
+        "GI" | "IL" | "AE" | "TL" => 23,
+        "AD" | "CZ" | "ES" | "MD" | "PK" | "RO" | "SA" | "SE" | "SK" | "TN" | "VG" => 24,
+        "PT" | "ST" => 25,
+        "IS" | "TR" => 26,
+        "FR" | "GR" | "IT" | "MC" | "MR" | "SM" => 27,
+        "AL" | "AZ" | "BY" | "CY" | "DO" | "GT" | "HU" | "LB" | "PL" | "SV" => 28,
+        "BR" | "EG" | "PS" | "QA" | "UA" => 29,
+        "JO" | "KW" | "MU" => 30,
+        "MT" | "SC" => 31,
+        "LC" => 32,
+        _ => return None,
+    })
+}
+
+/// Finds the IBAN at the start of a candidate (which may have swallowed following words) and
+/// checks it with mod-97.
+fn iban(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
+    let s = &text[start..end];
+    let country = s.get(0..2)?;
+    let lengths: Vec<usize> = match iban_length(country) {
+        Some(n) => vec![n],
+        None => (15..=34).rev().collect(),
+    };
+    for want in lengths {
+        let mut compact = String::with_capacity(want);
+        let mut byte_end = 0;
+        for (i, c) in s.char_indices() {
+            if c == ' ' {
+                continue;
+            }
+            compact.push(c);
+            byte_end = i + c.len_utf8();
+            if compact.len() == want {
+                break;
+            }
+        }
+        if compact.len() == want && mod97(&compact) == Some(1) {
+            // Not followed directly by more of the same word.
+            let next = text[start + byte_end..].chars().next();
+            if next.is_none_or(|c| !c.is_ascii_alphanumeric()) {
+                return Some((start, start + byte_end));
+            }
+        }
+    }
+    None
+}
+
+fn mod97(iban: &str) -> Option<u32> {
+    let rearranged = iban.get(4..)?.chars().chain(iban.get(..4)?.chars());
+    let mut rem: u32 = 0;
+    for c in rearranged {
+        let v = c.to_digit(36)?;
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
+    }
+    Some(rem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<(&str, &'static str)> {
+        let d = Detectors::new(None, &["(?-u:\\b)EMP-?\\d{4,6}(?-u:\\b)".to_owned()], &[]).unwrap();
+        let mut allowed = Vec::new();
+        d.allowed(text, &mut allowed);
+        let mut hits = Vec::new();
+        d.find(text, &allowed, &mut hits);
+        hits.iter()
+            .map(|h| (&text[h.start..h.end], h.kind.label()))
+            .collect()
+    }
+
+    #[test]
+    fn validated_identifiers() {
+        assert_eq!(
+            found("IBAN GB82 WEST 1234 5698 7654 32 Thanks"),
+            [("GB82 WEST 1234 5698 7654 32", "IBAN")]
+        );
+        assert_eq!(found("IBAN GB82 WEST 1234 5698 7654 33"), []);
+        assert_eq!(
+            found("card 4111 1111 1111 1111 ok"),
+            [("4111 1111 1111 1111", "CREDIT_CARD")]
+        );
+        assert!(
+            !found("card 4111 1111 1111 1112 ok")
+                .iter()
+                .any(|(_, k)| *k == "CREDIT_CARD"),
+            "not Luhn-valid"
+        );
+        assert_eq!(
+            found("host 192.168.10.24 and 2001:db8::8a2e:370:7334"),
+            [
+                ("192.168.10.24", "IP_ADDRESS"),
+                ("2001:db8::8a2e:370:7334", "IP_ADDRESS")
+            ]
+        );
+        assert_eq!(
+            found("USt-IdNr. DE 123456789."),
+            [("DE 123456789", "VAT_ID")]
+        );
+        assert_eq!(
+            found("badge EMP-10234 checked"),
+            [("EMP-10234", "EMPLOYEE_ID")]
+        );
+    }
+
+    #[test]
+    fn phones_and_money_in_many_conventions() {
+        for p in [
+            "+1 312 555 0199",
+            "(312) 555-0199",
+            "020 7946 0958",
+            "07700 900123",
+            "089/1234567",
+            "01 42 68 53 00",
+            "06-12345678",
+            "0470 12 34 56",
+            "612 345 678",
+            "347 123 4567",
+            "0049 89 1234567",
+        ] {
+            assert_eq!(found(&format!("call {p} today")), [(p, "PHONE")], "{p}");
+        }
+        for m in [
+            "EUR 12.400,50",
+            "$1,200.00",
+            "1 200 €",
+            "12.5k USD",
+            "€ 99",
+            "£3,450",
+        ] {
+            assert_eq!(
+                found(&format!("that is {m} for S00042")),
+                [(m, "MONEY")],
+                "{m}"
+            );
+        }
+        assert_eq!(found("the unit price 14.20 is wrong"), [("14.20", "MONEY")]);
+    }
+
+    #[test]
+    fn allow_listed_shapes_stay() {
+        for text in [
+            "S00042 and P00017 via WH/OUT/00123, INV/2026/00077",
+            "[BLT-M8] Hex bolt M8, LOT-2026-11-0042, 5000 pcs, 12 pallets",
+            "arrives 2026-11-20 06:00:00 or 20.11.2026 at 14:30",
+            "tracking 1Z999AA10123456784, container MSCU1234565, 80% received",
+        ] {
+            assert_eq!(found(text), [], "{text}");
+        }
+    }
+}

@@ -1,0 +1,878 @@
+//! Redaction: nothing from a bundle reaches a model before passing through [`Redactor::redact`].
+//!
+//! Two passes over the bundle. Field rules (JSON paths from the policy file) redact structured
+//! Odoo fields by class — pricing, HR, customer PII — and register every redacted value so that
+//! it is found again in free text. Then every remaining string runs through the text detectors,
+//! the known values and the name finders. Pseudonyms are restored only where a person may see
+//! the text (the draft reply, the summary), never in the prompt log.
+
+pub mod detect;
+pub mod names;
+pub mod path;
+pub mod policy;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, LazyLock};
+
+use regex::Regex;
+use serde::Serialize;
+use serde_json::Value;
+
+pub use policy::{Action, Policy, PolicyError};
+
+use detect::{Hit, Kind};
+use names::{Folded, Gazetteer, KnownNames};
+use path::Step;
+
+/// Where a value was redacted: never the value itself. `start`/`end` are character offsets into
+/// the original string at `path` (absent when the whole field was redacted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<usize>,
+    pub class: String,
+    pub entity: String,
+}
+
+/// Tokens ↔ original values for one bundle. Lives only as long as the request.
+#[derive(Debug, Default, Clone)]
+pub struct PseudonymMap {
+    by_key: HashMap<String, String>,
+    by_token: BTreeMap<String, String>,
+    counters: HashMap<String, u32>,
+}
+
+/// Token-shaped text the model may have written: `[CUSTOMER_1]`, `[Customer 1]`, `customer_1`,
+/// `CUSTOMER-1`. The unbracketed forms need the `_`/`-` joiner so prose like "customer 1 of 3"
+/// is left alone.
+static TOKENISH: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\[\s*([a-z]+(?:_[a-z]+)*)[ _\-]?(\d{1,4})\s*\]|(?-u:\b)([a-z]+(?:_[a-z]+)*)[_\-](\d{1,4})(?-u:\b)")
+        .unwrap_or_else(|_| never())
+});
+/// Placeholders that can never be restored (masks): fine in internal text, not in a reply.
+static MASK: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\[[A-Z][A-Z_]{1,30}\]").unwrap_or_else(|_| never()));
+
+fn never() -> Regex {
+    #[allow(clippy::unwrap_used)]
+    Regex::new("$^").unwrap()
+}
+
+impl PseudonymMap {
+    fn key(value: &str) -> String {
+        let digits: String = value.chars().filter(char::is_ascii_digit).collect();
+        let phone_like = digits.len() >= 7
+            && value
+                .chars()
+                .all(|c| c.is_ascii_digit() || " +-./()".contains(c));
+        if phone_like {
+            digits
+        } else {
+            names::fold_str(value.trim())
+        }
+    }
+
+    fn token_for(&mut self, label: &str, value: &str) -> String {
+        let key = Self::key(value);
+        if let Some(t) = self.by_key.get(&key) {
+            return t.clone();
+        }
+        let n = self.counters.entry(label.to_owned()).or_insert(0);
+        *n += 1;
+        let token = format!("[{label}_{n}]");
+        self.by_key.insert(key, token.clone());
+        self.by_token.insert(token.clone(), value.trim().to_owned());
+        token
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_token.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_token.is_empty()
+    }
+
+    fn is_label(&self, label: &str) -> bool {
+        self.counters.contains_key(label) || KNOWN_LABELS.contains(&label)
+    }
+
+    /// Restores every token, including mangled spellings. Errs with the token-like texts that
+    /// name no known pseudonym (the model invented or broke them); then nothing is restored.
+    pub fn restore_checked(&self, text: &str) -> Result<String, Vec<String>> {
+        let mut unresolved = Vec::new();
+        let out = TOKENISH.replace_all(text, |caps: &regex::Captures<'_>| {
+            let whole = &caps[0];
+            let (label, n, bracketed) = match (caps.get(1), caps.get(2), caps.get(3), caps.get(4)) {
+                (Some(l), Some(n), _, _) => (l.as_str(), n.as_str(), true),
+                (_, _, Some(l), Some(n)) => (l.as_str(), n.as_str(), false),
+                _ => return whole.to_owned(),
+            };
+            let label = label.to_ascii_uppercase();
+            if !self.is_label(&label) {
+                if bracketed {
+                    unresolved.push(whole.to_owned());
+                }
+                return whole.to_owned();
+            }
+            match self.by_token.get(&format!("[{label}_{n}]")) {
+                Some(original) => original.clone(),
+                None => {
+                    unresolved.push(whole.to_owned());
+                    whole.to_owned()
+                }
+            }
+        });
+        if unresolved.is_empty() {
+            Ok(out.into_owned())
+        } else {
+            Err(unresolved)
+        }
+    }
+
+    /// [`PseudonymMap::restore_checked`] over every string of a JSON value; the value is only
+    /// changed when every token in it resolves.
+    pub fn restore_value(&self, value: &Value) -> Result<Value, Vec<String>> {
+        let mut out = value.clone();
+        let mut problems = Vec::new();
+        restore_in(self, &mut out, &mut problems);
+        if problems.is_empty() {
+            Ok(out)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+fn restore_in(map: &PseudonymMap, v: &mut Value, problems: &mut Vec<String>) {
+    match v {
+        Value::String(s) => match map.restore_checked(s) {
+            Ok(r) => *s = r,
+            Err(p) => problems.extend(p),
+        },
+        Value::Array(items) => items.iter_mut().for_each(|i| restore_in(map, i, problems)),
+        Value::Object(m) => m.values_mut().for_each(|i| restore_in(map, i, problems)),
+        _ => {}
+    }
+}
+
+/// Mask placeholders (`[PRICE]`, `[REDACTED]`) left in text meant for a customer.
+pub fn leftover_masks(text: &str) -> Vec<String> {
+    MASK.find_iter(text)
+        .map(|m| m.as_str().to_owned())
+        .filter(|m| !m.chars().any(|c| c.is_ascii_digit()))
+        .collect()
+}
+
+const KNOWN_LABELS: &[&str] = &[
+    "CUSTOMER",
+    "PARTNER",
+    "PERSON",
+    "EMPLOYEE",
+    "EMPLOYEE_ID",
+    "EMAIL",
+    "PHONE",
+    "IBAN",
+    "CREDIT_CARD",
+    "VAT",
+    "VAT_ID",
+    "IP_ADDRESS",
+    "POSTAL_ADDRESS",
+    "MONEY",
+    "SUPPLIER",
+    "CONTACT",
+];
+
+/// Entities whose values are names, found again in free text in all their spellings.
+const NAME_ENTITIES: &[&str] = &[
+    "CUSTOMER", "PARTNER", "PERSON", "EMPLOYEE", "SUPPLIER", "CONTACT",
+];
+
+/// A bundle after redaction: what templates and providers see.
+#[derive(Debug, Clone)]
+pub struct Redacted {
+    pub value: Value,
+    /// Redacted values per class, every class of the policy present.
+    pub counts: BTreeMap<String, u32>,
+    pub pseudonyms: PseudonymMap,
+    pub findings: Vec<Finding>,
+}
+
+/// The policies in `redaction/`, by name.
+#[derive(Debug, Clone)]
+pub struct Policies {
+    by_name: BTreeMap<String, Arc<Redactor>>,
+    default: String,
+}
+
+impl Policies {
+    /// Loads every `*.toml` in `dir` (and the name gazetteer in `dir/names/`).
+    pub fn load(dir: &Path, default: &str) -> Result<Self, PolicyError> {
+        if !dir.is_dir() {
+            return Err(PolicyError::MissingDir(dir.to_owned()));
+        }
+        let gazetteer =
+            Arc::new(
+                Gazetteer::load(&dir.join("names")).map_err(|source| PolicyError::Io {
+                    file: dir.join("names"),
+                    source,
+                })?,
+            );
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|source| PolicyError::Io {
+                file: dir.to_owned(),
+                source,
+            })?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        let mut by_name = BTreeMap::new();
+        for file in files {
+            let policy = Policy::load(&file)?;
+            by_name.insert(
+                policy.name.clone(),
+                Arc::new(Redactor::new(policy, Arc::clone(&gazetteer))),
+            );
+        }
+        let this = Self {
+            by_name,
+            default: default.to_owned(),
+        };
+        this.get(None)?;
+        Ok(this)
+    }
+
+    /// The named policy, or the configured default.
+    pub fn get(&self, name: Option<&str>) -> Result<&Arc<Redactor>, PolicyError> {
+        let name = name.unwrap_or(&self.default);
+        self.by_name.get(name).ok_or_else(|| {
+            PolicyError::Unknown(
+                name.to_owned(),
+                self.by_name.keys().cloned().collect::<Vec<_>>().join(", "),
+            )
+        })
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.by_name.keys().map(String::as_str).collect()
+    }
+}
+
+/// One policy, compiled.
+#[derive(Debug)]
+pub struct Redactor {
+    policy: Policy,
+    gazetteer: Arc<Gazetteer>,
+    /// Rules by the field name their path ends in; the rest are tried on every node.
+    by_last_key: HashMap<String, Vec<usize>>,
+    unkeyed: Vec<usize>,
+}
+
+/// Top-level fields that are identifiers or control, not content.
+const NOT_CONTENT: &[&str] = &[
+    "event_id",
+    "event_type",
+    "occurred_at",
+    "tasks",
+    "locale",
+    "prompt_versions",
+    "write_back",
+    "policy",
+];
+
+/// A redacted value that may recur in free text, and what replaces it there.
+struct Target {
+    replacement: String,
+    class: String,
+    entity: String,
+}
+
+#[derive(Default)]
+struct State {
+    map: PseudonymMap,
+    counts: BTreeMap<String, u32>,
+    findings: Vec<Finding>,
+    known: Vec<(String, usize)>,
+    targets: Vec<Target>,
+    currency: String,
+}
+
+impl State {
+    fn count(&mut self, class: &str) {
+        *self.counts.entry(class.to_owned()).or_insert(0) += 1;
+    }
+
+    fn remember(&mut self, variants: Vec<String>, replacement: &str, class: &str, entity: &str) {
+        let idx = self.targets.len();
+        self.targets.push(Target {
+            replacement: replacement.to_owned(),
+            class: class.to_owned(),
+            entity: entity.to_owned(),
+        });
+        self.known.extend(variants.into_iter().map(|v| (v, idx)));
+    }
+}
+
+/// A span of text to replace, from whichever finder saw it.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Detector(Kind),
+    Known(usize),
+    FreeName,
+}
+
+impl Redactor {
+    pub fn new(policy: Policy, gazetteer: Arc<Gazetteer>) -> Self {
+        let mut by_last_key: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut unkeyed = Vec::new();
+        for (i, rule) in policy.rules.iter().enumerate() {
+            match rule.path.last_key() {
+                Some(k) => by_last_key.entry(k.to_owned()).or_default().push(i),
+                None => unkeyed.push(i),
+            }
+        }
+        Self {
+            policy,
+            gazetteer,
+            by_last_key,
+            unkeyed,
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Redacts a whole bundle document (the JSON the caller sent).
+    pub fn redact(&self, bundle: &Value) -> Redacted {
+        let mut out = bundle.clone();
+        let mut state = State {
+            currency: currency_of(bundle),
+            ..State::default()
+        };
+        let mut text_paths: Vec<Vec<Step>> = Vec::new();
+        let mut steps = Vec::new();
+        self.structured(&mut out, &mut steps, &mut state, &mut text_paths);
+        let known = KnownNames::new(std::mem::take(&mut state.known));
+        for p in &text_paths {
+            if let Some(Value::String(s)) = get_mut(&mut out, p) {
+                let original = std::mem::take(s);
+                *s = self.text(&original, &path::render(p), &known, &mut state);
+            }
+        }
+        let mut counts: BTreeMap<String, u32> =
+            self.policy.classes.keys().map(|c| (c.clone(), 0)).collect();
+        for (c, n) in state.counts {
+            counts.insert(c, n);
+        }
+        Redacted {
+            value: out,
+            counts,
+            pseudonyms: state.map,
+            findings: state.findings,
+        }
+    }
+
+    /// Redacts one free-text string given values known from structured fields
+    /// (`(value, is_person)`): for the labelled corpus and the dry-run tools.
+    pub fn redact_text(&self, text: &str, known: &[(&str, bool)]) -> (String, Vec<Finding>) {
+        let mut state = State::default();
+        for (value, person) in known {
+            let token = state
+                .map
+                .token_for(if *person { "PERSON" } else { "CUSTOMER" }, value);
+            state.remember(
+                names::variants(value, *person),
+                &token,
+                "customer_pii",
+                "PERSON",
+            );
+        }
+        let known = KnownNames::new(std::mem::take(&mut state.known));
+        let out = self.text(text, "$", &known, &mut state);
+        (out, state.findings)
+    }
+
+    fn rule_for(&self, steps: &[Step]) -> Option<&policy::Rule> {
+        let keyed = match steps.last() {
+            Some(Step::Key(k)) => self.by_last_key.get(k).map(Vec::as_slice).unwrap_or(&[]),
+            _ => &[],
+        };
+        // Earliest rule in file order wins.
+        let mut best: Option<usize> = None;
+        for &i in keyed.iter().chain(self.unkeyed.iter()) {
+            if best.is_some_and(|b| b < i) {
+                continue;
+            }
+            if self.policy.rules[i].path.matches(steps) {
+                best = Some(i);
+            }
+        }
+        best.map(|i| &self.policy.rules[i])
+    }
+
+    fn structured(
+        &self,
+        v: &mut Value,
+        steps: &mut Vec<Step>,
+        state: &mut State,
+        text: &mut Vec<Vec<Step>>,
+    ) {
+        match v {
+            Value::Object(map) => {
+                let mut dropped = Vec::new();
+                for (key, child) in map.iter_mut() {
+                    if steps.is_empty() && NOT_CONTENT.contains(&key.as_str()) {
+                        continue;
+                    }
+                    steps.push(Step::Key(key.clone()));
+                    if !is_control(steps) && self.node(child, steps, state, text) {
+                        dropped.push(key.clone());
+                    }
+                    steps.pop();
+                }
+                for k in dropped {
+                    map.remove(&k);
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter_mut().enumerate() {
+                    steps.push(Step::Index(i));
+                    if self.node(child, steps, state, text) {
+                        *child = Value::Null;
+                    }
+                    steps.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Applies the first matching rule, or descends. Returns true when the node is dropped.
+    fn node(
+        &self,
+        v: &mut Value,
+        steps: &mut Vec<Step>,
+        state: &mut State,
+        text: &mut Vec<Vec<Step>>,
+    ) -> bool {
+        if let Some(rule) = self.rule_for(steps) {
+            if rule.action != Action::Keep {
+                if is_empty(v) {
+                    return false;
+                }
+                let p = path::render(steps);
+                return self.apply(v, rule, &p, state);
+            }
+        }
+        match v {
+            Value::String(_) => text.push(steps.clone()),
+            Value::Object(_) | Value::Array(_) => self.structured(v, steps, state, text),
+            _ => {}
+        }
+        false
+    }
+
+    fn apply(&self, v: &mut Value, rule: &policy::Rule, p: &str, state: &mut State) -> bool {
+        let (class, entity) = (rule.class.as_str(), rule.entity.as_str());
+        if rule.action == Action::Drop {
+            // The dropped value may still be quoted in free text.
+            let quoted = match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            };
+            if let Some(q) = quoted {
+                let variants = if NAME_ENTITIES.contains(&entity) {
+                    names::variants(&q, true)
+                } else if v.is_number() || is_amount_text(&q) {
+                    number_variants(&q)
+                } else {
+                    vec![names::fold_str(&q)]
+                };
+                state.remember(variants, "[REDACTED]", class, entity);
+            }
+            state.count(class);
+            state.findings.push(finding(p, None, class, entity));
+            return true;
+        }
+        match v {
+            Value::Array(items) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    if !is_empty(item) && self.apply(item, rule, &format!("{p}[{i}]"), state) {
+                        *item = Value::Null;
+                    }
+                }
+                return false;
+            }
+            Value::Object(map) => {
+                if rule.action == Action::Mask {
+                    *v = Value::String(format!("[{entity}]"));
+                    state.count(class);
+                    state.findings.push(finding(p, None, class, entity));
+                    return false;
+                }
+                for (k, item) in map.iter_mut() {
+                    if !is_empty(item) {
+                        self.apply(item, rule, &format!("{p}.{k}"), state);
+                    }
+                }
+                return false;
+            }
+            _ => {}
+        }
+        let original = match v {
+            Value::String(s) if already_redacted(s) => return false,
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return false,
+        };
+        let chars = original.chars().count();
+        let replacement = match rule.action {
+            Action::Pseudonymize => state.map.token_for(entity, &original),
+            Action::Generalize => generalize(
+                entity,
+                v.as_f64().or_else(|| parse_amount(&original)),
+                &state.currency,
+            )
+            .unwrap_or_else(|| format!("[{entity}]")),
+            _ => format!("[{entity}]"),
+        };
+        // The same value in free text gets the same replacement.
+        let variants = if NAME_ENTITIES.contains(&entity) {
+            names::variants(
+                &original,
+                entity != "CUSTOMER" && entity != "PARTNER" && entity != "SUPPLIER",
+            )
+        } else if v.is_number() || is_amount_text(&original) {
+            number_variants(&original)
+        } else {
+            vec![names::fold_str(&original)]
+        };
+        state.remember(variants, &replacement, class, entity);
+        state.count(class);
+        state.findings.push(Finding {
+            path: p.to_owned(),
+            start: v.is_string().then_some(0),
+            end: v.is_string().then_some(chars),
+            class: class.to_owned(),
+            entity: entity.to_owned(),
+        });
+        *v = Value::String(replacement);
+        false
+    }
+
+    /// Redacts one free-text string.
+    fn text(&self, text: &str, p: &str, known: &KnownNames, state: &mut State) -> String {
+        if text.trim().is_empty() {
+            return text.to_owned();
+        }
+        let detectors = &self.policy.detectors;
+        let mut allowed = Vec::new();
+        detectors.allowed(text, &mut allowed);
+        let mut hits: Vec<Hit> = Vec::new();
+        detectors.find(text, &allowed, &mut hits);
+        let mut spans: Vec<(usize, usize, Source)> = hits
+            .iter()
+            .map(|h| (h.start, h.end, Source::Detector(h.kind)))
+            .collect();
+        let folded: Folded = names::fold(text);
+        let mut known_hits = Vec::new();
+        known.find(text, &folded, &mut known_hits);
+        spans.extend(
+            known_hits
+                .into_iter()
+                .map(|(s, e, t)| (s, e, Source::Known(t))),
+        );
+        if self
+            .policy
+            .class_action(self.policy.detector_class(Kind::Person))
+            != Action::Keep
+        {
+            let mut free = Vec::new();
+            let gazetteer = if self.policy.person_gazetteer {
+                &*self.gazetteer
+            } else {
+                &EMPTY_GAZETTEER
+            };
+            names::find_free_names(text, gazetteer, &mut free);
+            spans.extend(
+                free.into_iter()
+                    .filter(|&(s, e)| !allowed.iter().any(|&(a, b)| s < b && a < e))
+                    .map(|(s, e)| (s, e, Source::FreeName)),
+            );
+        }
+        if spans.is_empty() {
+            return text.to_owned();
+        }
+        spans.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        // Merge overlaps; the stronger source names the span (detector > known > free name).
+        let mut merged: Vec<(usize, usize, Source)> = Vec::with_capacity(spans.len());
+        for s in spans {
+            match merged.last_mut() {
+                Some(last) if s.0 < last.1 => {
+                    last.1 = last.1.max(s.1);
+                    if rank(s.2) < rank(last.2) {
+                        last.2 = s.2;
+                    }
+                }
+                _ => merged.push(s),
+            }
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for (s, e, source) in merged {
+            out.push_str(&text[at..s]);
+            let original = &text[s..e];
+            let (class, entity, replacement) = match source {
+                Source::Known(t) => {
+                    let t = &state.targets[t];
+                    (t.class.clone(), t.entity.clone(), t.replacement.clone())
+                }
+                Source::Detector(kind) => self.replace_detected(kind, original, state),
+                Source::FreeName => self.replace_detected(Kind::Person, original, state),
+            };
+            state.count(&class);
+            let start = text[..s].chars().count();
+            state.findings.push(Finding {
+                path: p.to_owned(),
+                start: Some(start),
+                end: Some(start + original.chars().count()),
+                class,
+                entity,
+            });
+            out.push_str(&replacement);
+            at = e;
+        }
+        out.push_str(&text[at..]);
+        out
+    }
+
+    fn replace_detected(
+        &self,
+        kind: Kind,
+        original: &str,
+        state: &mut State,
+    ) -> (String, String, String) {
+        let class = self.policy.detector_class(kind).to_owned();
+        let label = kind.label();
+        let replacement = match self.policy.class_action(&class) {
+            Action::Pseudonymize => state.map.token_for(label, original),
+            Action::Generalize => generalize(label, parse_amount(original), &state.currency)
+                .unwrap_or_else(|| format!("[{label}]")),
+            Action::Drop => "[REDACTED]".to_owned(),
+            Action::Keep => original.to_owned(),
+            Action::Mask => format!("[{label}]"),
+        };
+        (class, label.to_owned(), replacement)
+    }
+}
+
+static EMPTY_GAZETTEER: LazyLock<Gazetteer> = LazyLock::new(Gazetteer::default);
+
+fn rank(s: Source) -> u8 {
+    match s {
+        Source::Detector(_) => 0,
+        Source::Known(_) => 1,
+        Source::FreeName => 2,
+    }
+}
+
+fn finding(p: &str, chars: Option<usize>, class: &str, entity: &str) -> Finding {
+    Finding {
+        path: p.to_owned(),
+        start: chars.map(|_| 0),
+        end: chars,
+        class: class.to_owned(),
+        entity: entity.to_owned(),
+    }
+}
+
+/// Control fields inside content: message roles and dates, the reply language, the source ids.
+fn is_control(steps: &[Step]) -> bool {
+    match steps {
+        [Step::Key(a), Step::Index(_), Step::Key(b)] if a == "messages" => {
+            b == "role" || b == "sent_at"
+        }
+        [Step::Key(a), Step::Key(b)] if a == "reply_to" => b == "lang",
+        [Step::Key(a), Step::Key(b)] if a == "source" => b != "name",
+        _ => false,
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    matches!(v, Value::Null | Value::Bool(false))
+        || matches!(v, Value::String(s) if s.trim().is_empty())
+}
+
+fn get_mut<'a>(v: &'a mut Value, steps: &[Step]) -> Option<&'a mut Value> {
+    let mut cur = v;
+    for s in steps {
+        cur = match s {
+            Step::Key(k) => cur.get_mut(k.as_str())?,
+            Step::Index(i) => cur.get_mut(*i)?,
+        };
+    }
+    Some(cur)
+}
+
+/// The bundle's currency: the first Odoo `currency_id` many2one (or `currency` string) found.
+fn currency_of(v: &Value) -> String {
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::Array(pair)) = map.get("currency_id") {
+                if let Some(Value::String(code)) = pair.get(1) {
+                    return code.clone();
+                }
+            }
+            if let Some(Value::String(code)) = map.get("currency") {
+                return code.clone();
+            }
+            map.values()
+                .map(currency_of)
+                .find(|c| !c.is_empty())
+                .unwrap_or_default()
+        }
+        Value::Array(items) => items
+            .iter()
+            .map(currency_of)
+            .find(|c| !c.is_empty())
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// Output of an earlier redaction (a token, a mask or a band): redacting twice changes nothing.
+fn already_redacted(s: &str) -> bool {
+    static SHAPE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^(?:\[[A-Z][A-Z_]*(?:_\d+)?\]|(?:under 1k|1k–10k|10k–100k|over 100k)(?: [A-Z]{3})?|(?:low|normal|high) (?:margin|discount))$")
+            .unwrap_or_else(|_| never())
+    });
+    SHAPE.is_match(s)
+}
+
+fn is_amount_text(s: &str) -> bool {
+    parse_amount(s).is_some() && s.chars().any(|c| c.is_ascii_digit())
+}
+
+/// Reads "12.400,50", "$1,200.00", "1 200 €", "12.5k USD", "0.12" as a number.
+pub fn parse_amount(s: &str) -> Option<f64> {
+    let lower = s.to_ascii_lowercase();
+    let multiplier = if lower
+        .trim_end_matches(|c: char| c.is_alphabetic() && c != 'k' && c != 'm')
+        .trim()
+        .ends_with('k')
+    {
+        1_000.0
+    } else if lower.contains("m ") || lower.trim().ends_with('m') {
+        1_000_000.0
+    } else {
+        1.0
+    };
+    let number: String = s
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '.' || *c == ',')
+        .collect();
+    if number.is_empty() || !number.chars().any(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let last_sep = number.rfind(['.', ',']);
+    let normalized = match last_sep {
+        // A final separator followed by 1–2 digits, or after a leading zero, is the decimal one.
+        Some(i) if number.len() - i - 1 <= 2 || number[..i].trim_start_matches('0').is_empty() => {
+            let (int, frac) = number.split_at(i);
+            format!("{}.{}", int.replace(['.', ','], ""), &frac[1..])
+        }
+        _ => number.replace(['.', ','], ""),
+    };
+    normalized.parse::<f64>().ok().map(|n| n * multiplier)
+}
+
+/// Amounts to bands in the bundle's currency; margins and discounts to low/normal/high.
+fn generalize(entity: &str, amount: Option<f64>, currency: &str) -> Option<String> {
+    let n = amount?;
+    let percent = |n: f64| if n.abs() <= 1.0 { n * 100.0 } else { n };
+    Some(match entity {
+        "MARGIN" | "MARGIN_PERCENT" => {
+            let p = percent(n);
+            (if p < 10.0 {
+                "low margin"
+            } else if p <= 30.0 {
+                "normal margin"
+            } else {
+                "high margin"
+            })
+            .to_owned()
+        }
+        "DISCOUNT" | "PERCENT" => {
+            let p = percent(n);
+            (if p < 5.0 {
+                "low discount"
+            } else if p <= 15.0 {
+                "normal discount"
+            } else {
+                "high discount"
+            })
+            .to_owned()
+        }
+        _ => {
+            let band = match n.abs() {
+                a if a < 1_000.0 => "under 1k",
+                a if a < 10_000.0 => "1k–10k",
+                a if a < 100_000.0 => "10k–100k",
+                _ => "over 100k",
+            };
+            if currency.is_empty() {
+                band.to_owned()
+            } else {
+                format!("{band} {currency}")
+            }
+        }
+    })
+}
+
+/// Spellings of an amount in text: 3100, 3,100, 3.100, 3 100, 3100.00, 3,100.00, 3.100,00.
+fn number_variants(original: &str) -> Vec<String> {
+    let Some(n) = parse_amount(original) else {
+        return vec![original.to_owned()];
+    };
+    let mut out = vec![names::fold_str(original)];
+    let whole = n.trunc() as i64;
+    let cents = ((n - n.trunc()) * 100.0).round() as i64;
+    let digits = whole.abs().to_string();
+    if digits.len() + if cents > 0 { 2 } else { 0 } < 3 {
+        return out; // too short to find in text without false hits
+    }
+    let grouped = |sep: &str| {
+        let mut g = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                g.push_str(sep);
+            }
+            g.push(c);
+        }
+        g
+    };
+    for (thousands, decimal) in [("", "."), (",", "."), (".", ","), (" ", ","), ("", ",")] {
+        let int = grouped(thousands);
+        out.push(format!("{int}{decimal}{cents:02}"));
+        if cents == 0 {
+            out.push(int);
+        }
+    }
+    if cents > 0 && whole == 0 {
+        out.push(format!("0.{cents:02}"));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,605 @@
+//! Names in free text: values known from structured fields (found again whatever the case,
+//! diacritics, transliteration, order, initials or e-mail local part), names introduced by
+//! context (salutations, sign-offs, titles, "spoke with", "driver"…), and first names from a
+//! gazetteer shipped in `redaction/names/`.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::LazyLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::Regex;
+
+/// Text folded for matching, with a map back to byte offsets of the original.
+pub struct Folded {
+    pub text: String,
+    /// For each byte of `text`: the original byte where its source character starts…
+    starts: Vec<usize>,
+    /// …and where it ends.
+    ends: Vec<usize>,
+}
+
+impl Folded {
+    /// Maps a folded byte range back to the original text.
+    pub fn original(&self, start: usize, end: usize) -> (usize, usize) {
+        (self.starts[start], self.ends[end - 1])
+    }
+}
+
+fn fold_char(c: char, out: &mut String) {
+    let lower = c.to_lowercase();
+    for l in lower {
+        let mapped: &str = match l {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ą' => "a",
+            'æ' => "ae",
+            'ç' | 'ć' | 'č' => "c",
+            'ď' | 'đ' => "d",
+            'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ę' | 'ě' => "e",
+            'ì' | 'í' | 'î' | 'ï' | 'ī' => "i",
+            'ł' | 'ľ' => "l",
+            'ñ' | 'ń' | 'ň' => "n",
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' => "o",
+            'œ' => "oe",
+            'ř' => "r",
+            'ś' | 'š' | 'ş' => "s",
+            'ß' => "ss",
+            'ť' | 'ţ' => "t",
+            'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' => "u",
+            'ý' | 'ÿ' => "y",
+            'ź' | 'ż' | 'ž' => "z",
+            '’' | '`' | '´' => "'",
+            _ => {
+                out.push(l);
+                continue;
+            }
+        };
+        out.push_str(mapped);
+    }
+}
+
+/// Lowercase, diacritics removed, and the German/Dutch digraphs ae/oe/ue collapsed, so that
+/// Müller, Mueller, MULLER and Muller fold alike.
+pub fn fold(text: &str) -> Folded {
+    let mut out = String::with_capacity(text.len());
+    let mut starts = Vec::with_capacity(text.len());
+    let mut ends = Vec::with_capacity(text.len());
+    let mut buf = String::new();
+    for (i, c) in text.char_indices() {
+        let end = i + c.len_utf8();
+        if c.is_ascii() {
+            let l = c.to_ascii_lowercase();
+            // Digraph collapse: the `e` of ae/oe/ue after a letter of the same word.
+            if l == 'e' && matches!(out.as_bytes().last(), Some(b'a' | b'o' | b'u')) {
+                if let Some(last) = ends.last_mut() {
+                    *last = end;
+                }
+                continue;
+            }
+            out.push(l);
+            starts.push(i);
+            ends.push(end);
+            continue;
+        }
+        buf.clear();
+        fold_char(c, &mut buf);
+        for _ in 0..buf.len() {
+            starts.push(i);
+            ends.push(end);
+        }
+        out.push_str(&buf);
+    }
+    Folded {
+        text: out,
+        starts,
+        ends,
+    }
+}
+
+pub fn fold_str(s: &str) -> String {
+    fold(s).text
+}
+
+const LEGAL_SUFFIXES: &[&str] = &[
+    "gmbh",
+    "ag",
+    "kg",
+    "gmbh & co. kg",
+    "ohg",
+    "ug",
+    "ltd",
+    "ltd.",
+    "limited",
+    "llc",
+    "inc",
+    "inc.",
+    "corp",
+    "corp.",
+    "co",
+    "co.",
+    "plc",
+    "sarl",
+    "sas",
+    "sa",
+    "s.a.",
+    "s.a.r.l.",
+    "bv",
+    "b.v.",
+    "nv",
+    "n.v.",
+    "vof",
+    "srl",
+    "s.r.l.",
+    "spa",
+    "s.p.a.",
+    "sl",
+    "s.l.",
+];
+
+/// The spellings under which a known value may recur in free text, folded.
+/// `person` adds order, initial and single-name forms; companies get their legal suffix removed.
+pub fn variants(value: &str, person: bool) -> Vec<String> {
+    let folded = fold_str(value.trim());
+    let mut out = vec![folded.clone()];
+    // "Acme Hardware, Jo Rivera": Odoo's display name of a contact under its company.
+    if let Some((company, contact)) = folded.split_once(", ") {
+        out.extend(variants(company, false));
+        out.extend(variants(contact, true));
+    }
+    let words: Vec<&str> = folded.split_whitespace().collect();
+    let mut core = words.clone();
+    while let Some(last) = core.last() {
+        if LEGAL_SUFFIXES.contains(&last.trim_end_matches(',')) && core.len() > 1 {
+            core.pop();
+        } else {
+            break;
+        }
+    }
+    if core.len() < words.len() {
+        out.push(core.join(" ").trim_end_matches(',').to_owned());
+    }
+    if person && core.len() >= 2 {
+        let first = core[0];
+        let last = core[core.len() - 1];
+        let rest = core[1..].join(" ");
+        out.push(format!("{last}, {first}"));
+        out.push(format!("{last} {first}"));
+        if let Some(initial) = first.chars().next() {
+            out.push(format!("{initial}. {rest}"));
+            out.push(format!("{initial} {rest}"));
+            out.push(format!("{initial}.{last}"));
+            out.push(format!("{initial}{last}"));
+        }
+        out.push(format!("{first}.{last}"));
+        out.push(format!("{first}_{last}"));
+        out.push(format!("{first}{last}"));
+        for w in &core {
+            if w.chars().count() >= 2 {
+                out.push((*w).to_owned());
+            }
+        }
+    }
+    out.retain(|v| v.chars().filter(|c| c.is_alphanumeric()).count() >= 2);
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Known values compiled for one bundle: folded variant → index of the token it stands for.
+pub struct KnownNames {
+    ac: Option<AhoCorasick>,
+    targets: Vec<usize>,
+    short: Vec<bool>,
+}
+
+impl KnownNames {
+    /// `entries`: (folded variant, target index).
+    pub fn new(entries: Vec<(String, usize)>) -> Self {
+        let mut entries = entries;
+        entries.sort();
+        entries.dedup_by(|a, b| a.0 == b.0);
+        let ac = if entries.is_empty() {
+            None
+        } else {
+            AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(entries.iter().map(|(v, _)| v.as_str()))
+                .ok()
+        };
+        let short = entries.iter().map(|(v, _)| v.chars().count() < 4).collect();
+        Self {
+            ac,
+            targets: entries.into_iter().map(|(_, t)| t).collect(),
+            short,
+        }
+    }
+
+    /// (original start, original end, target) for every whole-word occurrence in `text`.
+    pub fn find(&self, text: &str, folded: &Folded, out: &mut Vec<(usize, usize, usize)>) {
+        let Some(ac) = &self.ac else { return };
+        let bytes = folded.text.as_bytes();
+        for m in ac.find_iter(&folded.text) {
+            let before_ok = m.start() == 0 || !is_word(bytes, m.start() - 1, &folded.text);
+            let after_ok = m.end() >= bytes.len() || !is_word(bytes, m.end(), &folded.text);
+            if !(before_ok && after_ok) {
+                continue;
+            }
+            let (s, e) = folded.original(m.start(), m.end());
+            // Short forms ("Jo", "Li") count only when written as a name.
+            if self.short[m.pattern().as_usize()]
+                && !text[s..].chars().next().is_some_and(char::is_uppercase)
+            {
+                continue;
+            }
+            out.push((s, e, self.targets[m.pattern().as_usize()]));
+        }
+    }
+}
+
+fn is_word(bytes: &[u8], i: usize, text: &str) -> bool {
+    let b = bytes[i];
+    if b.is_ascii() {
+        return b.is_ascii_alphanumeric();
+    }
+    let mut j = i;
+    while !text.is_char_boundary(j) {
+        j -= 1;
+    }
+    text[j..].chars().next().is_some_and(char::is_alphanumeric)
+}
+
+/// First names (folded) and the ones that are also ordinary words.
+#[derive(Debug, Default, Clone)]
+pub struct Gazetteer {
+    first: HashSet<String>,
+    ambiguous: HashSet<String>,
+}
+
+impl Gazetteer {
+    /// Reads `first_names.txt` and `ambiguous.txt` from `dir`; a missing directory gives an
+    /// empty gazetteer (context rules and known values still work).
+    pub fn load(dir: &Path) -> std::io::Result<Self> {
+        let read = |name: &str| -> std::io::Result<HashSet<String>> {
+            let path = dir.join(name);
+            if !path.exists() {
+                return Ok(HashSet::new());
+            }
+            Ok(std::fs::read_to_string(path)?
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(fold_str)
+                .collect())
+        };
+        Ok(Self {
+            first: read("first_names.txt")?,
+            ambiguous: read("ambiguous.txt")?,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.first.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.first.is_empty()
+    }
+}
+
+/// Capitalised words that are not people even after "Dear" or in a gazetteer.
+static NOT_A_NAME: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    [
+        "team",
+        "customer",
+        "customers",
+        "service",
+        "services",
+        "support",
+        "sales",
+        "sir",
+        "madam",
+        "all",
+        "everyone",
+        "colleagues",
+        "friends",
+        "partner",
+        "partners",
+        "purchasing",
+        "procurement",
+        "logistics",
+        "warehouse",
+        "accounts",
+        "accounting",
+        "finance",
+        "dispatch",
+        "planning",
+        "management",
+        "manager",
+        "damen",
+        "herren",
+        "kunde",
+        "kunden",
+        "kundenservice",
+        "team",
+        "einkauf",
+        "lager",
+        "vertrieb",
+        "madame",
+        "monsieur",
+        "client",
+        "clients",
+        "equipe",
+        "service client",
+        "klant",
+        "klanten",
+        "klantenservice",
+        "heer",
+        "mevrouw",
+        "collega",
+        "collegas",
+        "allemaal",
+        "allen",
+        "zusammen",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "montag",
+        "dienstag",
+        "mittwoch",
+        "donnerstag",
+        "freitag",
+        "samstag",
+        "sonntag",
+        "lundi",
+        "mardi",
+        "mercredi",
+        "jeudi",
+        "vendredi",
+        "samedi",
+        "dimanche",
+        "maandag",
+        "dinsdag",
+        "woensdag",
+        "donderdag",
+        "vrijdag",
+        "zaterdag",
+        "zondag",
+        "january",
+        "february",
+        "march",
+        "july",
+        "september",
+        "october",
+        "november",
+        "december",
+        "today",
+        "tomorrow",
+        "yesterday",
+        "thanks",
+        "thank",
+        "regards",
+        "best",
+        "kind",
+        "hello",
+        "dear",
+        "the",
+        "and",
+        "our",
+        "your",
+        "we",
+        "please",
+        "order",
+        "invoice",
+        "delivery",
+        "london",
+        "paris",
+        "berlin",
+        "munchen",
+        "munich",
+        "hamburg",
+        "koln",
+        "frankfurt",
+        "lyon",
+        "lille",
+        "marseille",
+        "amsterdam",
+        "rotterdam",
+        "utrecht",
+        "antwerpen",
+        "antwerp",
+        "brussel",
+        "bruxelles",
+        "brussels",
+        "madrid",
+        "barcelona",
+        "milano",
+        "milan",
+        "roma",
+        "rome",
+        "chicago",
+        "dallas",
+        "houston",
+        "denver",
+        "seattle",
+        "phoenix",
+        "memphis",
+        "indianapolis",
+        "leeds",
+        "manchester",
+        "ningbo",
+        "shanghai",
+        "shenzhen",
+        "germany",
+        "france",
+        "netherlands",
+        "belgium",
+        "spain",
+        "italy",
+        "china",
+        "austin",
+        "jackson",
+        "charlotte",
+        "florence",
+        "victoria",
+        "georgia",
+        "virginia",
+        "carolina",
+        "india",
+        "jordan",
+        "chad",
+        "israel",
+        "kenya",
+        "odoo",
+        "exbrief",
+    ]
+    .into_iter()
+    .collect()
+});
+
+// Name tokens: capitalised words, hyphenated parts and initials; particles in between.
+const NAME: &str = r"\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?|\p{Lu}\.";
+const PARTICLE: &str =
+    r"(?:van der|van den|van de|van|von der|von|de la|de|der|den|du|di|da|le|la|ten|ter)";
+
+static CONTEXT: LazyLock<Regex> = LazyLock::new(|| {
+    let cue = r"(?:Dear|Hi|Hello|Hey|Attn\.?|Attention|Regards|Best regards|Kind regards|Best|Thanks|Thank you|Cheers|Sincerely|Yours|Sehr geehrte|Sehr geehrter|Liebe|Lieber|Hallo|Guten Tag|Mit freundlichen Grüßen|Freundliche Grüße|Viele Grüße|Beste Grüße|Grüße|Gruß|Bonjour|Bonsoir|Cher|Chère|Cordialement|Bien à vous|Salutations|Beste|Geachte|Hoi|Met vriendelijke groet|Met vriendelijke groeten|Vriendelijke groet|Groeten|Groet|Saludos|Un saludo|Cordiali saluti|Saluti|Gentile|Estimado|Estimada|contact|Contact|Ansprechpartner|Kontakt|attn|spoke with|spoke to|talked to|talked with|called|call|driver|Fahrer|chauffeur|chauffeuur|technician|Techniker|technicien|monteur|signed by|received by|unterschrieben von|ordered by|requested by|per|from|From|van|cc|CC|laut|selon|volgens)";
+    let title = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herr|Herrn|Frau|M|Mme|Mlle|Mevrouw|Meneer|Mevr|Dhr|dhr|mevr|Sr|Sra|Sig|Sig\.ra)\.?";
+    let pattern = format!(
+        r"(?:{cue}[,:!]?[ \t]*(?:\r?\n[ \t]*)?(?:{title}[ \t]+)?|{title}[ \t]+)((?:{NAME})(?:[ \t]+(?:{PARTICLE}[ \t]+)?(?:{NAME})){{0,2}})"
+    );
+    Regex::new(&pattern).unwrap_or_else(|_| never())
+});
+
+static CAPITALISED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?").unwrap_or_else(|_| never())
+});
+
+// Both patterns are literals exercised by the tests below.
+fn never() -> Regex {
+    #[allow(clippy::unwrap_used)]
+    Regex::new("$^").unwrap()
+}
+
+/// Names that only free text reveals: after a context cue or title, or a gazetteer first name
+/// (with the capitalised word after it as the surname). Byte ranges into `text`.
+pub fn find_free_names(text: &str, gazetteer: &Gazetteer, out: &mut Vec<(usize, usize)>) {
+    for caps in CONTEXT.captures_iter(text) {
+        let Some(m) = caps.get(1) else { continue };
+        // Trim trailing tokens that are not names ("Dear Anna Team" → "Anna").
+        let mut end = m.end();
+        let mut kept = false;
+        let mut first_end = m.start();
+        for w in CAPITALISED.find_iter(m.as_str()) {
+            let folded = fold_str(w.as_str());
+            if NOT_A_NAME.contains(folded.as_str()) {
+                if !kept {
+                    first_end = m.start();
+                }
+                end = m.start() + w.start();
+                break;
+            }
+            kept = true;
+            first_end = m.start() + w.end();
+        }
+        let end = end.min(m.end()).max(first_end);
+        let span = text[m.start()..end].trim_end();
+        if kept && !span.is_empty() {
+            out.push((m.start(), m.start() + span.len()));
+        }
+    }
+    if gazetteer.is_empty() {
+        return;
+    }
+    let mut words = CAPITALISED.find_iter(text).peekable();
+    while let Some(w) = words.next() {
+        let folded = fold_str(w.as_str());
+        if !gazetteer.first.contains(&folded) || NOT_A_NAME.contains(folded.as_str()) {
+            continue;
+        }
+        // A first name that is also an ordinary word ("Will", "Thomas" in Dutch) counts only
+        // with a capitalised surname after it.
+        let ambiguous = gazetteer.ambiguous.contains(&folded);
+        let surname = words.peek().filter(|next| {
+            let between = &text[w.end()..next.start()];
+            let next_folded = fold_str(next.as_str());
+            (between == " " || between == "-")
+                && !NOT_A_NAME.contains(next_folded.as_str())
+                && !(gazetteer.ambiguous.contains(&next_folded)
+                    && !gazetteer.first.contains(&next_folded))
+        });
+        match surname {
+            Some(next) => {
+                let end = next.end();
+                words.next();
+                out.push((w.start(), end));
+            }
+            None if !ambiguous => out.push((w.start(), w.end())),
+            None => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_unifies_spellings_and_maps_back() {
+        for s in ["Müller", "Mueller", "MULLER", "Muller"] {
+            assert_eq!(fold_str(s), "muller", "{s}");
+        }
+        assert_eq!(fold_str("Lefèvre"), "lefevre");
+        let text = "Bonjour Müller!";
+        let f = fold(text);
+        let i = f.text.find("muller").unwrap();
+        let (s, e) = f.original(i, i + "muller".len());
+        assert_eq!(&text[s..e], "Müller");
+        let text = "Herr MUELLER kommt";
+        let f = fold(text);
+        let i = f.text.find("muller").unwrap();
+        let (s, e) = f.original(i, i + 6);
+        assert_eq!(&text[s..e], "MUELLER");
+    }
+
+    #[test]
+    fn known_names_are_found_in_their_variants() {
+        let v = variants("Anna Müller", true);
+        let known = KnownNames::new(v.into_iter().map(|v| (v, 0)).collect());
+        let text = "A. Mueller called; MÜLLER, Anna said Anna would mail anna.mueller later. Annabelle no.";
+        let f = fold(text);
+        let mut out = Vec::new();
+        known.find(text, &f, &mut out);
+        let found: Vec<&str> = out.iter().map(|(s, e, _)| &text[*s..*e]).collect();
+        assert_eq!(
+            found,
+            ["A. Mueller", "MÜLLER, Anna", "Anna", "anna.mueller"]
+        );
+        let v = variants("Brandl Sanitär GmbH", false);
+        assert!(v.contains(&"brandl sanitar".to_owned()), "{v:?}");
+    }
+
+    #[test]
+    fn context_and_gazetteer_names() {
+        let mut g = Gazetteer::default();
+        g.first.insert("piotr".into());
+        g.first.insert("will".into());
+        g.ambiguous.insert("will".into());
+        let text = "Dear Mr. Smith,\nthe driver Piotr Nowak arrived. Will S00042 ship? Sehr geehrte Damen und Herren. Regards,\nLaura Chen";
+        let mut out = Vec::new();
+        find_free_names(text, &g, &mut out);
+        out.sort();
+        out.dedup();
+        let found: Vec<&str> = out.iter().map(|(s, e)| &text[*s..*e]).collect();
+        assert!(found.contains(&"Smith"));
+        assert!(found.contains(&"Piotr Nowak"));
+        assert!(found.contains(&"Laura Chen"));
+        assert!(
+            !found
+                .iter()
+                .any(|f| f.contains("Will") || f.contains("Damen"))
+        );
+    }
+}
