@@ -207,6 +207,8 @@ async fn each_bad_input_is_a_named_problem(backend: Backend) {
             "invalid-utf8",
             "UTF-8",
         ),
+        ("NUL in a string", json_ct, serde_json::to_vec(&with(minimal(), "messages", json!([{"role": "customer", "body": "a\u{0}b"}]))).unwrap(), 422, "invalid-bundle", "messages[0].body"),
+        ("unknown policy", json_ct, serde_json::to_vec(&with(minimal(), "policy", json!("lenient"))).unwrap(), 422, "invalid-bundle", "lenient"),
         (
             "over the size limit",
             json_ct,
@@ -245,6 +247,9 @@ async fn each_bad_input_is_a_named_problem(backend: Backend) {
         .await;
     assert_eq!(r.status, 422);
     assert_eq!(r.json["field"], "Idempotency-Key");
+    let r = app.get("/v1/summaries/%FF").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.content_type, "application/problem+json");
     let r = app.get("/v1/summarize").await;
     assert_eq!(r.status, 405);
     assert_eq!(r.content_type, "application/problem+json");
@@ -278,6 +283,8 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
             .prop_filter("finite", |f| f.is_finite())
             .prop_map(|f| json!(f)),
         ".{0,40}".prop_map(Value::String),
+        ".{0,6}\u{0}.{0,3}".prop_map(Value::String),
+        "[0-9 +()-]{0,30}".prop_map(Value::String),
         prop::sample::select(vec![
             "receipt_delay",
             "2026-11-20T06:00:00Z",
@@ -320,13 +327,26 @@ fn hostile_bundle() -> impl Strategy<Value = Value> {
 }
 
 #[test]
-fn no_json_document_produces_a_server_error() {
+fn no_json_document_produces_a_server_error_on_sqlite() {
+    no_json_document_produces_a_server_error(Backend::Sqlite);
+}
+
+#[test]
+fn no_json_document_produces_a_server_error_on_postgres() {
+    if std::env::var("EXBRIEF_TEST_PG_URL").is_err() {
+        eprintln!("EXBRIEF_TEST_PG_URL not set: PostgreSQL variant skipped");
+        return;
+    }
+    no_json_document_produces_a_server_error(Backend::Postgres);
+}
+
+fn no_json_document_produces_a_server_error(backend: Backend) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let app = rt.block_on(spawn_app(Backend::Sqlite, Options::default()));
+    let app = rt.block_on(spawn_app(backend, Options::default()));
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases: 200,
         ..ProptestConfig::default()

@@ -70,6 +70,9 @@ backend_tests! {
     every_fixture_summarises => every_fixture_summarises;
     concurrent_model_calls_are_capped => concurrent_model_calls_are_capped;
     a_slow_model_times_out_into_the_fallback => a_slow_model_times_out_into_the_fallback;
+    a_dead_requests_claim_is_taken_over_and_completed_once => a_dead_requests_claim_is_taken_over_and_completed_once;
+    only_the_claim_owner_can_complete => only_the_claim_owner_can_complete;
+    a_huge_bundle_still_fits_the_offline_schemas => a_huge_bundle_still_fits_the_offline_schemas;
 }
 
 async fn health_answers_once_serving(backend: Backend) {
@@ -479,5 +482,77 @@ async fn a_slow_model_times_out_into_the_fallback(backend: Backend) {
     let logs = app.pipeline.store().prompt_log_for(id).await.unwrap();
     assert_eq!(logs[0]["outcome"], "error");
     assert_eq!(logs[1]["attempt_kind"], "fallback");
+    app.stop().await;
+}
+
+fn stale_claim(bundle: &Value, lease_until_ms: i64) -> exbrief::store::NewClaim {
+    let raw_sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(bundle.to_string().as_bytes()))
+    };
+    exbrief::store::NewClaim {
+        id: uuid::Uuid::now_v7(),
+        owner: uuid::Uuid::new_v4(),
+        idempotency_key: bundle["event_id"].as_str().unwrap().to_owned(),
+        event_id: bundle["event_id"].as_str().unwrap().to_owned(),
+        event_type: "receipt_delay".to_owned(),
+        request_sha256: raw_sha,
+        key_id: None,
+        policy_version: "x".to_owned(),
+        policy_sha256: "x".to_owned(),
+        lease_until_ms,
+        created_at: exbrief::store::now(),
+    }
+}
+
+async fn a_dead_requests_claim_is_taken_over_and_completed_once(backend: Backend) {
+    let app = spawn_app(backend, model()).await;
+    let b = design_bundle();
+    // A request claimed this event and died: its lease ran out a second ago.
+    let past = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 - 1000;
+    let claim = stale_claim(&b, past);
+    assert!(matches!(app.pipeline.store().claim(&claim).await.unwrap(), exbrief::store::Claim::Owned));
+    let (r1, r2) = tokio::join!(app.summarize(&b), app.summarize(&b));
+    assert_eq!(r1.status, 200, "{}", r1.json);
+    assert_eq!(r2.status, 200, "{}", r2.json);
+    assert_eq!(r1.json["id"], claim.id.to_string());
+    assert_eq!(r1.json, r2.json);
+    assert_eq!(app.fake().count(), 3, "the retry and its twin make one set of calls");
+    let outbox = app.pipeline.store().outbox_for(claim.id).await.unwrap();
+    assert_eq!(outbox.len(), 1);
+    app.stop().await;
+}
+
+async fn only_the_claim_owner_can_complete(backend: Backend) {
+    let app = spawn_app(backend, Options::default()).await;
+    let b = design_bundle();
+    let future = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 + 60_000;
+    let claim = stale_claim(&b, future);
+    let store = app.pipeline.store();
+    assert!(matches!(store.claim(&claim).await.unwrap(), exbrief::store::Claim::Owned));
+    let doc = json!({"id": claim.id});
+    let stranger = uuid::Uuid::new_v4();
+    let e = store.complete(claim.id, stranger, &doc, &[], &[]).await.unwrap_err();
+    assert!(matches!(e, exbrief::store::StoreError::LostClaim));
+    store.abandon(claim.id, stranger, &[]).await.unwrap();
+    assert_eq!(store.summary(claim.id).await.unwrap().unwrap().status, "processing", "a stranger cannot release it");
+    assert!(store.renew(claim.id, claim.owner, future + 1).await.unwrap());
+    store.complete(claim.id, claim.owner, &doc, &[], &[]).await.unwrap();
+    assert_eq!(store.summary(claim.id).await.unwrap().unwrap().status, "pending_review");
+    app.stop().await;
+}
+
+async fn a_huge_bundle_still_fits_the_offline_schemas(backend: Backend) {
+    let app = spawn_app(backend, Options::default()).await;
+    let mut b = design_bundle();
+    let orders: Vec<Value> = (0..60)
+        .map(|i| json!({"name": format!("S{:05}", 1000 + i), "partner_id": [7, "Acme Hardware"],
+            "commitment_date": "2026-11-22 12:00:00", "customer_tier": "strategic", "warehouse_id": [i, format!("WH-{i}")]}))
+        .collect();
+    b["facts"]["impacted_sales_orders"] = json!(orders);
+    b["source"]["name"] = json!("P".repeat(400));
+    let r = app.summarize(&b).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert!(r.json["impact_summary"]["headline"].as_str().unwrap().chars().count() <= 200);
     app.stop().await;
 }

@@ -1378,7 +1378,7 @@ for canonical, lang, forms in KNOWN_ORGS:
         add("org", lang, t(Ctx(lang), OK(form)), known=[canonical])
 # org + known contact person together, org mentioned in an English thread
 c = Ctx("en")
-add("org", "en", f"Call notes {c.en}: {PK('Anna Müller')} ({OK('Brandl Sanitär')}) wants {c.so} delivered before {c.wd}; {PK('Frau Müller'.split()[1])} will confirm by e-mail.",
+add("org", "en", f"Call notes {c.en}: {PK('Anna Müller')} ({OK('Brandl Sanitär')}) wants {c.so} delivered before {c.wd}; Ms {PK('Müller')} will confirm by e-mail.",
     known=["Anna Müller", "Brandl Sanitär GmbH"])
 c = Ctx("fr")
 add("org", "fr", f"{OK('Quincaillerie Moreau')} : {PK('François Dubois')} demande la facture {c.inv} en double exemplaire.",
@@ -1455,7 +1455,7 @@ def mixed_known_nl(c):
 def mixed_known_en(c):
     return (f"Escalation: {PK('Margaret Sullivan')} at {OK('Lakeshore Industrial Supply')} says the "
             f"{c.n} pallets of {c.prod} for {c.so} never arrived at {c.addr('en')}. She is reachable on "
-            f"{c.phone('en')}; invoice {c.inv} ({c.money('en')}) stays blocked until {PK('Ms.'[:0] + 'Sullivan')} confirms receipt.")
+            f"{c.phone('en')}; invoice {c.inv} ({c.money('en')}) stays blocked until Ms. {PK('Sullivan')} confirms receipt.")
 
 
 def mixed_access(c):
