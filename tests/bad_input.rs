@@ -207,8 +207,27 @@ async fn each_bad_input_is_a_named_problem(backend: Backend) {
             "invalid-utf8",
             "UTF-8",
         ),
-        ("NUL in a string", json_ct, serde_json::to_vec(&with(minimal(), "messages", json!([{"role": "customer", "body": "a\u{0}b"}]))).unwrap(), 422, "invalid-bundle", "messages[0].body"),
-        ("unknown policy", json_ct, serde_json::to_vec(&with(minimal(), "policy", json!("lenient"))).unwrap(), 422, "invalid-bundle", "lenient"),
+        (
+            "NUL in a string",
+            json_ct,
+            serde_json::to_vec(&with(
+                minimal(),
+                "messages",
+                json!([{"role": "customer", "body": "a\u{0}b"}]),
+            ))
+            .unwrap(),
+            422,
+            "invalid-bundle",
+            "messages[0].body",
+        ),
+        (
+            "unknown policy",
+            json_ct,
+            serde_json::to_vec(&with(minimal(), "policy", json!("lenient"))).unwrap(),
+            422,
+            "invalid-bundle",
+            "lenient",
+        ),
         (
             "over the size limit",
             json_ct,

@@ -511,13 +511,20 @@ async fn a_dead_requests_claim_is_taken_over_and_completed_once(backend: Backend
     // A request claimed this event and died: its lease ran out a second ago.
     let past = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 - 1000;
     let claim = stale_claim(&b, past);
-    assert!(matches!(app.pipeline.store().claim(&claim).await.unwrap(), exbrief::store::Claim::Owned));
+    assert!(matches!(
+        app.pipeline.store().claim(&claim).await.unwrap(),
+        exbrief::store::Claim::Owned
+    ));
     let (r1, r2) = tokio::join!(app.summarize(&b), app.summarize(&b));
     assert_eq!(r1.status, 200, "{}", r1.json);
     assert_eq!(r2.status, 200, "{}", r2.json);
     assert_eq!(r1.json["id"], claim.id.to_string());
     assert_eq!(r1.json, r2.json);
-    assert_eq!(app.fake().count(), 3, "the retry and its twin make one set of calls");
+    assert_eq!(
+        app.fake().count(),
+        3,
+        "the retry and its twin make one set of calls"
+    );
     let outbox = app.pipeline.store().outbox_for(claim.id).await.unwrap();
     assert_eq!(outbox.len(), 1);
     app.stop().await;
@@ -529,16 +536,37 @@ async fn only_the_claim_owner_can_complete(backend: Backend) {
     let future = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 + 60_000;
     let claim = stale_claim(&b, future);
     let store = app.pipeline.store();
-    assert!(matches!(store.claim(&claim).await.unwrap(), exbrief::store::Claim::Owned));
+    assert!(matches!(
+        store.claim(&claim).await.unwrap(),
+        exbrief::store::Claim::Owned
+    ));
     let doc = json!({"id": claim.id});
     let stranger = uuid::Uuid::new_v4();
-    let e = store.complete(claim.id, stranger, &doc, &[], &[]).await.unwrap_err();
+    let e = store
+        .complete(claim.id, stranger, &doc, &[], &[])
+        .await
+        .unwrap_err();
     assert!(matches!(e, exbrief::store::StoreError::LostClaim));
     store.abandon(claim.id, stranger, &[]).await.unwrap();
-    assert_eq!(store.summary(claim.id).await.unwrap().unwrap().status, "processing", "a stranger cannot release it");
-    assert!(store.renew(claim.id, claim.owner, future + 1).await.unwrap());
-    store.complete(claim.id, claim.owner, &doc, &[], &[]).await.unwrap();
-    assert_eq!(store.summary(claim.id).await.unwrap().unwrap().status, "pending_review");
+    assert_eq!(
+        store.summary(claim.id).await.unwrap().unwrap().status,
+        "processing",
+        "a stranger cannot release it"
+    );
+    assert!(
+        store
+            .renew(claim.id, claim.owner, future + 1)
+            .await
+            .unwrap()
+    );
+    store
+        .complete(claim.id, claim.owner, &doc, &[], &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.summary(claim.id).await.unwrap().unwrap().status,
+        "pending_review"
+    );
     app.stop().await;
 }
 
@@ -553,6 +581,13 @@ async fn a_huge_bundle_still_fits_the_offline_schemas(backend: Backend) {
     b["source"]["name"] = json!("P".repeat(400));
     let r = app.summarize(&b).await;
     assert_eq!(r.status, 200, "{}", r.json);
-    assert!(r.json["impact_summary"]["headline"].as_str().unwrap().chars().count() <= 200);
+    assert!(
+        r.json["impact_summary"]["headline"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .count()
+            <= 200
+    );
     app.stop().await;
 }

@@ -59,7 +59,12 @@ impl Kind {
     fn strong(self) -> bool {
         matches!(
             self,
-            Kind::Email | Kind::Iban | Kind::CreditCard | Kind::VatId | Kind::EmployeeId
+            Kind::Email
+                | Kind::Iban
+                | Kind::CreditCard
+                | Kind::VatId
+                | Kind::EmployeeId
+                | Kind::IpAddress
         )
     }
 }
@@ -75,14 +80,15 @@ pub struct Hit {
 const B: &str = "(?-u:\\b)";
 
 fn patterns() -> Vec<(Kind, String)> {
-    let num = r"(?:\d{1,3}(?:[,.\x{202f}\x{a0} ]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)";
-    let grouped = r"(?:\d{1,3}(?:[,.\x{202f}\x{a0} ]\d{3})+(?:[.,]\d{1,2})?|\d+[.,]\d{2})";
+    let num = r"(?:\d{1,3}(?:[,.\x{202f}\x{a0} '’]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)";
+    let grouped = r"(?:\d{1,3}(?:[,.\x{202f}\x{a0} '’]\d{3})+(?:[.,]\d{1,2})?|\d+[.,]\d{2})";
     let cur = format!(
-        r"(?:[$€£¥₹]|{B}(?:EUR|USD|GBP|CHF|JPY|CNY|SEK|NOK|DKK|PLN|CZK|HUF|CAD|AUD|INR){B})"
+        r"(?:US\$|C\$|A\$|[$€£¥₹]|{B}(?:EUR|USD|GBP|CHF|JPY|CNY|SEK|NOK|DKK|PLN|CZK|HUF|CAD|AUD|INR){B})"
     );
-    let mult = format!(r"(?:\s?[kKmM]{B})?");
+    let mult = format!(r"(?:[ \x{{a0}}\x{{202f}}]?[kKmM]{B})?");
+    let sp = r"[ \x{a0}\x{202f}]?";
     vec![
-        (Kind::Email, r"(?i)[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,24}".to_owned()),
+        (Kind::Email, r"(?i)[a-z0-9._%+'\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,24}".to_owned()),
         (Kind::Iban, format!(r"{B}[A-Z]{{2}}\d{{2}}(?: ?[A-Z0-9]){{11,32}}")),
         (Kind::CreditCard, format!(r"{B}\d(?:[ \-]?\d){{12,18}}{B}")),
         (
@@ -95,38 +101,43 @@ fn patterns() -> Vec<(Kind, String)> {
             Kind::IpAddress,
             format!(r"{B}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){{3}}{B}"),
         ),
-        (Kind::IpAddress, r"(?i)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}".to_owned()),
+        (Kind::IpAddress, r"(?i)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:\.\d{1,3}){0,3}".to_owned()),
         // E.164 and 00-prefixed international numbers.
-        (Kind::Phone, format!(r"(?:\+|{B}00)[1-9]\d{{0,2}}(?:[ .\-/]?\(0\))?(?:[ .\-/]?\(?\d\)?){{6,13}}{B}")),
+        (Kind::Phone, format!(r"(?:\+|{B}00)[1-9]\d{{0,2}}(?:[ .\-/]?\(0\))?(?:[ .\-/]?\d){{6,13}}{B}")),
         // North American (NNN) NNN-NNNN and NNN-NNN-NNNN.
-        (Kind::Phone, format!(r"(?:\(\d{{3}}\) ?|{B}\d{{3}}[\-. ])\d{{3}}[\-. ]\d{{4}}{B}")),
+        (Kind::Phone, format!(r"(?:\+1[\-. ]?|{B}1[\-. ])?(?:\(\d{{3}}\) ?|{B}\d{{3}}[\-. ])\d{{3}}[\-. ]\d{{4}}{B}")),
         // National trunk-prefix forms: UK, DE, FR, NL, BE, IT (validated to 9–12 digits).
         (Kind::Phone, format!(r"{B}0\d{{1,4}}(?:[ /.\-]?\d{{2,8}}){{1,4}}{B}")),
         // Spanish and Italian numbers without trunk prefix.
-        (Kind::Phone, format!(r"{B}[6789]\d{{2}} ?\d{{3}} ?\d{{3}}{B}|{B}3\d{{2}} ?\d{{3}} ?\d{{3,4}}{B}")),
-        (Kind::Money, format!(r"{cur} ?{num}{mult}")),
-        (Kind::Money, format!(r"{num}{mult} ?{cur}")),
+        (Kind::Phone, format!(r"{B}[6789]\d{{2}} ?\d{{3}} ?\d{{3}}{B}|{B}9\d ?\d{{3}} ?\d{{2}} ?\d{{2}}{B}|{B}3\d{{2}} ?\d{{3}} ?\d{{3,4}}{B}")),
+        (Kind::Money, format!(r"{cur}{sp}{num}{mult}")),
+        (Kind::Money, format!(r"{num}{mult}{sp}{cur}")),
         (
             Kind::Money,
             format!(
-                r"(?i:unit price|price|prices|cost|costs|margin|discount|subtotal|total|amount|preis|stückpreis|einzelpreis|betrag|kosten|prix|montant|coût|prijs|bedrag|stuksprijs)\s*(?:of|:|=|is|at|von|de|van|bei|à)?\s*({grouped}){B}"
+                r"(?i:unit price|price|prices|cost|costs|margin|discount|subtotal|total|amount|was|were|now|preis|stückpreis|einzelpreis|betrag|kosten|vorher|war|prix unitaire|prix|montant|coût|avant|était|prijs|eenheidsprijs|bedrag|stuksprijs|voorheen|precio unitario|precio|importe|prezzo unitario|prezzo|importo)\s*(?:of|:|=|is|at|von|de|van|bei|à)?\s*({grouped}){B}"
             ),
         ),
         (
             Kind::PostalAddress,
             format!(
-                r"{B}\d{{1,5}}[A-Z]? (?:[NSEW]\.? )?(?:[A-Z][a-z]+ ){{1,3}}(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Lane|Ln\.?|Boulevard|Blvd\.?|Drive|Dr\.?|Way|Court|Ct\.?|Place|Pl\.?|Parkway|Pkwy){B}\.?(?:, ?[A-Z][a-zA-Z]+(?: [A-Z][a-zA-Z]+)?)?(?:,? ?(?:[A-Z]{{2}} \d{{5}}(?:-\d{{4}})?|[A-Z]{{1,2}}\d[A-Z\d]? ?\d[A-Z]{{2}}){B})?"
+                r"{B}\d{{1,5}}[A-Z]? (?:[NSEW]\.? )?(?:[A-Z][a-z]+ ){{1,3}}(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Lane|Ln\.?|Boulevard|Blvd\.?|Drive|Dr\.?|Way|Court|Ct\.?|Place|Pl\.?|Parkway|Pkwy){B}\.?(?:, ?[A-Z][a-z]+(?: [A-Z][a-z]+)?)?(?:,? ?(?:[A-Z]{{2}} \d{{5}}(?:-\d{{4}})?|[A-Z]{{1,2}}\d[A-Z\d]? ?\d[A-Z]{{2}}){B})?"
             ),
         ),
         (
             Kind::PostalAddress,
-            r"\p{Lu}[\p{Ll}ß]+(?:-\p{Lu}[\p{Ll}ß]+)*(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|chaussee|straat|laan|plein|gracht|kade|singel|dijk) \d{1,4} ?[a-zA-Z]?(?:, ?(?:\d{5}|\d{4} ?[A-Z]{2}) \p{Lu}[\p{L}\-]+)?".to_owned(),
+            r"\p{Lu}[\p{Ll}ß]+(?:-\p{Lu}[\p{Ll}ß]+)*(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|chaussee|straat|laan|plein|gracht|kade|singel|dijk) \d{1,4}(?:-\d{1,4})? ?[a-zA-Z]?(?:, ?(?:\d{5}|\d{4} ?[A-Z]{2}) \p{Lu}[\p{L}\-]+)?".to_owned(),
         ),
         (
             Kind::PostalAddress,
             format!(
                 r"{B}\d{{1,4}}(?: ?(?:bis|ter))?,? (?i:rue|avenue|av\.|boulevard|bd|chemin|place|allée|impasse|quai|route) (?:(?:de la|du|des|de|d')\s?)?[\p{{L}}'’\-]+(?: \p{{Lu}}[\p{{L}}'’\-]+)*(?:, ?\d{{5}} \p{{Lu}}[\p{{L}}\-]+)?"
             ),
+        ),
+        // Any street and number when a postcode and city follow: "Via Roma 15, 20121 Milano".
+        (
+            Kind::PostalAddress,
+            r"\p{Lu}[\p{L}'’\-]+\.?(?: (?:\p{Ll}{1,3}|\p{Lu}[\p{L}'’\-]+\.?)){0,3} \d{1,4}(?:-\d{1,4})?[a-zA-Z]?, ?\d{4,5} \p{Lu}[\p{L}\-]+".to_owned(),
         ),
     ]
 }
@@ -255,8 +266,10 @@ impl Detectors {
                 }
             }
         }
-        candidates
-            .retain(|h| h.kind.strong() || !allowed.iter().any(|&(s, e)| h.start < e && s < h.end));
+        // A weakly validated match inside an allow-listed shape is that shape (a date, a SKU).
+        candidates.retain(|h| {
+            h.kind.strong() || !allowed.iter().any(|&(s, e)| s <= h.start && h.end <= e)
+        });
         // Earliest first; at the same start the strongest kind, then the longest.
         candidates.sort_by(|a, b| {
             a.start
@@ -318,6 +331,11 @@ fn validate(kind: Kind, text: &str, start: usize, end: usize) -> Option<(usize, 
                 .len()
                 > 2;
             (ok && varied).then_some((start, end))
+        }
+        Kind::Money => {
+            // "14 EUR-Paletten" is a pallet type, not an amount.
+            let next = text[end..].chars().next();
+            (!next.is_some_and(|c| c == '-' || c.is_alphanumeric())).then_some((start, end))
         }
         Kind::Email => {
             let at = s.find('@')?;

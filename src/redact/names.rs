@@ -163,6 +163,10 @@ pub fn variants(value: &str, person: bool) -> Vec<String> {
         let rest = core[1..].join(" ");
         out.push(format!("{last}, {first}"));
         out.push(format!("{last} {first}"));
+        out.push(format!("{rest}, {first}"));
+        if core.len() > 2 {
+            out.push(rest.clone());
+        }
         if let Some(initial) = first.chars().next() {
             out.push(format!("{initial}. {rest}"));
             out.push(format!("{initial} {rest}"));
@@ -223,7 +227,8 @@ impl KnownNames {
             if !(before_ok && after_ok) {
                 continue;
             }
-            let (s, e) = folded.original(m.start(), m.end());
+            let end = m.end() + legal_suffix_after(&folded.text[m.end()..]);
+            let (s, e) = folded.original(m.start(), end);
             // Short forms ("Jo", "Li") count only when written as a name.
             if self.short[m.pattern().as_usize()]
                 && !text[s..].chars().next().is_some_and(char::is_uppercase)
@@ -232,6 +237,28 @@ impl KnownNames {
             }
             out.push((s, e, self.targets[m.pattern().as_usize()]));
         }
+    }
+}
+
+/// Length of ", Inc." / " GmbH" / " S.A.R.L" right after a company name (folded text).
+fn legal_suffix_after(rest: &str) -> usize {
+    let trimmed = rest.strip_prefix(',').unwrap_or(rest);
+    let Some(after_space) = trimmed.strip_prefix(' ') else {
+        return 0;
+    };
+    let lead = rest.len() - after_space.len();
+    let word_len = after_space
+        .find(|c: char| !(c.is_alphanumeric() || c == '.' || c == '&'))
+        .unwrap_or(after_space.len());
+    let word = &after_space[..word_len];
+    let bare = word.trim_end_matches('.');
+    if LEGAL_SUFFIXES
+        .iter()
+        .any(|s| s.trim_end_matches('.') == bare)
+    {
+        lead + word_len
+    } else {
+        0
     }
 }
 
@@ -285,9 +312,124 @@ impl Gazetteer {
     }
 }
 
-/// Capitalised words that are not people even after "Dear" or in a gazetteer.
-static NOT_A_NAME: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+/// Capitalised words that are not people even after "Dear" or in a gazetteer (folded).
+static NOT_A_NAME: LazyLock<HashSet<String>> = LazyLock::new(|| {
     [
+        "ihr",
+        "ihre",
+        "unser",
+        "unsere",
+        "wir",
+        "sie",
+        "ich",
+        "der",
+        "die",
+        "das",
+        "den",
+        "dem",
+        "ein",
+        "eine",
+        "bitte",
+        "danke",
+        "le",
+        "la",
+        "les",
+        "un",
+        "une",
+        "votre",
+        "vos",
+        "notre",
+        "nous",
+        "merci",
+        "het",
+        "een",
+        "uw",
+        "ons",
+        "onze",
+        "wij",
+        "bedankt",
+        "el",
+        "los",
+        "las",
+        "il",
+        "lo",
+        "gli",
+        "grazie",
+        "gracias",
+        "gentile",
+        "gentili",
+        "egregio",
+        "spettabile",
+        "sig",
+        "sigra",
+        "estimado",
+        "estimada",
+        "herr",
+        "herrn",
+        "frau",
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "mme",
+        "mlle",
+        "heer",
+        "meneer",
+        "valencia",
+        "verona",
+        "sevilla",
+        "bilbao",
+        "napoli",
+        "torino",
+        "genova",
+        "bologna",
+        "firenze",
+        "venlo",
+        "eindhoven",
+        "gent",
+        "liege",
+        "luik",
+        "namur",
+        "bordeaux",
+        "toulouse",
+        "nantes",
+        "nice",
+        "strasbourg",
+        "stuttgart",
+        "dusseldorf",
+        "dortmund",
+        "essen",
+        "bremen",
+        "hannover",
+        "leipzig",
+        "dresden",
+        "nurnberg",
+        "wien",
+        "zurich",
+        "basel",
+        "bern",
+        "geneve",
+        "genf",
+        "dublin",
+        "glasgow",
+        "bristol",
+        "liverpool",
+        "birmingham",
+        "sheffield",
+        "hull",
+        "gary",
+        "detroit",
+        "boston",
+        "atlanta",
+        "miami",
+        "orlando",
+        "tampa",
+        "portland",
+        "austin",
+        "milwaukee",
+        "venice",
+        "warsaw",
+        "prague",
         "team",
         "customer",
         "customers",
@@ -456,6 +598,7 @@ static NOT_A_NAME: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
         "exbrief",
     ]
     .into_iter()
+    .map(fold_str)
     .collect()
 });
 
@@ -465,10 +608,10 @@ const PARTICLE: &str =
     r"(?:van der|van den|van de|van|von der|von|de la|de|der|den|du|di|da|le|la|ten|ter)";
 
 static CONTEXT: LazyLock<Regex> = LazyLock::new(|| {
-    let cue = r"(?:Dear|Hi|Hello|Hey|Attn\.?|Attention|Regards|Best regards|Kind regards|Best|Thanks|Thank you|Cheers|Sincerely|Yours|Sehr geehrte|Sehr geehrter|Liebe|Lieber|Hallo|Guten Tag|Mit freundlichen Grüßen|Freundliche Grüße|Viele Grüße|Beste Grüße|Grüße|Gruß|Bonjour|Bonsoir|Cher|Chère|Cordialement|Bien à vous|Salutations|Beste|Geachte|Hoi|Met vriendelijke groet|Met vriendelijke groeten|Vriendelijke groet|Groeten|Groet|Saludos|Un saludo|Cordiali saluti|Saluti|Gentile|Estimado|Estimada|contact|Contact|Ansprechpartner|Kontakt|attn|spoke with|spoke to|talked to|talked with|called|call|driver|Fahrer|chauffeur|chauffeuur|technician|Techniker|technicien|monteur|signed by|received by|unterschrieben von|ordered by|requested by|per|from|From|van|cc|CC|laut|selon|volgens)";
-    let title = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herr|Herrn|Frau|M|Mme|Mlle|Mevrouw|Meneer|Mevr|Dhr|dhr|mevr|Sr|Sra|Sig|Sig\.ra)\.?";
+    let cue = r"(?i:Dear|Danke|Merci|Bedankt|Gracias|Grazie|Thx|habe mit|sprach mit|gesprochen mit|parlé avec|avec|with|met|Hi|Hello|Hey|Attn\.?|Attention|Regards|Best regards|Kind regards|Best|Thanks|Thank you|Cheers|Sincerely|Yours|Sehr geehrte|Sehr geehrter|Liebe|Lieber|Hallo|Guten Tag|Mit freundlichen Grüßen|Freundliche Grüße|Viele Grüße|Beste Grüße|Grüße|Gruß|Bonjour|Bonsoir|Cher|Chère|Cordialement|Bien à vous|Salutations|Beste|Geachte|Hoi|Met vriendelijke groet|Met vriendelijke groeten|Vriendelijke groet|Groeten|Groet|Saludos|Un saludo|Cordiali saluti|Saluti|Gentile|Estimado|Estimada|contact|Contact|Ansprechpartner|Kontakt|attn|spoke with|spoke to|talked to|talked with|called|call|driver|Fahrer|chauffeur|chauffeuur|technician|Techniker|technicien|monteur|signed by|received by|unterschrieben von|ordered by|requested by|from|van|cc|laut|selon|volgens)";
+    let title = r"(?i:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herr|Herrn|Frau|Mme|Mlle|M|Mevrouw|Meneer|Mevr|Dhr|heer|Monsieur|Madame|Sig\.ra|Signora|Signor|Sig|Señora|Señor|Sra|Sr)\.?";
     let pattern = format!(
-        r"(?:{cue}[,:!]?[ \t]*(?:\r?\n[ \t]*)?(?:{title}[ \t]+)?|{title}[ \t]+)((?:{NAME})(?:[ \t]+(?:{PARTICLE}[ \t]+)?(?:{NAME})){{0,2}})"
+        r"(?:^|[^\p{{L}}\p{{N}}])(?:{cue}[,:!]?[ \t]*(?:\r?\n[ \t]*)?\(?(?:{title}[ \t]+)?|{title}[ \t]+)((?:{NAME})(?:[ \t]+(?:{PARTICLE}[ \t]+)?(?:{NAME})){{0,2}})"
     );
     Regex::new(&pattern).unwrap_or_else(|_| never())
 });
@@ -494,7 +637,7 @@ pub fn find_free_names(text: &str, gazetteer: &Gazetteer, out: &mut Vec<(usize, 
         let mut first_end = m.start();
         for w in CAPITALISED.find_iter(m.as_str()) {
             let folded = fold_str(w.as_str());
-            if NOT_A_NAME.contains(folded.as_str()) {
+            if NOT_A_NAME.contains(&folded) {
                 if !kept {
                     first_end = m.start();
                 }
@@ -516,7 +659,7 @@ pub fn find_free_names(text: &str, gazetteer: &Gazetteer, out: &mut Vec<(usize, 
     let mut words = CAPITALISED.find_iter(text).peekable();
     while let Some(w) = words.next() {
         let folded = fold_str(w.as_str());
-        if !gazetteer.first.contains(&folded) || NOT_A_NAME.contains(folded.as_str()) {
+        if !gazetteer.first.contains(&folded) || NOT_A_NAME.contains(&folded) {
             continue;
         }
         // A first name that is also an ordinary word ("Will", "Thomas" in Dutch) counts only
@@ -526,7 +669,7 @@ pub fn find_free_names(text: &str, gazetteer: &Gazetteer, out: &mut Vec<(usize, 
             let between = &text[w.end()..next.start()];
             let next_folded = fold_str(next.as_str());
             (between == " " || between == "-")
-                && !NOT_A_NAME.contains(next_folded.as_str())
+                && !NOT_A_NAME.contains(&next_folded)
                 && !(gazetteer.ambiguous.contains(&next_folded)
                     && !gazetteer.first.contains(&next_folded))
         });
