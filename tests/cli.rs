@@ -227,3 +227,65 @@ fn demo_prints_a_result_for_every_fixture() {
     assert!(stdout.contains(&format!("{fixtures} of {fixtures} bundles summarised")));
     assert!(stdout.contains("DRAFT REPLY [de]"));
 }
+
+#[test]
+fn a_malformed_policy_stops_start_up_with_file_line_and_reason() {
+    let dir = workdir();
+    let file = dir.path().join("redaction/default.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let broken = text.replacen("path = \"$..price_unit\"", "path = \"$..price_unit[\"", 1);
+    let line = broken
+        .lines()
+        .position(|l| l.contains("$..price_unit["))
+        .unwrap()
+        + 1;
+    std::fs::write(&file, broken).unwrap();
+    let out = exbrief(dir.path())
+        .args(["serve", "--check"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("default.toml:{line}:")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("price_unit["), "{stderr}");
+}
+
+#[test]
+fn redact_command_prints_the_bundle_or_findings_without_values() {
+    let fixture = repo().join("fixtures/01-receipt-delay-imported.json");
+    let out = exbrief(repo())
+        .args(["redact"])
+        .arg(&fixture)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let redacted: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
+    let name = original["facts"]["customer"]["name"].as_str().unwrap();
+    assert!(!redacted.to_string().contains(name));
+    assert_eq!(redacted["facts"]["customer"]["name"], "[CUSTOMER_1]");
+
+    let out = exbrief(repo())
+        .args(["redact", "--format", "findings", "--policy", "strict"])
+        .arg(&fixture)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(findings["policy"], "strict");
+    let list = findings["findings"].as_array().unwrap();
+    assert!(list.len() > 10);
+    assert!(
+        list.iter()
+            .all(|f| f["path"].as_str().unwrap().starts_with('$') && f["class"].is_string())
+    );
+    assert!(!findings.to_string().contains(name));
+}

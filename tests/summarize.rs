@@ -591,3 +591,72 @@ async fn a_huge_bundle_still_fits_the_offline_schemas(backend: Backend) {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn redact_endpoint_is_a_dry_run_with_findings() {
+    let app = spawn_app(Backend::Sqlite, model()).await;
+    let r = app
+        .post_raw(
+            "/v1/redact",
+            Some("application/json"),
+            serde_json::to_vec(&design_bundle()).unwrap(),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["policy"], "default");
+    assert_eq!(r.json["bundle"]["reply_to"]["name"], "[PERSON_1]");
+    let text = r.json.to_string();
+    for secret in SEEDED {
+        assert!(!text.contains(secret), "{secret} in the dry run");
+    }
+    let findings = r.json["findings"].as_array().unwrap();
+    let body: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["path"] == "$.messages[0].body")
+        .collect();
+    assert!(
+        body.iter()
+            .all(|f| f["start"].is_u64() && f["end"].is_u64())
+    );
+    assert_eq!(app.fake().count(), 0, "a dry run calls no model");
+    let mut strict = design_bundle();
+    strict["policy"] = json!("strict");
+    let r = app
+        .post_raw(
+            "/v1/redact",
+            Some("application/json"),
+            serde_json::to_vec(&strict).unwrap(),
+            &[],
+        )
+        .await;
+    assert_eq!(r.json["policy"], "strict");
+    assert!(
+        r.json["bundle"]["facts"]["impacted_sales_orders"][0]
+            .get("amount_total")
+            .is_none()
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_invented_placeholder_marks_the_summary_for_attention() {
+    let app = spawn_app(Backend::Sqlite, model()).await;
+    app.fake().script([Reply::Content(
+        json!({"subject": "Your order", "body": "Dear [PERSON_1], [CUSTOMER_9] will pay [PRICE].", "language": "en"}).to_string(),
+    )]);
+    let mut b = design_bundle();
+    b["tasks"] = json!(["customer_reply"]);
+    let r = app.summarize(&b).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let attention = r.json["needs_attention"].as_array().unwrap();
+    assert_eq!(attention.len(), 2, "{attention:?}");
+    // Nothing half-restored: the reply stays as the model wrote it.
+    assert!(
+        r.json["draft_reply"]["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("Dear [PERSON_1]")
+    );
+    app.stop().await;
+}

@@ -79,6 +79,9 @@ pub struct Hit {
 
 const B: &str = "(?-u:\\b)";
 
+/// The bands `generalize` writes; nothing overlapping one is redacted again.
+const BAND: &str = r"(?:under 1k|1k–10k|10k–100k|over 100k)(?: [A-Z]{3})?";
+
 fn patterns() -> Vec<(Kind, String)> {
     let num = r"(?:\d{1,3}(?:[,.\x{202f}\x{a0} '’]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)";
     let grouped = r"(?:\d{1,3}(?:[,.\x{202f}\x{a0} '’]\d{3})+(?:[.,]\d{1,2})?|\d+[.,]\d{2})";
@@ -165,7 +168,7 @@ fn allow_patterns() -> Vec<String> {
         // Percentages.
         r"\d+(?:[.,]\d+)? ?%".to_owned(),
         // exbrief's own amount bands, so that redacting twice changes nothing.
-        r"(?:under 1k|1k–10k|10k–100k|over 100k)(?: [A-Z]{3})?".to_owned(),
+        BAND.to_owned(),
     ]
 }
 
@@ -183,6 +186,7 @@ pub struct Detectors {
     regexes: Vec<(Kind, Regex)>,
     allow_set: RegexSet,
     allow: Vec<Regex>,
+    band: Regex,
 }
 
 impl Detectors {
@@ -229,6 +233,7 @@ impl Detectors {
             regexes,
             allow_set,
             allow,
+            band: compile(BAND)?,
         })
     }
 
@@ -266,9 +271,20 @@ impl Detectors {
                 }
             }
         }
-        // A weakly validated match inside an allow-listed shape is that shape (a date, a SKU).
+        // A weakly validated match inside an allow-listed shape is that shape (a date, a SKU);
+        // one touching an amount band is the band.
+        let bands: Vec<(usize, usize)> = if text.contains('k') {
+            self.band
+                .find_iter(text)
+                .map(|m| (m.start(), m.end()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         candidates.retain(|h| {
-            h.kind.strong() || !allowed.iter().any(|&(s, e)| s <= h.start && h.end <= e)
+            h.kind.strong()
+                || !(allowed.iter().any(|&(s, e)| s <= h.start && h.end <= e)
+                    || bands.iter().any(|&(s, e)| h.start < e && s < h.end))
         });
         // Earliest first; at the same start the strongest kind, then the longest.
         candidates.sort_by(|a, b| {
