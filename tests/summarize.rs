@@ -73,6 +73,8 @@ backend_tests! {
     a_dead_requests_claim_is_taken_over_and_completed_once => a_dead_requests_claim_is_taken_over_and_completed_once;
     only_the_claim_owner_can_complete => only_the_claim_owner_can_complete;
     a_huge_bundle_still_fits_the_offline_schemas => a_huge_bundle_still_fits_the_offline_schemas;
+    redact_endpoint_is_a_dry_run_with_findings => redact_endpoint_is_a_dry_run_with_findings;
+    an_invented_placeholder_marks_the_summary_for_attention => an_invented_placeholder_marks_the_summary_for_attention;
 }
 
 async fn health_answers_once_serving(backend: Backend) {
@@ -592,9 +594,8 @@ async fn a_huge_bundle_still_fits_the_offline_schemas(backend: Backend) {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn redact_endpoint_is_a_dry_run_with_findings() {
-    let app = spawn_app(Backend::Sqlite, model()).await;
+async fn redact_endpoint_is_a_dry_run_with_findings(backend: Backend) {
+    let app = spawn_app(backend, model()).await;
     let r = app
         .post_raw(
             "/v1/redact",
@@ -639,9 +640,8 @@ async fn redact_endpoint_is_a_dry_run_with_findings() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn an_invented_placeholder_marks_the_summary_for_attention() {
-    let app = spawn_app(Backend::Sqlite, model()).await;
+async fn an_invented_placeholder_marks_the_summary_for_attention(backend: Backend) {
+    let app = spawn_app(backend, model()).await;
     app.fake().script([Reply::Content(
         json!({"subject": "Your order", "body": "Dear [PERSON_1], [CUSTOMER_9] will pay [PRICE].", "language": "en"}).to_string(),
     )]);

@@ -5,7 +5,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use regex::{Regex, RegexSet};
+use regex::{Regex, RegexSet, RegexSetBuilder};
 
 /// What a text detector found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -69,6 +69,62 @@ impl Kind {
     }
 }
 
+/// What a text must contain for a detector to be worth running.
+#[derive(Debug, Clone, Copy)]
+pub enum Need {
+    At,
+    Colons,
+    Digits(usize),
+    Nothing,
+}
+
+impl Need {
+    fn of(kind: Kind, pattern: &str) -> Need {
+        match kind {
+            Kind::Email => Need::At,
+            Kind::IpAddress if pattern.contains("(?::") => Need::Colons,
+            Kind::IpAddress => Need::Digits(4),
+            Kind::Phone => Need::Digits(8),
+            Kind::CreditCard => Need::Digits(13),
+            Kind::Iban | Kind::VatId => Need::Digits(6),
+            Kind::Money | Kind::PostalAddress => Need::Digits(1),
+            Kind::EmployeeId => Need::Digits(2),
+            Kind::Person => Need::Nothing,
+        }
+    }
+
+    fn met(self, s: &Shape) -> bool {
+        match self {
+            Need::At => s.at,
+            Need::Colons => s.colons >= 2,
+            Need::Digits(n) => s.digits >= n,
+            Need::Nothing => true,
+        }
+    }
+}
+
+/// One cheap pass over the bytes of a text.
+struct Shape {
+    digits: usize,
+    colons: usize,
+    at: bool,
+}
+
+impl Shape {
+    fn of(text: &str) -> Self {
+        let (mut digits, mut colons, mut at) = (0, 0, false);
+        for b in text.bytes() {
+            match b {
+                b'0'..=b'9' => digits += 1,
+                b':' => colons += 1,
+                b'@' => at = true,
+                _ => {}
+            }
+        }
+        Shape { digits, colons, at }
+    }
+}
+
 /// A match: byte offsets into the scanned text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hit {
@@ -82,7 +138,8 @@ const B: &str = "(?-u:\\b)";
 /// The bands `generalize` writes; nothing overlapping one is redacted again.
 const BAND: &str = r"(?:under 1k|1k–10k|10k–100k|over 100k)(?: [A-Z]{3})?";
 
-fn patterns() -> Vec<(Kind, String)> {
+/// The built-in detector patterns.
+pub fn patterns() -> Vec<(Kind, String)> {
     let num = r"(?:\d{1,3}(?:[,.\x{202f}\x{a0} '’]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)";
     let grouped = r"(?:\d{1,3}(?:[,.\x{202f}\x{a0} '’]\d{3})+(?:[.,]\d{1,2})?|\d+[.,]\d{2})";
     let cur = format!(
@@ -182,8 +239,8 @@ pub struct PatternError {
 /// Compiled detectors for one policy.
 #[derive(Debug, Clone)]
 pub struct Detectors {
-    set: RegexSet,
-    regexes: Vec<(Kind, Regex)>,
+    /// Each detector with what a text must contain before it is worth running.
+    regexes: Vec<(Kind, Need, Regex)>,
     allow_set: RegexSet,
     allow: Vec<Regex>,
     band: Regex,
@@ -212,29 +269,33 @@ impl Detectors {
         };
         let regexes = list
             .iter()
-            .map(|(k, p)| compile(p).map(|r| (*k, r)))
+            .map(|(k, p)| compile(p).map(|r| (*k, Need::of(*k, p), r)))
             .collect::<Result<Vec<_>, _>>()?;
-        let set = RegexSet::new(list.iter().map(|(_, p)| p)).map_err(|e| PatternError {
-            pattern: "(detector set)".to_owned(),
-            reason: e.to_string(),
-        })?;
         let mut allow_list = allow_patterns();
         allow_list.extend(extra_allow.iter().cloned());
         let allow = allow_list
             .iter()
             .map(|p| compile(p))
             .collect::<Result<Vec<_>, _>>()?;
-        let allow_set = RegexSet::new(&allow_list).map_err(|e| PatternError {
-            pattern: "(allow set)".to_owned(),
-            reason: e.to_string(),
-        })?;
+        // A generous DFA budget keeps the set on the fast path for long texts.
+        let allow_set = RegexSetBuilder::new(&allow_list)
+            .dfa_size_limit(32 << 20)
+            .build()
+            .map_err(|e| PatternError {
+                pattern: "(allow set)".to_owned(),
+                reason: e.to_string(),
+            })?;
         Ok(Self {
-            set,
             regexes,
             allow_set,
             allow,
             band: compile(BAND)?,
         })
+    }
+
+    /// The compiled detectors, for profiling.
+    pub fn regexes_for_profile(&self) -> impl Iterator<Item = &(Kind, Need, Regex)> {
+        self.regexes.iter()
     }
 
     /// Spans the allow-list protects in `text`.
@@ -246,31 +307,51 @@ impl Detectors {
         }
     }
 
-    /// Appends validated, non-overlapping hits for `text`, honouring `allowed` spans.
-    pub fn find(&self, text: &str, allowed: &[(usize, usize)], out: &mut Vec<Hit>) {
+    /// Appends validated, non-overlapping hits for `text`. `allowed` is filled with the
+    /// allow-listed spans when (and only when) a weak candidate needs checking against them.
+    pub fn find(&self, text: &str, allowed: &mut Option<Vec<(usize, usize)>>, out: &mut Vec<Hit>) {
         if text.len() < 4 {
             return;
         }
-        let matched = self.set.matches(text);
-        if !matched.matched_any() {
-            return;
-        }
+        let shape = Shape::of(text);
         let mut candidates: Vec<Hit> = Vec::new();
-        for i in matched.iter() {
-            let (kind, re) = &self.regexes[i];
-            for caps in re.captures_iter(text) {
-                let Some(m) = caps.get(1).or_else(|| caps.get(0)) else {
-                    continue;
-                };
-                if let Some((start, end)) = validate(*kind, text, m.start(), m.end()) {
-                    candidates.push(Hit {
-                        start,
-                        end,
-                        kind: *kind,
-                    });
+        for (kind, need, re) in &self.regexes {
+            if !need.met(&shape) {
+                continue;
+            }
+            if re.captures_len() > 1 {
+                for caps in re.captures_iter(text) {
+                    if let Some(m) = caps.get(1).or_else(|| caps.get(0)) {
+                        if let Some((start, end)) = validate(*kind, text, m.start(), m.end()) {
+                            candidates.push(Hit {
+                                start,
+                                end,
+                                kind: *kind,
+                            });
+                        }
+                    }
+                }
+            } else {
+                for m in re.find_iter(text) {
+                    if let Some((start, end)) = validate(*kind, text, m.start(), m.end()) {
+                        candidates.push(Hit {
+                            start,
+                            end,
+                            kind: *kind,
+                        });
+                    }
                 }
             }
         }
+        if candidates.is_empty() {
+            return;
+        }
+        if candidates.iter().any(|h| !h.kind.strong()) && allowed.is_none() {
+            let mut spans = Vec::new();
+            self.allowed(text, &mut spans);
+            *allowed = Some(spans);
+        }
+        let allowed: &[(usize, usize)] = allowed.as_deref().unwrap_or(&[]);
         // A weakly validated match inside an allow-listed shape is that shape (a date, a SKU);
         // one touching an amount band is the band.
         let bands: Vec<(usize, usize)> = if text.contains('k') {
@@ -340,12 +421,11 @@ fn validate(kind: Kind, text: &str, start: usize, end: usize) -> Option<(usize, 
                 (9..=12).contains(&digits)
             };
             // A run of one repeated digit is filler, not a number.
-            let varied = s
-                .chars()
-                .filter(char::is_ascii_digit)
-                .collect::<std::collections::BTreeSet<_>>()
-                .len()
-                > 2;
+            let mut seen = [false; 10];
+            for b in s.bytes().filter(u8::is_ascii_digit) {
+                seen[usize::from(b - b'0')] = true;
+            }
+            let varied = seen.iter().filter(|x| **x).count() > 2;
             (ok && varied).then_some((start, end))
         }
         Kind::Money => {
@@ -454,10 +534,9 @@ mod tests {
 
     fn found(text: &str) -> Vec<(&str, &'static str)> {
         let d = Detectors::new(None, &["(?-u:\\b)EMP-?\\d{4,6}(?-u:\\b)".to_owned()], &[]).unwrap();
-        let mut allowed = Vec::new();
-        d.allowed(text, &mut allowed);
+        let mut allowed = None;
         let mut hits = Vec::new();
-        d.find(text, &allowed, &mut hits);
+        d.find(text, &mut allowed, &mut hits);
         hits.iter()
             .map(|h| (&text[h.start..h.end], h.kind.label()))
             .collect()

@@ -300,6 +300,8 @@ struct State {
     findings: Vec<Finding>,
     known: Vec<(String, usize)>,
     targets: Vec<Target>,
+    /// Known amounts in cents → target.
+    amounts: HashMap<i64, usize>,
     currency: String,
 }
 
@@ -308,7 +310,24 @@ impl State {
         *self.counts.entry(class.to_owned()).or_insert(0) += 1;
     }
 
+    /// An amount is found again in text by value, whatever its digit grouping.
+    fn remember_amount(&mut self, original: &str, replacement: &str, class: &str, entity: &str) {
+        let Some(cents) = amount_key(original) else {
+            return;
+        };
+        let idx = self.targets.len();
+        self.targets.push(Target {
+            replacement: replacement.to_owned(),
+            class: class.to_owned(),
+            entity: entity.to_owned(),
+        });
+        self.amounts.entry(cents).or_insert(idx);
+    }
+
     fn remember(&mut self, variants: Vec<String>, replacement: &str, class: &str, entity: &str) {
+        if variants.is_empty() {
+            return;
+        }
         let idx = self.targets.len();
         self.targets.push(Target {
             replacement: replacement.to_owned(),
@@ -492,7 +511,8 @@ impl Redactor {
                 let variants = if NAME_ENTITIES.contains(&entity) {
                     names::variants(&q, true)
                 } else if v.is_number() || is_amount_text(&q) {
-                    number_variants(&q)
+                    state.remember_amount(&q, "[REDACTED]", class, entity);
+                    Vec::new()
                 } else {
                     vec![names::fold_str(&q)]
                 };
@@ -551,7 +571,8 @@ impl Redactor {
                 entity != "CUSTOMER" && entity != "PARTNER" && entity != "SUPPLIER",
             )
         } else if v.is_number() || is_amount_text(&original) {
-            number_variants(&original)
+            state.remember_amount(&original, &replacement, class, entity);
+            Vec::new()
         } else {
             vec![names::fold_str(&original)]
         };
@@ -570,26 +591,46 @@ impl Redactor {
 
     /// Redacts one free-text string.
     fn text(&self, text: &str, p: &str, known: &KnownNames, state: &mut State) -> String {
-        if text.trim().is_empty() {
+        if text.trim().chars().count() < 2 || is_odoo_timestamp(text) {
             return text.to_owned();
         }
         let detectors = &self.policy.detectors;
-        let mut allowed = Vec::new();
-        detectors.allowed(text, &mut allowed);
+        let mut allowed: Option<Vec<(usize, usize)>> = None;
         let mut hits: Vec<Hit> = Vec::new();
-        detectors.find(text, &allowed, &mut hits);
+        detectors.find(text, &mut allowed, &mut hits);
         let mut spans: Vec<(usize, usize, Source)> = hits
             .iter()
             .map(|h| (h.start, h.end, Source::Detector(h.kind)))
             .collect();
-        let folded: Folded = names::fold(text);
-        let mut known_hits = Vec::new();
-        known.find(text, &folded, &mut known_hits);
-        spans.extend(
-            known_hits
-                .into_iter()
-                .map(|(s, e, t)| (s, e, Source::Known(t))),
-        );
+        if !state.amounts.is_empty() && text.bytes().any(|b| b.is_ascii_digit()) {
+            for m in NUMBER.find_iter(text) {
+                if let Some(&t) = amount_key(m.as_str()).and_then(|k| state.amounts.get(&k)) {
+                    if allowed.is_none() {
+                        let mut spans = Vec::new();
+                        detectors.allowed(text, &mut spans);
+                        allowed = Some(spans);
+                    }
+                    let inside_allowed = allowed
+                        .as_deref()
+                        .unwrap_or(&[])
+                        .iter()
+                        .any(|&(a, b)| a <= m.start() && m.end() <= b);
+                    if !inside_allowed {
+                        spans.push((m.start(), m.end(), Source::Known(t)));
+                    }
+                }
+            }
+        }
+        if !known.is_empty() {
+            let folded: Folded = names::fold(text);
+            let mut known_hits = Vec::new();
+            known.find(text, &folded, &mut known_hits);
+            spans.extend(
+                known_hits
+                    .into_iter()
+                    .map(|(s, e, t)| (s, e, Source::Known(t))),
+            );
+        }
         if self
             .policy
             .class_action(self.policy.detector_class(Kind::Person))
@@ -602,6 +643,12 @@ impl Redactor {
                 &EMPTY_GAZETTEER
             };
             names::find_free_names(text, gazetteer, &mut free);
+            if !free.is_empty() && allowed.is_none() {
+                let mut spans = Vec::new();
+                detectors.allowed(text, &mut spans);
+                allowed = Some(spans);
+            }
+            let allowed = allowed.as_deref().unwrap_or(&[]);
             spans.extend(
                 free.into_iter()
                     .filter(|&(s, e)| !allowed.iter().any(|&(a, b)| s < b && a < e))
@@ -748,6 +795,22 @@ fn currency_of(v: &Value) -> String {
     }
 }
 
+/// `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS`, the commonest strings in Odoo records.
+fn is_odoo_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    let shape = |pattern: &[u8]| {
+        b.len() == pattern.len()
+            && b.iter().zip(pattern).all(|(c, p)| {
+                if *p == b'9' {
+                    c.is_ascii_digit()
+                } else {
+                    c == p
+                }
+            })
+    };
+    shape(b"9999-99-99") || shape(b"9999-99-99 99:99:99")
+}
+
 /// Output of an earlier redaction (a token, a mask or a band): redacting twice changes nothing.
 fn already_redacted(s: &str) -> bool {
     static SHAPE: LazyLock<Regex> = LazyLock::new(|| {
@@ -837,7 +900,22 @@ fn generalize(entity: &str, amount: Option<f64>, currency: &str) -> Option<Strin
     })
 }
 
+/// A number as written in text, in either grouping convention.
+static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?-u:\b)\d{1,3}(?:[.,' \x{a0}\x{202f}]\d{3})+(?:[.,]\d{1,2})?(?-u:\b)|(?-u:\b)\d+(?:[.,]\d{1,2})?(?-u:\b)")
+        .unwrap_or_else(|_| never())
+});
+
+/// An amount's identity for matching (cents); too short a number to find safely gives None.
+fn amount_key(s: &str) -> Option<i64> {
+    let n = parse_amount(s)?;
+    let cents = (n * 100.0).round() as i64;
+    let significant = cents.abs().to_string().trim_end_matches('0').len();
+    (cents.abs() >= 100 && significant >= 3 || cents.abs() >= 10_000).then_some(cents)
+}
+
 /// Spellings of an amount in text: 3100, 3,100, 3.100, 3 100, 3100.00, 3,100.00, 3.100,00.
+#[cfg(test)]
 fn number_variants(original: &str) -> Vec<String> {
     let Some(n) = parse_amount(original) else {
         return vec![original.to_owned()];

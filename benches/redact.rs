@@ -1,0 +1,147 @@
+//! Redaction speed: free text (MB/s, every detector on), whole bundles (bundles/s), policy
+//! load, and pathological inputs that must stay linear.
+//!
+//! `cargo bench --bench redact`
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use exbrief::redact::{Policies, Policy};
+use serde_json::{Value, json};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The labelled corpus and the fixtures' messages, repeated to at least 1 MiB of text.
+fn text_corpus() -> Vec<String> {
+    let mut base: Vec<String> =
+        std::fs::read_to_string(root().join("tests/redaction_corpus/corpus.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| v["text"].as_str().map(str::to_owned))
+            .collect();
+    for (_, bundle) in fixtures() {
+        for m in bundle["messages"].as_array().into_iter().flatten() {
+            if let Some(b) = m["body"].as_str() {
+                base.push(b.to_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    while bytes < 1024 * 1024 && !base.is_empty() {
+        for s in &base {
+            bytes += s.len();
+            out.push(s.clone());
+        }
+    }
+    out
+}
+
+fn fixtures() -> Vec<(String, Value)> {
+    let mut paths: Vec<_> = std::fs::read_dir(root().join("fixtures"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    paths.retain(|p: &std::path::PathBuf| p.extension().is_some_and(|x| x == "json"));
+    paths.sort();
+    paths
+        .into_iter()
+        .filter_map(|p| {
+            let v = serde_json::from_str(&std::fs::read_to_string(&p).ok()?).ok()?;
+            Some((p.display().to_string(), v))
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let policies = Policies::load(&root().join("redaction"), "default").expect("policies");
+    let redactor = policies.get(None).expect("default policy");
+
+    let texts = text_corpus();
+    let total: usize = texts.iter().map(String::len).sum();
+    let mut g = c.benchmark_group("free_text");
+    g.throughput(Throughput::Bytes(total as u64));
+    g.sample_size(10).measurement_time(Duration::from_secs(8));
+    g.bench_function(
+        format!("{} strings, {} KiB", texts.len(), total / 1024),
+        |b| {
+            b.iter(|| {
+                for t in &texts {
+                    black_box(redactor.redact_text(t, &[]));
+                }
+            })
+        },
+    );
+    g.finish();
+
+    let bundles = fixtures();
+    let bytes: usize = bundles.iter().map(|(_, b)| b.to_string().len()).sum();
+    let mut g = c.benchmark_group("bundles");
+    g.throughput(Throughput::Elements(bundles.len() as u64));
+    g.bench_function(
+        format!(
+            "{} fixtures, {} bytes on average",
+            bundles.len(),
+            bytes / bundles.len().max(1)
+        ),
+        |b| {
+            b.iter(|| {
+                for (_, bundle) in &bundles {
+                    black_box(redactor.redact(bundle));
+                }
+            })
+        },
+    );
+    g.finish();
+
+    let mut g = c.benchmark_group("policy_load");
+    g.bench_function("one policy file (default.toml)", |b| {
+        b.iter(|| black_box(Policy::load(&root().join("redaction/default.toml")).expect("load")))
+    });
+    g.sample_size(10);
+    g.bench_function("all policies and the name gazetteer", |b| {
+        b.iter(|| black_box(Policies::load(&root().join("redaction"), "default").expect("load")))
+    });
+    g.finish();
+
+    // Pathological inputs: the time per byte must not grow with size.
+    let mut g = c.benchmark_group("pathological");
+    g.sample_size(10);
+    for size in [64 * 1024, 1024 * 1024] {
+        let digits: String = "0123456789".chars().cycle().take(size).collect();
+        g.throughput(Throughput::Bytes(size as u64));
+        g.bench_with_input(BenchmarkId::new("digits", size), &digits, |b, s| {
+            b.iter(|| black_box(redactor.redact_text(s, &[])))
+        });
+    }
+    for n in [10_000, 100_000] {
+        let ats = "@".repeat(n);
+        g.throughput(Throughput::Bytes(n as u64));
+        g.bench_with_input(BenchmarkId::new("at_signs", n), &ats, |b, s| {
+            b.iter(|| black_box(redactor.redact_text(s, &[])))
+        });
+    }
+    for depth in [16, 60] {
+        let mut v = json!([
+            "Call +49 30 1234567 or mail a@b.example",
+            "Dear Anna Schmidt"
+        ]);
+        for _ in 0..depth {
+            v = json!([v.clone(), "note by Jo Rivera, 1 200 €"]);
+        }
+        let bundle = json!({"event_id": "p", "event_type": "other", "occurred_at": "2026-11-20T06:00:00Z",
+            "source": {"system": "odoo", "model": "x", "res_id": 1}, "facts": {"nested": v}});
+        g.throughput(Throughput::Elements(depth as u64));
+        g.bench_with_input(BenchmarkId::new("nested_arrays", depth), &bundle, |b, v| {
+            b.iter(|| black_box(redactor.redact(v)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
