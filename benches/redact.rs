@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! Redaction speed: free text (MB/s, every detector on), whole bundles (bundles/s), policy
 //! load, and pathological inputs that must stay linear.
 //!

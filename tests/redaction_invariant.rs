@@ -128,7 +128,7 @@ fn format_grouped(amount: f64, thousands: char, decimal: char) -> String {
     let digits = whole.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 && thousands != '\0' {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) && thousands != '\0' {
             out.push(thousands);
         }
         out.push(c);

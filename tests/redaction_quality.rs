@@ -14,12 +14,78 @@ struct Tally {
     found: usize,
 }
 
+struct Report {
+    recall: BTreeMap<String, Tally>,
+    over: f64,
+    misses: Vec<String>,
+    false_hits: Vec<String>,
+}
+
+impl Report {
+    fn recall(&self, e: &str) -> f64 {
+        self.recall
+            .get(e)
+            .map(|t| t.found as f64 / t.spans as f64)
+            .unwrap_or(0.0)
+    }
+
+    fn known_names(&self) -> f64 {
+        let (a, b) = (&self.recall["PERSON_KNOWN"], &self.recall["ORG_KNOWN"]);
+        (a.found + b.found) as f64 / (a.spans + b.spans) as f64
+    }
+}
+
+/// The held-out corpus was written separately and never used to tune the detectors: its
+/// figures are the honest estimate. Reported, with a floor only on over-redaction.
+#[test]
+fn held_out_corpus_figures() {
+    let r = evaluate("tests/redaction_corpus/heldout.jsonl");
+    assert!(
+        r.over <= 0.01,
+        "{:.2}% of negative characters redacted",
+        r.over * 100.0
+    );
+    let _ = (r.recall("EMAIL"), r.known_names());
+}
+
+/// The tuning corpus: floors that fail the build when detection regresses.
 #[test]
 fn corpus_recall_precision_and_over_redaction() {
+    let r = evaluate("tests/redaction_corpus/corpus.jsonl");
+    let floors = [
+        ("EMAIL", r.recall("EMAIL"), 0.99),
+        ("IBAN", r.recall("IBAN"), 0.99),
+        ("CREDIT_CARD", r.recall("CREDIT_CARD"), 0.99),
+        ("IP_ADDRESS", r.recall("IP_ADDRESS"), 0.99),
+        ("PHONE", r.recall("PHONE"), 0.97),
+        ("VAT_ID", r.recall("VAT_ID"), 0.97),
+        ("MONEY", r.recall("MONEY"), 0.97),
+        ("known names", r.known_names(), 0.97),
+        ("PERSON (free text only)", r.recall("PERSON"), 0.85),
+    ];
+    let failed: Vec<String> = floors
+        .iter()
+        .filter(|(_, got, floor)| got < floor)
+        .map(|(name, got, floor)| format!("{name}: recall {got:.3} < {floor}"))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "below the floor: {failed:?}\nmisses:\n  {}",
+        r.misses.join("\n  ")
+    );
+    assert!(
+        r.over <= 0.01,
+        "{:.2}% of negative characters redacted (max 1%)\n{}",
+        r.over * 100.0,
+        r.false_hits.join("\n")
+    );
+}
+
+fn evaluate(file: &str) -> Report {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let policies = Policies::load(&root.join("redaction"), "default").unwrap();
     let redactor = policies.get(None).unwrap();
-    let corpus = std::fs::read_to_string(root.join("tests/redaction_corpus/corpus.jsonl")).unwrap();
+    let corpus = std::fs::read_to_string(root.join(file)).unwrap();
     let mut recall: BTreeMap<String, Tally> = BTreeMap::new();
     let mut detected: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let (mut negative_chars, mut negative_hit) = (0usize, 0usize);
@@ -102,7 +168,7 @@ fn corpus_recall_precision_and_over_redaction() {
             }
         }
     }
-    println!("\nredaction quality on {items} corpus strings (policy default):");
+    println!("\nredaction quality on {items} strings of {file} (policy default):");
     println!("{:<16} {:>6} {:>7}", "entity", "spans", "recall");
     for (entity, t) in &recall {
         println!(
@@ -124,41 +190,10 @@ fn corpus_recall_precision_and_over_redaction() {
         println!("misses:\n  {}", misses.join("\n  "));
         println!("false hits:\n  {}", false_hits.join("\n  "));
     }
-    let r = |e: &str| {
-        recall
-            .get(e)
-            .map(|t| t.found as f64 / t.spans as f64)
-            .unwrap_or(0.0)
-    };
-    let known = {
-        let (a, b) = (&recall["PERSON_KNOWN"], &recall["ORG_KNOWN"]);
-        (a.found + b.found) as f64 / (a.spans + b.spans) as f64
-    };
-    let floors = [
-        ("EMAIL", r("EMAIL"), 0.99),
-        ("IBAN", r("IBAN"), 0.99),
-        ("CREDIT_CARD", r("CREDIT_CARD"), 0.99),
-        ("IP_ADDRESS", r("IP_ADDRESS"), 0.99),
-        ("PHONE", r("PHONE"), 0.97),
-        ("VAT_ID", r("VAT_ID"), 0.97),
-        ("MONEY", r("MONEY"), 0.97),
-        ("known names", known, 0.97),
-        ("PERSON (free text only)", r("PERSON"), 0.85),
-    ];
-    let failed: Vec<String> = floors
-        .iter()
-        .filter(|(_, got, floor)| got < floor)
-        .map(|(name, got, floor)| format!("{name}: recall {got:.3} < {floor}"))
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "below the floor: {failed:?}\nmisses:\n  {}",
-        misses.join("\n  ")
-    );
-    assert!(
-        over <= 0.01,
-        "{:.2}% of negative characters redacted (max 1%)\n{}",
-        over * 100.0,
-        false_hits.join("\n")
-    );
+    Report {
+        recall,
+        over,
+        misses,
+        false_hits,
+    }
 }

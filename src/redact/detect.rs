@@ -151,11 +151,11 @@ pub fn patterns() -> Vec<(Kind, String)> {
         (Kind::Email, r"(?i)[a-z0-9._%+'\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,24}".to_owned()),
         (Kind::Iban, format!(r"{B}[A-Z]{{2}}\d{{2}}(?: ?[A-Z0-9]){{11,32}}")),
         (Kind::CreditCard, format!(r"{B}\d(?:[ \-]?\d){{12,18}}{B}")),
+        // EU VAT ids, digits possibly grouped ("BE 0641.827.323"); the compact form is then
+        // checked against the country's format in `validate`.
         (
             Kind::VatId,
-            format!(
-                r"{B}(?:ATU ?\d{{8}}|AT ?U\d{{8}}|BE ?[01]\d{{9}}|BG ?\d{{9,10}}|CY ?\d{{8}}[A-Z]|CZ ?\d{{8,10}}|DE ?\d{{9}}|DK ?\d{{8}}|EE ?\d{{9}}|EL ?\d{{9}}|ES ?[A-Z0-9]\d{{7}}[A-Z0-9]|FI ?\d{{8}}|FR ?[A-HJ-NP-Z0-9]{{2}}\d{{9}}|GB ?\d{{9}}(?:\d{{3}})?|HR ?\d{{11}}|HU ?\d{{8}}|IE ?\d{{7}}[A-W][A-I]?|IT ?\d{{11}}|LT ?(?:\d{{12}}|\d{{9}})|LU ?\d{{8}}|LV ?\d{{11}}|MT ?\d{{8}}|NL ?\d{{9}}B\d{{2}}|PL ?\d{{10}}|PT ?\d{{9}}|RO ?\d{{6,10}}|SE ?\d{{12}}|SI ?\d{{8}}|SK ?\d{{10}}|XI ?\d{{9}}){B}"
-            ),
+            format!(r"{B}(?:AT ?U|ATU|BE|BG|CY|CZ|DE|DK|EE|EL|ES|FI|FR|GB|HR|HU|IE|IT|LT|LU|LV|MT|NL|PL|PT|RO|SE|SI|SK|XI) ?[0-9A-Z](?:[ .]?[0-9A-Z]){{6,13}}{B}"),
         ),
         (
             Kind::IpAddress,
@@ -163,13 +163,13 @@ pub fn patterns() -> Vec<(Kind, String)> {
         ),
         (Kind::IpAddress, r"(?i)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:\.\d{1,3}){0,3}".to_owned()),
         // E.164 and 00-prefixed international numbers.
-        (Kind::Phone, format!(r"(?:\+|{B}00)[1-9]\d{{0,2}}(?:[ .\-/]?\(0\))?(?:[ .\-/]?\d){{6,13}}{B}")),
+        (Kind::Phone, format!(r"(?:\(\+[1-9]\d{{0,2}}\)|\+[1-9]\d{{0,2}}|{B}00[1-9]\d{{0,2}})(?:[ .\-/]?\(0\))?(?:[ .\-/]?\d){{6,13}}{B}")),
         // North American (NNN) NNN-NNNN and NNN-NNN-NNNN.
         (Kind::Phone, format!(r"(?:\+1[\-. ]?|{B}1[\-. ])?(?:\(\d{{3}}\) ?|{B}\d{{3}}[\-. ])\d{{3}}[\-. ]\d{{4}}{B}")),
         // National trunk-prefix forms: UK, DE, FR, NL, BE, IT (validated to 9–12 digits).
-        (Kind::Phone, format!(r"{B}0\d{{1,4}}(?:[ /.\-]?\d{{2,8}}){{1,4}}{B}")),
+        (Kind::Phone, format!(r"{B}0\d{{1,4}}(?: ?[/.\-] ?| )?\d{{2,8}}(?:[ /.\-]?\d{{2,8}}){{0,3}}{B}")),
         // Spanish and Italian numbers without trunk prefix.
-        (Kind::Phone, format!(r"{B}[6789]\d{{2}} ?\d{{3}} ?\d{{3}}{B}|{B}9\d ?\d{{3}} ?\d{{2}} ?\d{{2}}{B}|{B}3\d{{2}} ?\d{{3}} ?\d{{3,4}}{B}")),
+        (Kind::Phone, format!(r"{B}[6789]\d{{2}} ?\d{{3}} ?\d{{3}}{B}|{B}[6789]\d{{2}}(?: \d{{2}}){{3}}{B}|{B}9\d ?\d{{3}} ?\d{{2}} ?\d{{2}}{B}|{B}3\d{{2}} ?\d{{3}} ?\d{{3,4}}{B}")),
         (Kind::Money, format!(r"{cur}{sp}{num}{mult}")),
         (Kind::Money, format!(r"{num}{mult}{sp}{cur}")),
         (
@@ -321,14 +321,14 @@ impl Detectors {
             }
             if re.captures_len() > 1 {
                 for caps in re.captures_iter(text) {
-                    if let Some(m) = caps.get(1).or_else(|| caps.get(0)) {
-                        if let Some((start, end)) = validate(*kind, text, m.start(), m.end()) {
-                            candidates.push(Hit {
-                                start,
-                                end,
-                                kind: *kind,
-                            });
-                        }
+                    if let Some(m) = caps.get(1).or_else(|| caps.get(0))
+                        && let Some((start, end)) = validate(*kind, text, m.start(), m.end())
+                    {
+                        candidates.push(Hit {
+                            start,
+                            end,
+                            kind: *kind,
+                        });
                     }
                 }
             } else {
@@ -389,6 +389,12 @@ impl Detectors {
     }
 }
 
+/// EU VAT formats on the compact form (no spaces or dots).
+static VAT_COMPACT: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+    Regex::new(r"^(?:ATU\d{8}|BE[01]\d{9}|BG\d{9,10}|CY\d{8}[A-Z]|CZ\d{8,10}|DE\d{9}|DK\d{8}|EE\d{9}|EL\d{9}|ES[A-Z0-9]\d{7}[A-Z0-9]|FI\d{8}|FR[A-HJ-NP-Z0-9]{2}\d{9}|GB\d{9}(?:\d{3})?|HR\d{11}|HU\d{8}|IE\d{7}[A-W][A-I]?|IT\d{11}|LT(?:\d{12}|\d{9})|LU\d{8}|LV\d{11}|MT\d{8}|NL\d{9}B\d{2}|PL\d{10}|PT\d{9}|RO\d{6,10}|SE\d{12}|SI\d{8}|SK\d{10}|XI\d{9})$")
+        .unwrap_or_else(|_| Regex::new("$^").unwrap_or_else(|_| unreachable!()))
+});
+
 /// Trims and checks a candidate; `None` rejects it.
 fn validate(kind: Kind, text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
     let s = &text[start..end];
@@ -428,6 +434,10 @@ fn validate(kind: Kind, text: &str, start: usize, end: usize) -> Option<(usize, 
             let varied = seen.iter().filter(|x| **x).count() > 2;
             (ok && varied).then_some((start, end))
         }
+        Kind::VatId => {
+            let compact: String = s.chars().filter(|c| !matches!(c, ' ' | '.')).collect();
+            VAT_COMPACT.is_match(&compact).then_some((start, end))
+        }
         Kind::Money => {
             // "14 EUR-Paletten" is a pallet type, not an amount.
             let next = text[end..].chars().next();
@@ -455,7 +465,7 @@ fn luhn(digits: &[u32]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn iban_length(country: &str) -> Option<usize> {

@@ -481,14 +481,14 @@ impl Redactor {
         state: &mut State,
         text: &mut Vec<Vec<Step>>,
     ) -> bool {
-        if let Some(rule) = self.rule_for(steps) {
-            if rule.action != Action::Keep {
-                if is_empty(v) {
-                    return false;
-                }
-                let p = path::render(steps);
-                return self.apply(v, rule, &p, state);
+        if let Some(rule) = self.rule_for(steps)
+            && rule.action != Action::Keep
+        {
+            if is_empty(v) {
+                return false;
             }
+            let p = path::render(steps);
+            return self.apply(v, rule, &p, state);
         }
         match v {
             Value::String(_) => text.push(steps.clone()),
@@ -773,10 +773,10 @@ fn get_mut<'a>(v: &'a mut Value, steps: &[Step]) -> Option<&'a mut Value> {
 fn currency_of(v: &Value) -> String {
     match v {
         Value::Object(map) => {
-            if let Some(Value::Array(pair)) = map.get("currency_id") {
-                if let Some(Value::String(code)) = pair.get(1) {
-                    return code.clone();
-                }
+            if let Some(Value::Array(pair)) = map.get("currency_id")
+                && let Some(Value::String(code)) = pair.get(1)
+            {
+                return code.clone();
             }
             if let Some(Value::String(code)) = map.get("currency") {
                 return code.clone();
@@ -930,7 +930,7 @@ fn number_variants(original: &str) -> Vec<String> {
     let grouped = |sep: &str| {
         let mut g = String::new();
         for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
                 g.push_str(sep);
             }
             g.push(c);

@@ -322,6 +322,40 @@ impl Gazetteer {
 /// Capitalised words that are not people even after "Dear" or in a gazetteer (folded).
 static NOT_A_NAME: LazyLock<HashSet<String>> = LazyLock::new(|| {
     [
+        "april",
+        "may",
+        "june",
+        "august",
+        "januar",
+        "februar",
+        "marz",
+        "juni",
+        "juli",
+        "oktober",
+        "dezember",
+        "janvier",
+        "fevrier",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "aout",
+        "septembre",
+        "octobre",
+        "novembre",
+        "decembre",
+        "januari",
+        "februari",
+        "maart",
+        "mei",
+        "augustus",
+        "van",
+        "von",
+        "onderwerp",
+        "betreff",
+        "objet",
+        "subject",
         "ihr",
         "ihre",
         "unser",
@@ -610,7 +644,8 @@ static NOT_A_NAME: LazyLock<HashSet<String>> = LazyLock::new(|| {
 });
 
 // Name tokens: capitalised words, hyphenated parts and initials; particles in between.
-const NAME: &str = r"\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?|\p{Lu}\.";
+const NAME: &str =
+    r"\p{Lu}[\p{Ll}]*['’]\p{Lu}[\p{Ll}]+|\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?|\p{Lu}\.";
 const PARTICLE: &str =
     r"(?:van der|van den|van de|van|von der|von|de la|de|der|den|du|di|da|le|la|ten|ter)";
 
@@ -624,7 +659,8 @@ static CONTEXT: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 static CAPITALISED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?").unwrap_or_else(|_| never())
+    Regex::new(r"\p{Lu}[\p{Ll}]*['’]\p{Lu}[\p{Ll}]+|\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?")
+        .unwrap_or_else(|_| never())
 });
 
 // Both patterns are literals exercised by the tests below.
@@ -670,7 +706,11 @@ pub fn find_free_names(text: &str, gazetteer: &Gazetteer, out: &mut Vec<(usize, 
     let mut words = CAPITALISED.find_iter(text).peekable();
     while let Some(w) = words.next() {
         let folded = fold_str(w.as_str());
-        if !gazetteer.first.contains(&folded) || NOT_A_NAME.contains(&folded) {
+        // "Lars-Henrik", "Kai-Uwe": a hyphenated first name counts by its first part.
+        let first_part = folded.split('-').next().unwrap_or(&folded).to_owned();
+        let known = gazetteer.first.contains(&folded)
+            || (folded.contains('-') && gazetteer.first.contains(&first_part));
+        if !known || NOT_A_NAME.contains(&folded) {
             continue;
         }
         // A first name that is also an ordinary word ("Will", "Thomas" in Dutch) counts only
@@ -681,8 +721,8 @@ pub fn find_free_names(text: &str, gazetteer: &Gazetteer, out: &mut Vec<(usize, 
             let next_folded = fold_str(next.as_str());
             (between == " " || between == "-")
                 && !NOT_A_NAME.contains(&next_folded)
-                && !(gazetteer.ambiguous.contains(&next_folded)
-                    && !gazetteer.first.contains(&next_folded))
+                && (gazetteer.first.contains(&next_folded)
+                    || !gazetteer.ambiguous.contains(&next_folded))
         });
         match surname {
             Some(next) => {
