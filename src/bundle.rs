@@ -225,7 +225,7 @@ impl Bundle {
                 message: "text must not contain NUL characters (\\u0000)".to_owned(),
             });
         }
-        serde_path_to_error::deserialize::<_, Bundle>(value).map_err(|e| {
+        let bundle = serde_path_to_error::deserialize::<_, Bundle>(value).map_err(|e| {
             let path = e.path().to_string();
             BundleError {
                 path: if path == "." {
@@ -235,7 +235,50 @@ impl Bundle {
                 },
                 message: e.into_inner().to_string(),
             }
-        })
+        })?;
+        bundle.check_codes()?;
+        Ok(bundle)
+    }
+
+    /// Fields that reach the prompt verbatim must be codes, not free text.
+    fn check_codes(&self) -> Result<(), BundleError> {
+        let bad = |path: &str, what: &str| BundleError {
+            path: path.to_owned(),
+            message: format!("must be {what}"),
+        };
+        let ident = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        };
+        let lang = |s: &str| {
+            let mut parts = s.split(['_', '-']);
+            parts.next().is_some_and(|p| {
+                (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic())
+            }) && parts
+                .all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+        };
+        if !ident(&self.source.system) {
+            return Err(bad("source.system", "a system code such as `odoo`"));
+        }
+        if !ident(&self.source.model) {
+            return Err(bad(
+                "source.model",
+                "an Odoo model name such as `purchase.order`",
+            ));
+        }
+        if let Some(l) = &self.locale
+            && !lang(l)
+        {
+            return Err(bad("locale", "a locale such as `en_US`"));
+        }
+        if let Some(l) = self.reply_to.as_ref().and_then(|r| r.lang.as_ref())
+            && !lang(l)
+        {
+            return Err(bad("reply_to.lang", "a language such as `de_DE`"));
+        }
+        Ok(())
     }
 
     /// The tasks to run, in their canonical order, without duplicates.

@@ -408,7 +408,13 @@ fn document(
             Task::Classification => "classification",
             Task::CustomerReply => "draft_reply",
         };
-        let output = match redacted.pseudonyms.restore_value(&result.output) {
+        // A customer reads the reply: only customer data comes back there.
+        let classes: Option<&[&str]> = if result.task == Task::CustomerReply {
+            Some(&["customer_pii"])
+        } else {
+            None
+        };
+        let output = match redacted.pseudonyms.restore_value(&result.output, classes) {
             Ok(restored) => restored,
             Err(unresolved) => {
                 attention.push(format!(

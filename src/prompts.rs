@@ -306,7 +306,6 @@ pub fn context(redacted_bundle: &Value, language: &str) -> Value {
         _ => Value::Null,
     };
     serde_json::json!({
-        "event_id": get(b, "event_id"),
         "event_type": get(b, "event_type"),
         "occurred_at": get(b, "occurred_at"),
         "source": {"system": get(source, "system"), "model": get(source, "model"),

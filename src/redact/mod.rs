@@ -42,15 +42,16 @@ pub struct Finding {
 #[derive(Debug, Default, Clone)]
 pub struct PseudonymMap {
     by_key: HashMap<String, String>,
-    by_token: BTreeMap<String, String>,
+    /// token → (original value, class)
+    by_token: BTreeMap<String, (String, String)>,
     counters: HashMap<String, u32>,
 }
 
-/// Token-shaped text the model may have written: `[CUSTOMER_1]`, `[Customer 1]`, `customer_1`,
-/// `CUSTOMER-1`. The unbracketed forms need the `_`/`-` joiner so prose like "customer 1 of 3"
-/// is left alone.
+/// Token-shaped text the model may have written: `[CUSTOMER_1]`, `[Customer 1]`,
+/// `[Credit Card 2]`, `customer_1`, `CUSTOMER-1`. The unbracketed forms need the `_`/`-` joiner so
+/// prose like "customer 1 of 3" is left alone.
 static TOKENISH: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\[\s*([a-z]+(?:_[a-z]+)*)[ _\-]?(\d{1,4})\s*\]|(?-u:\b)([a-z]+(?:_[a-z]+)*)[_\-](\d{1,4})(?-u:\b)")
+    Regex::new(r"(?i)\[\s*([a-z]+(?:[_ ][a-z]+)*)[ _\-]?(\d{1,6})\s*\]|(?-u:\b)([a-z]+(?:_[a-z]+)*)[_\-](\d{1,6})(?-u:\b)")
         .unwrap_or_else(|_| never())
 });
 /// Placeholders that can never be restored (masks): fine in internal text, not in a reply.
@@ -63,6 +64,8 @@ fn never() -> Regex {
 }
 
 impl PseudonymMap {
+    /// The identity of a value: digits for phone-like values, else the trimmed text with case
+    /// and inner whitespace normalised. Never the accent-folded form: Jo and Joe stay two people.
     fn key(value: &str) -> String {
         let digits: String = value.chars().filter(char::is_ascii_digit).collect();
         let phone_like = digits.len() >= 7
@@ -72,11 +75,15 @@ impl PseudonymMap {
         if phone_like {
             digits
         } else {
-            names::fold_str(value.trim())
+            value
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase()
         }
     }
 
-    fn token_for(&mut self, label: &str, value: &str) -> String {
+    fn token_for(&mut self, label: &str, value: &str, class: &str) -> String {
         let key = Self::key(value);
         if let Some(t) = self.by_key.get(&key) {
             return t.clone();
@@ -85,7 +92,8 @@ impl PseudonymMap {
         *n += 1;
         let token = format!("[{label}_{n}]");
         self.by_key.insert(key, token.clone());
-        self.by_token.insert(token.clone(), value.trim().to_owned());
+        self.by_token
+            .insert(token.clone(), (value.trim().to_owned(), class.to_owned()));
         token
     }
 
@@ -104,24 +112,33 @@ impl PseudonymMap {
     /// Restores every token, including mangled spellings. Errs with the token-like texts that
     /// name no known pseudonym (the model invented or broke them); then nothing is restored.
     pub fn restore_checked(&self, text: &str) -> Result<String, Vec<String>> {
+        self.restore_classes(text, None)
+    }
+
+    /// Like [`PseudonymMap::restore_checked`], restoring only tokens of the given classes (a
+    /// customer reply gets customer data back, never HR data); other tokens are errors.
+    pub fn restore_classes(
+        &self,
+        text: &str,
+        classes: Option<&[&str]>,
+    ) -> Result<String, Vec<String>> {
         let mut unresolved = Vec::new();
         let out = TOKENISH.replace_all(text, |caps: &regex::Captures<'_>| {
             let whole = &caps[0];
-            let (label, n, bracketed) = match (caps.get(1), caps.get(2), caps.get(3), caps.get(4)) {
-                (Some(l), Some(n), _, _) => (l.as_str(), n.as_str(), true),
-                (_, _, Some(l), Some(n)) => (l.as_str(), n.as_str(), false),
+            let (label, n) = match (caps.get(1), caps.get(2), caps.get(3), caps.get(4)) {
+                (Some(l), Some(n), _, _) | (_, _, Some(l), Some(n)) => (l.as_str(), n.as_str()),
                 _ => return whole.to_owned(),
             };
-            let label = label.to_ascii_uppercase();
+            let label = label.to_ascii_uppercase().replace(' ', "_");
             if !self.is_label(&label) {
-                if bracketed {
-                    unresolved.push(whole.to_owned());
-                }
+                // "[Step 1]" is prose, not a token.
                 return whole.to_owned();
             }
             match self.by_token.get(&format!("[{label}_{n}]")) {
-                Some(original) => original.clone(),
-                None => {
+                Some((original, class)) if classes.is_none_or(|c| c.contains(&class.as_str())) => {
+                    original.clone()
+                }
+                _ => {
                     unresolved.push(whole.to_owned());
                     whole.to_owned()
                 }
@@ -134,12 +151,16 @@ impl PseudonymMap {
         }
     }
 
-    /// [`PseudonymMap::restore_checked`] over every string of a JSON value; the value is only
+    /// [`PseudonymMap::restore_classes`] over every string of a JSON value; the value is only
     /// changed when every token in it resolves.
-    pub fn restore_value(&self, value: &Value) -> Result<Value, Vec<String>> {
+    pub fn restore_value(
+        &self,
+        value: &Value,
+        classes: Option<&[&str]>,
+    ) -> Result<Value, Vec<String>> {
         let mut out = value.clone();
         let mut problems = Vec::new();
-        restore_in(self, &mut out, &mut problems);
+        restore_in(self, &mut out, classes, &mut problems);
         if problems.is_empty() {
             Ok(out)
         } else {
@@ -148,14 +169,23 @@ impl PseudonymMap {
     }
 }
 
-fn restore_in(map: &PseudonymMap, v: &mut Value, problems: &mut Vec<String>) {
+fn restore_in(
+    map: &PseudonymMap,
+    v: &mut Value,
+    classes: Option<&[&str]>,
+    problems: &mut Vec<String>,
+) {
     match v {
-        Value::String(s) => match map.restore_checked(s) {
+        Value::String(s) => match map.restore_classes(s, classes) {
             Ok(r) => *s = r,
             Err(p) => problems.extend(p),
         },
-        Value::Array(items) => items.iter_mut().for_each(|i| restore_in(map, i, problems)),
-        Value::Object(m) => m.values_mut().for_each(|i| restore_in(map, i, problems)),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|i| restore_in(map, i, classes, problems)),
+        Value::Object(m) => m
+            .values_mut()
+            .for_each(|i| restore_in(map, i, classes, problems)),
         _ => {}
     }
 }
@@ -170,6 +200,8 @@ pub fn leftover_masks(text: &str) -> Vec<String> {
 
 const KNOWN_LABELS: &[&str] = &[
     "CUSTOMER",
+    "CREDIT_CARD",
+    "ADDRESS",
     "PARTNER",
     "PERSON",
     "EMPLOYEE",
@@ -235,6 +267,18 @@ impl Policies {
         let mut by_name = BTreeMap::new();
         for file in files {
             let policy = Policy::load(&file)?;
+            if let Some(other) = by_name.get(&policy.name) {
+                let other: &Arc<Redactor> = other;
+                return Err(PolicyError::Invalid {
+                    file: file.clone(),
+                    line: 1,
+                    reason: format!(
+                        "policy name `{}` is already used by {}",
+                        policy.name,
+                        other.policy.file.display()
+                    ),
+                });
+            }
             by_name.insert(
                 policy.name.clone(),
                 Arc::new(Redactor::new(policy, Arc::clone(&gazetteer))),
@@ -310,31 +354,28 @@ impl State {
         *self.counts.entry(class.to_owned()).or_insert(0) += 1;
     }
 
-    /// An amount is found again in text by value, whatever its digit grouping.
-    fn remember_amount(&mut self, original: &str, replacement: &str, class: &str, entity: &str) {
-        let Some(cents) = amount_key(original) else {
-            return;
-        };
-        let idx = self.targets.len();
+    fn target(&mut self, replacement: &str, class: &str, entity: &str) -> usize {
         self.targets.push(Target {
             replacement: replacement.to_owned(),
             class: class.to_owned(),
             entity: entity.to_owned(),
         });
-        self.amounts.entry(cents).or_insert(idx);
+        self.targets.len() - 1
+    }
+
+    /// An amount is found again in text by value, whatever its digit grouping.
+    fn remember_amount(&mut self, original: &str, replacement: &str, class: &str, entity: &str) {
+        if let Some(cents) = amount_key(original) {
+            let idx = self.target(replacement, class, entity);
+            self.amounts.entry(cents).or_insert(idx);
+        }
     }
 
     fn remember(&mut self, variants: Vec<String>, replacement: &str, class: &str, entity: &str) {
-        if variants.is_empty() {
-            return;
+        if !variants.is_empty() {
+            let idx = self.target(replacement, class, entity);
+            self.known.extend(variants.into_iter().map(|v| (v, idx)));
         }
-        let idx = self.targets.len();
-        self.targets.push(Target {
-            replacement: replacement.to_owned(),
-            class: class.to_owned(),
-            entity: entity.to_owned(),
-        });
-        self.known.extend(variants.into_iter().map(|v| (v, idx)));
     }
 }
 
@@ -403,9 +444,11 @@ impl Redactor {
     pub fn redact_text(&self, text: &str, known: &[(&str, bool)]) -> (String, Vec<Finding>) {
         let mut state = State::default();
         for (value, person) in known {
-            let token = state
-                .map
-                .token_for(if *person { "PERSON" } else { "CUSTOMER" }, value);
+            let token = state.map.token_for(
+                if *person { "PERSON" } else { "CUSTOMER" },
+                value,
+                "customer_pii",
+            );
             state.remember(
                 names::variants(value, *person),
                 &token,
@@ -445,6 +488,20 @@ impl Redactor {
     ) {
         match v {
             Value::Object(map) => {
+                // Field names are identifiers; anything else ("Jo Rivera's order") is text.
+                if map.keys().any(|k| !is_identifier(k)) {
+                    let none = KnownNames::new(Vec::new());
+                    let parent = path::render(steps);
+                    let old = std::mem::take(map);
+                    for (k, child) in old {
+                        let key = if is_identifier(&k) {
+                            k
+                        } else {
+                            self.text(&k, &format!("{parent} (field name)"), &none, state)
+                        };
+                        map.insert(key, child);
+                    }
+                }
                 let mut dropped = Vec::new();
                 for (key, child) in map.iter_mut() {
                     if steps.is_empty() && NOT_CONTENT.contains(&key.as_str()) {
@@ -493,31 +550,61 @@ impl Redactor {
         match v {
             Value::String(_) => text.push(steps.clone()),
             Value::Object(_) | Value::Array(_) => self.structured(v, steps, state, text),
+            Value::Number(_) => {
+                // A number no rule names, under a key that says money: pricing all the same.
+                if let Some(Step::Key(k)) = steps.last()
+                    && let Some(rule) = self.money_like(k)
+                {
+                    let p = path::render(steps);
+                    return self.apply(v, &rule, &p, state);
+                }
+            }
             _ => {}
         }
         false
     }
 
+    fn money_like(&self, key: &str) -> Option<policy::Rule> {
+        let k = key.to_ascii_lowercase();
+        let entity = if k.contains("margin") && (k.contains("percent") || k.contains("pct")) {
+            "MARGIN"
+        } else if k.contains("discount") {
+            "DISCOUNT"
+        } else if [
+            "price", "amount", "cost", "margin", "credit", "wage", "salary", "fee", "total",
+            "revenue", "value", "budget",
+        ]
+        .iter()
+        .any(|w| k.contains(w))
+        {
+            "AMOUNT"
+        } else {
+            return None;
+        };
+        let class = if k.contains("wage") || k.contains("salary") {
+            "hr"
+        } else {
+            "pricing"
+        };
+        let action = if class == "hr" {
+            Action::Mask
+        } else {
+            self.policy.class_action(class)
+        };
+        let path = path::PathPattern::parse("$..x").ok()?;
+        Some(policy::Rule {
+            path,
+            class: class.to_owned(),
+            entity: entity.to_owned(),
+            action,
+        })
+    }
+
     fn apply(&self, v: &mut Value, rule: &policy::Rule, p: &str, state: &mut State) -> bool {
         let (class, entity) = (rule.class.as_str(), rule.entity.as_str());
         if rule.action == Action::Drop {
-            // The dropped value may still be quoted in free text.
-            let quoted = match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            };
-            if let Some(q) = quoted {
-                let variants = if NAME_ENTITIES.contains(&entity) {
-                    names::variants(&q, true)
-                } else if v.is_number() || is_amount_text(&q) {
-                    state.remember_amount(&q, "[REDACTED]", class, entity);
-                    Vec::new()
-                } else {
-                    vec![names::fold_str(&q)]
-                };
-                state.remember(variants, "[REDACTED]", class, entity);
-            }
+            // The dropped value (or record) may still be quoted in free text.
+            self.remember_leaves(v, None, "[REDACTED]", class, entity, state);
             state.count(class);
             state.findings.push(finding(p, None, class, entity));
             return true;
@@ -533,7 +620,9 @@ impl Redactor {
             }
             Value::Object(map) => {
                 if rule.action == Action::Mask {
-                    *v = Value::String(format!("[{entity}]"));
+                    let mask = format!("[{entity}]");
+                    self.remember_leaves(v, None, &mask, class, entity, state);
+                    *v = Value::String(mask);
                     state.count(class);
                     state.findings.push(finding(p, None, class, entity));
                     return false;
@@ -555,7 +644,7 @@ impl Redactor {
         };
         let chars = original.chars().count();
         let replacement = match rule.action {
-            Action::Pseudonymize => state.map.token_for(entity, &original),
+            Action::Pseudonymize => state.map.token_for(entity, &original, class),
             Action::Generalize => generalize(
                 entity,
                 v.as_f64().or_else(|| parse_amount(&original)),
@@ -565,18 +654,15 @@ impl Redactor {
             _ => format!("[{entity}]"),
         };
         // The same value in free text gets the same replacement.
-        let variants = if NAME_ENTITIES.contains(&entity) {
-            names::variants(
-                &original,
-                entity != "CUSTOMER" && entity != "PARTNER" && entity != "SUPPLIER",
-            )
-        } else if v.is_number() || is_amount_text(&original) {
-            state.remember_amount(&original, &replacement, class, entity);
-            Vec::new()
-        } else {
-            vec![names::fold_str(&original)]
-        };
-        state.remember(variants, &replacement, class, entity);
+        self.remember_scalar(
+            &original,
+            v.is_number(),
+            None,
+            &replacement,
+            class,
+            entity,
+            state,
+        );
         state.count(class);
         state.findings.push(Finding {
             path: p.to_owned(),
@@ -589,10 +675,78 @@ impl Redactor {
         false
     }
 
+    /// Registers a redacted value so that free text quoting it gets the same replacement:
+    /// names in all their spellings, amounts by value, anything else as written (folded).
+    #[allow(clippy::too_many_arguments)]
+    fn remember_scalar(
+        &self,
+        original: &str,
+        is_number: bool,
+        key: Option<&str>,
+        replacement: &str,
+        class: &str,
+        entity: &str,
+        state: &mut State,
+    ) {
+        let name_like = NAME_ENTITIES.contains(&entity) || key == Some("name");
+        if name_like {
+            // Companies and private customers share partner fields: a value that starts with a
+            // known first name is treated as a person (surname and first name alone count too).
+            let person = !matches!(entity, "CUSTOMER" | "PARTNER" | "SUPPLIER")
+                || self.gazetteer.starts_with_first_name(original);
+            state.remember(
+                names::variants(original, person),
+                replacement,
+                class,
+                entity,
+            );
+        } else {
+            state.remember(vec![names::fold_str(original)], replacement, class, entity);
+        }
+        if is_number || original.chars().any(|c| c.is_ascii_digit()) {
+            state.remember_amount(original, replacement, class, entity);
+        }
+    }
+
+    /// [`Redactor::remember_scalar`] for every value inside a masked or dropped record.
+    fn remember_leaves(
+        &self,
+        v: &Value,
+        key: Option<&str>,
+        replacement: &str,
+        class: &str,
+        entity: &str,
+        state: &mut State,
+    ) {
+        match v {
+            Value::String(s) if !s.trim().is_empty() && !already_redacted(s) => {
+                self.remember_scalar(s, false, key, replacement, class, entity, state)
+            }
+            Value::Number(n) => {
+                self.remember_scalar(&n.to_string(), true, key, replacement, class, entity, state)
+            }
+            Value::Array(items) => items
+                .iter()
+                .for_each(|i| self.remember_leaves(i, key, replacement, class, entity, state)),
+            Value::Object(map) => map.iter().for_each(|(k, i)| {
+                self.remember_leaves(i, Some(k), replacement, class, entity, state)
+            }),
+            _ => {}
+        }
+    }
+
     /// Redacts one free-text string.
     fn text(&self, text: &str, p: &str, known: &KnownNames, state: &mut State) -> String {
         if text.trim().chars().count() < 2 || is_odoo_timestamp(text) {
             return text.to_owned();
+        }
+        if known.failed() {
+            // Without the known-value matcher nothing proves the text clean: fail closed.
+            state.count("customer_pii");
+            state
+                .findings
+                .push(finding(p, None, "customer_pii", "TEXT"));
+            return "[REDACTED]".to_owned();
         }
         let detectors = &self.policy.detectors;
         let mut allowed: Option<Vec<(usize, usize)>> = None;
@@ -678,6 +832,9 @@ impl Redactor {
             out.push_str(&text[at..s]);
             let original = &text[s..e];
             let (class, entity, replacement) = match source {
+                Source::Known(names::AMBIGUOUS) => {
+                    self.replace_detected(Kind::Person, original, state)
+                }
                 Source::Known(t) => {
                     let t = &state.targets[t];
                     (t.class.clone(), t.entity.clone(), t.replacement.clone())
@@ -698,7 +855,34 @@ impl Redactor {
             at = e;
         }
         out.push_str(&text[at..]);
-        out
+        // A replacement can expose a neighbour that a word boundary hid ("…example901-555-0188"
+        // once the address is a token): scan the result once more, so what the model sees is
+        // what a second redaction would leave (offsets of such late finds are not recorded).
+        let mut late: Option<Vec<(usize, usize)>> = None;
+        let mut again: Vec<Hit> = Vec::new();
+        detectors.find(&out, &mut late, &mut again);
+        if again.is_empty() {
+            return out;
+        }
+        let mut second = String::with_capacity(out.len());
+        let mut at = 0;
+        for h in again {
+            second.push_str(&out[at..h.start]);
+            let (class, entity, replacement) =
+                self.replace_detected(h.kind, &out[h.start..h.end], state);
+            state.count(&class);
+            state.findings.push(Finding {
+                path: p.to_owned(),
+                start: None,
+                end: None,
+                class,
+                entity,
+            });
+            second.push_str(&replacement);
+            at = h.end;
+        }
+        second.push_str(&out[at..]);
+        second
     }
 
     fn replace_detected(
@@ -710,7 +894,7 @@ impl Redactor {
         let class = self.policy.detector_class(kind).to_owned();
         let label = kind.label();
         let replacement = match self.policy.class_action(&class) {
-            Action::Pseudonymize => state.map.token_for(label, original),
+            Action::Pseudonymize => state.map.token_for(label, original, &class),
             Action::Generalize => generalize(label, parse_amount(original), &state.currency)
                 .unwrap_or_else(|| format!("[{label}]")),
             Action::Drop => "[REDACTED]".to_owned(),
@@ -739,6 +923,14 @@ fn finding(p: &str, chars: Option<usize>, class: &str, entity: &str) -> Finding 
         class: class.to_owned(),
         entity: entity.to_owned(),
     }
+}
+
+fn is_identifier(k: &str) -> bool {
+    k.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 /// Control fields inside content: message roles and dates, the reply language, the source ids.
@@ -814,30 +1006,23 @@ fn is_odoo_timestamp(s: &str) -> bool {
 /// Output of an earlier redaction (a token, a mask or a band): redacting twice changes nothing.
 fn already_redacted(s: &str) -> bool {
     static SHAPE: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"^(?:\[[A-Z][A-Z_]*(?:_\d+)?\]|(?:under 1k|1k–10k|10k–100k|over 100k)(?: [A-Z]{3})?|(?:low|normal|high) (?:margin|discount))$")
+        Regex::new(r"^(?:\[[A-Z][A-Z_]*(?:_\d+)?\]|(?:under 1k|1k–10k|10k–100k|over 100k)(?: \S{1,3})?|(?:low|normal|high) (?:margin|discount))$")
             .unwrap_or_else(|_| never())
     });
     SHAPE.is_match(s)
 }
 
-fn is_amount_text(s: &str) -> bool {
-    parse_amount(s).is_some() && s.chars().any(|c| c.is_ascii_digit())
-}
-
 /// Reads "12.400,50", "$1,200.00", "1 200 €", "12.5k USD", "0.12" as a number.
 pub fn parse_amount(s: &str) -> Option<f64> {
-    let lower = s.to_ascii_lowercase();
-    let multiplier = if lower
-        .trim_end_matches(|c: char| c.is_alphabetic() && c != 'k' && c != 'm')
-        .trim()
-        .ends_with('k')
-    {
-        1_000.0
-    } else if lower.contains("m ") || lower.trim().ends_with('m') {
-        1_000_000.0
-    } else {
-        1.0
+    static MULT: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\d[ \x{a0}\x{202f}]?([kKmM])(?:$|[^A-Za-z])").unwrap_or_else(|_| never())
+    });
+    let multiplier = match MULT.captures(s).and_then(|c| c.get(1)).map(|m| m.as_str()) {
+        Some("k" | "K") => 1_000.0,
+        Some("m" | "M") => 1_000_000.0,
+        _ => 1.0,
     };
+
     let number: String = s
         .chars()
         .filter(|c| c.is_ascii_digit() || *c == '.' || *c == ',')
@@ -860,6 +1045,7 @@ pub fn parse_amount(s: &str) -> Option<f64> {
 /// Amounts to bands in the bundle's currency; margins and discounts to low/normal/high.
 fn generalize(entity: &str, amount: Option<f64>, currency: &str) -> Option<String> {
     let n = amount?;
+    // Odoo's margin_percent is a fraction (0.083); its discount is already in percent (8.3).
     let percent = |n: f64| if n.abs() <= 1.0 { n * 100.0 } else { n };
     Some(match entity {
         "MARGIN" | "MARGIN_PERCENT" => {
@@ -874,7 +1060,7 @@ fn generalize(entity: &str, amount: Option<f64>, currency: &str) -> Option<Strin
             .to_owned()
         }
         "DISCOUNT" | "PERCENT" => {
-            let p = percent(n);
+            let p = n;
             (if p < 5.0 {
                 "low discount"
             } else if p <= 15.0 {

@@ -82,6 +82,13 @@ pub fn fold(text: &str) -> Folded {
         }
         buf.clear();
         fold_char(c, &mut buf);
+        // The same digraph rule as above, so that Zoë and Zoe fold alike.
+        if buf == "e" && matches!(out.as_bytes().last(), Some(b'a' | b'o' | b'u')) {
+            if let Some(last) = ends.last_mut() {
+                *last = end;
+            }
+            continue;
+        }
         for _ in 0..buf.len() {
             starts.push(i);
             ends.push(end);
@@ -188,9 +195,13 @@ pub fn variants(value: &str, person: bool) -> Vec<String> {
     out
 }
 
+/// Target of a spelling shared by several known values.
+pub const AMBIGUOUS: usize = usize::MAX;
+
 /// Known values compiled for one bundle: folded variant → index of the token it stands for.
 pub struct KnownNames {
     ac: Option<AhoCorasick>,
+    failed: bool,
     targets: Vec<usize>,
     short: Vec<bool>,
 }
@@ -200,24 +211,45 @@ impl KnownNames {
     pub fn new(entries: Vec<(String, usize)>) -> Self {
         let mut entries = entries;
         entries.sort();
-        entries.dedup_by(|a, b| a.0 == b.0);
-        let ac = if entries.is_empty() {
-            None
+        // A spelling shared by two values ("Anna" of Anna Weber and of Anna Roth) names neither:
+        // it is redacted, but not as either of them, so restore cannot put in the wrong person.
+        let mut merged: Vec<(String, usize)> = Vec::with_capacity(entries.len());
+        for (v, t) in entries {
+            match merged.last_mut() {
+                Some((last, target)) if *last == v => {
+                    if *target != t {
+                        *target = AMBIGUOUS;
+                    }
+                }
+                _ => merged.push((v, t)),
+            }
+        }
+        let entries = merged;
+        let (ac, failed) = if entries.is_empty() {
+            (None, false)
         } else {
             // Built once per bundle: the NFA builds in microseconds where a DFA takes far longer.
-            AhoCorasickBuilder::new()
+            let built = AhoCorasickBuilder::new()
                 .match_kind(MatchKind::LeftmostLongest)
                 .kind(Some(AhoCorasickKind::NoncontiguousNFA))
                 .prefilter(false)
                 .build(entries.iter().map(|(v, _)| v.as_str()))
-                .ok()
+                .ok();
+            let failed = built.is_none();
+            (built, failed)
         };
         let short = entries.iter().map(|(v, _)| v.chars().count() < 4).collect();
         Self {
             ac,
+            failed,
             targets: entries.into_iter().map(|(_, t)| t).collect(),
             short,
         }
+    }
+
+    /// The matcher could not be built: callers must fail closed.
+    pub fn failed(&self) -> bool {
+        self.failed
     }
 
     /// (original start, original end, target) for every whole-word occurrence in `text`.
@@ -312,6 +344,18 @@ impl Gazetteer {
 
     pub fn len(&self) -> usize {
         self.first.len()
+    }
+
+    /// "Anna Weber" (a private customer) rather than "Acme Hardware".
+    pub fn starts_with_first_name(&self, value: &str) -> bool {
+        let mut words = value.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some(first), Some(_)) => {
+                let f = fold_str(first.trim_end_matches(','));
+                self.first.contains(&f) && !self.ambiguous.contains(&f)
+            }
+            _ => false,
+        }
     }
 
     pub fn is_empty(&self) -> bool {

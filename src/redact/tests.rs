@@ -188,3 +188,115 @@ fn amounts_parse_in_both_conventions() {
     }
     assert!(number_variants("3100.0").contains(&"3.100,00".to_owned()));
 }
+
+fn bundle_with(facts: Value, body: &str) -> Value {
+    json!({"event_id": "e", "event_type": "other", "occurred_at": "2026-11-20T06:00:00Z",
+        "source": {"system": "odoo", "model": "x", "res_id": 1}, "facts": facts,
+        "messages": [{"role": "customer", "body": body}]})
+}
+
+#[test]
+fn different_people_never_share_a_token() {
+    let b = bundle_with(
+        json!({"a": {"contact_name": "Jo Smith"}, "b": {"contact_name": "Joe Smith"}}),
+        "",
+    );
+    let r = policies().get(None).unwrap().redact(&b);
+    assert_ne!(
+        r.value["facts"]["a"]["contact_name"],
+        r.value["facts"]["b"]["contact_name"]
+    );
+    assert_eq!(
+        r.pseudonyms.restore_checked("[PERSON_2]").unwrap(),
+        "Joe Smith"
+    );
+}
+
+#[test]
+fn a_customer_reply_gets_customer_data_back_but_not_hr_data() {
+    let r = policies().get(None).unwrap().redact(&design_bundle());
+    let text = "Dear [PERSON_1], our technician [EMPLOYEE_1] will call.";
+    assert!(
+        r.pseudonyms
+            .restore_classes(text, Some(&["customer_pii"]))
+            .is_err()
+    );
+    assert!(
+        r.pseudonyms
+            .restore_classes(text, None)
+            .unwrap()
+            .contains("Kim Lee")
+    );
+    assert_eq!(
+        r.pseudonyms
+            .restore_checked("[Step 1] then [PERSON 1]")
+            .unwrap(),
+        "[Step 1] then Jo Rivera"
+    );
+}
+
+#[test]
+fn unnamed_money_fields_masked_records_and_odd_keys_do_not_leak() {
+    let facts = json!({
+        "margin_policy": {"approval_above_amount": 25000, "min_margin_percent": 0.12},
+        "employee": {"name": "Kim Lee", "wage": 4100.0, "private_email": "kim.home@mail.example"},
+        "Notes from jo.rivera@acme.example": "call back"
+    });
+    let body =
+        "Kim Lee earns 4,100.00 and approvals start at 25.000,00; write kim.home@mail.example";
+    for policy in ["default", "strict"] {
+        let r = policies()
+            .get(Some(policy))
+            .unwrap()
+            .redact(&bundle_with(facts.clone(), body));
+        let text = r.value.to_string();
+        for secret in [
+            "25000",
+            "25.000",
+            "0.12",
+            "Kim Lee",
+            "4100",
+            "4,100",
+            "kim.home",
+            "jo.rivera",
+        ] {
+            assert!(!text.contains(secret), "{policy}: {secret} leaked: {text}");
+        }
+    }
+}
+
+#[test]
+fn a_phone_glued_to_a_word_is_still_caught() {
+    let r = policies().get(None).unwrap().redact(&bundle_with(
+        json!({}),
+        "mail marcus@delta.examplesource901-555-0188.",
+    ));
+    let body = r.value["messages"][0]["body"].as_str().unwrap().to_owned();
+    assert!(!body.contains("555"), "{body}");
+    let again = policies().get(None).unwrap().redact(&r.value);
+    assert_eq!(again.value, r.value);
+}
+
+#[test]
+fn a_first_name_shared_by_two_people_is_redacted_as_neither() {
+    let facts = json!({"a": {"contact_name": "Anna Weber"}, "b": {"contact_name": "Anna Roth"}});
+    let r = policies()
+        .get(None)
+        .unwrap()
+        .redact(&bundle_with(facts, "Anna called again."));
+    let body = r.value["messages"][0]["body"].as_str().unwrap();
+    assert!(!body.contains("Anna"), "{body}");
+    let token = body.split_whitespace().next().unwrap();
+    assert_eq!(
+        r.pseudonyms.restore_checked(token).unwrap(),
+        "Anna",
+        "restores the text, not a guess"
+    );
+}
+
+#[test]
+fn multipliers_need_a_number_before_them() {
+    assert_eq!(parse_amount("1.200 SEK"), Some(1200.0));
+    assert_eq!(parse_amount("12.5k USD"), Some(12500.0));
+    assert_eq!(parse_amount("3 m"), Some(3_000_000.0));
+}
