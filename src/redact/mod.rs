@@ -419,6 +419,12 @@ impl Redactor {
         let mut text_paths: Vec<Vec<Step>> = Vec::new();
         let mut steps = Vec::new();
         self.structured(&mut out, &mut steps, &mut state, &mut text_paths);
+        for p in &text_paths {
+            if let Some(Value::String(s)) = get_mut(&mut out, p) {
+                let s = s.clone();
+                self.learn_free_names(&s, &mut state);
+            }
+        }
         let known = KnownNames::new(std::mem::take(&mut state.known));
         for p in &text_paths {
             if let Some(Value::String(s)) = get_mut(&mut out, p) {
@@ -456,6 +462,7 @@ impl Redactor {
                 "PERSON",
             );
         }
+        self.learn_free_names(text, &mut state);
         let known = KnownNames::new(std::mem::take(&mut state.known));
         let out = self.text(text, "$", &known, &mut state);
         (out, state.findings)
@@ -675,6 +682,35 @@ impl Redactor {
         false
     }
 
+    /// Names only free text reveals ("Geachte heer Hendriks") become known values before any
+    /// string is replaced, so that a later bare "Hendriks" elsewhere in the bundle is caught too.
+    fn learn_free_names(&self, text: &str, state: &mut State) {
+        let class = self.policy.detector_class(Kind::Person).to_owned();
+        if self.policy.class_action(&class) == Action::Keep || text.len() < 3 {
+            return;
+        }
+        let gazetteer = if self.policy.person_gazetteer {
+            &*self.gazetteer
+        } else {
+            &EMPTY_GAZETTEER
+        };
+        let mut free = Vec::new();
+        names::find_free_names(text, gazetteer, &mut free);
+        if free.is_empty() {
+            return;
+        }
+        let mut allowed = Vec::new();
+        self.policy.detectors.allowed(text, &mut allowed);
+        for (s, e) in free {
+            if allowed.iter().any(|&(a, b)| s < b && a < e) {
+                continue;
+            }
+            let name = &text[s..e];
+            let (class, entity, replacement) = self.replace_detected(Kind::Person, name, state);
+            state.remember(names::variants(name, true), &replacement, &class, &entity);
+        }
+    }
+
     /// Registers a redacted value so that free text quoting it gets the same replacement:
     /// names in all their spellings, amounts by value, anything else as written (folded).
     #[allow(clippy::too_many_arguments)]
@@ -719,7 +755,10 @@ impl Redactor {
         state: &mut State,
     ) {
         match v {
-            Value::String(s) if !s.trim().is_empty() && !already_redacted(s) => {
+            // Identifying values only: a department or job title quoted elsewhere is not a leak.
+            Value::String(s)
+                if !s.trim().is_empty() && !already_redacted(s) && identifying(key) =>
+            {
                 self.remember_scalar(s, false, key, replacement, class, entity, state)
             }
             Value::Number(n) => {
@@ -925,6 +964,29 @@ fn finding(p: &str, chars: Option<usize>, class: &str, entity: &str) -> Finding 
     }
 }
 
+/// Keys whose values identify a person or carry money, inside a masked or dropped record.
+fn identifying(key: Option<&str>) -> bool {
+    let Some(k) = key else { return true };
+    let k = k.to_ascii_lowercase();
+    [
+        "name",
+        "email",
+        "phone",
+        "mobile",
+        "street",
+        "vat",
+        "acc_number",
+        "wage",
+        "salary",
+        "identification",
+        "passport",
+        "birthday",
+        "ssn",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
+}
+
 fn is_identifier(k: &str) -> bool {
     k.chars()
         .next()
@@ -961,16 +1023,25 @@ fn get_mut<'a>(v: &'a mut Value, steps: &[Step]) -> Option<&'a mut Value> {
     Some(cur)
 }
 
+/// An ISO code ("EUR") or a symbol ("€"): anything else is not used in bands.
+fn is_currency(s: &str) -> bool {
+    (s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase()))
+        || matches!(s, "€" | "$" | "£" | "¥" | "₹")
+}
+
 /// The bundle's currency: the first Odoo `currency_id` many2one (or `currency` string) found.
 fn currency_of(v: &Value) -> String {
     match v {
         Value::Object(map) => {
             if let Some(Value::Array(pair)) = map.get("currency_id")
                 && let Some(Value::String(code)) = pair.get(1)
+                && is_currency(code)
             {
                 return code.clone();
             }
-            if let Some(Value::String(code)) = map.get("currency") {
+            if let Some(Value::String(code)) = map.get("currency")
+                && is_currency(code)
+            {
                 return code.clone();
             }
             map.values()

@@ -106,6 +106,12 @@ pub fn fold_str(s: &str) -> String {
     fold(s).text
 }
 
+/// Name particles never stand for a person on their own.
+const PARTICLES: &[&str] = &[
+    "de", "da", "di", "du", "del", "della", "dell", "der", "den", "van", "von", "le", "la", "lo",
+    "el", "ter", "ten", "mc", "mac", "st", "y", "e",
+];
+
 const LEGAL_SUFFIXES: &[&str] = &[
     "gmbh",
     "ag",
@@ -188,8 +194,17 @@ pub fn variants(value: &str, person: bool) -> Vec<String> {
                 out.push((*w).to_owned());
             }
         }
+        // Runs of two or more words: "Fernández de Córdoba" out of "María José Fernández de
+        // Córdoba", "José Fernández".
+        for i in 0..core.len() {
+            for j in i + 2..=core.len() {
+                out.push(core[i..j].join(" "));
+            }
+        }
     }
-    out.retain(|v| v.chars().filter(|c| c.is_alphanumeric()).count() >= 2);
+    out.retain(|v| {
+        v.chars().filter(|c| c.is_alphanumeric()).count() >= 2 && !PARTICLES.contains(&v.as_str())
+    });
     out.sort();
     out.dedup();
     out
@@ -394,8 +409,6 @@ static NOT_A_NAME: LazyLock<HashSet<String>> = LazyLock::new(|| {
         "maart",
         "mei",
         "augustus",
-        "van",
-        "von",
         "onderwerp",
         "betreff",
         "objet",

@@ -300,3 +300,20 @@ fn multipliers_need_a_number_before_them() {
     assert_eq!(parse_amount("12.5k USD"), Some(12500.0));
     assert_eq!(parse_amount("3 m"), Some(3_000_000.0));
 }
+
+/// Inputs the fuzzer found (fuzz/fuzz_targets/json_path.rs): redacting twice must change nothing.
+#[test]
+fn fuzz_regressions_are_idempotent() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions");
+    let p = policies();
+    let red = p.get(None).unwrap();
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        let once = red.redact(&value);
+        assert_eq!(red.redact(&once.value).value, once.value);
+        n += 1;
+    }
+    assert!(n >= 2);
+}
