@@ -384,7 +384,6 @@ impl State {
 enum Source {
     Detector(Kind),
     Known(usize),
-    FreeName,
 }
 
 impl Redactor {
@@ -824,30 +823,8 @@ impl Redactor {
                     .map(|(s, e, t)| (s, e, Source::Known(t))),
             );
         }
-        if self
-            .policy
-            .class_action(self.policy.detector_class(Kind::Person))
-            != Action::Keep
-        {
-            let mut free = Vec::new();
-            let gazetteer = if self.policy.person_gazetteer {
-                &*self.gazetteer
-            } else {
-                &EMPTY_GAZETTEER
-            };
-            names::find_free_names(text, gazetteer, &mut free);
-            if !free.is_empty() && allowed.is_none() {
-                let mut spans = Vec::new();
-                detectors.allowed(text, &mut spans);
-                allowed = Some(spans);
-            }
-            let allowed = allowed.as_deref().unwrap_or(&[]);
-            spans.extend(
-                free.into_iter()
-                    .filter(|&(s, e)| !allowed.iter().any(|&(a, b)| s < b && a < e))
-                    .map(|(s, e)| (s, e, Source::FreeName)),
-            );
-        }
+        // Names only free text reveals were learnt for the whole bundle before this pass
+        // (`learn_free_names`), so the known-value matcher above already found them.
         if spans.is_empty() {
             return text.to_owned();
         }
@@ -879,7 +856,6 @@ impl Redactor {
                     (t.class.clone(), t.entity.clone(), t.replacement.clone())
                 }
                 Source::Detector(kind) => self.replace_detected(kind, original, state),
-                Source::FreeName => self.replace_detected(Kind::Person, original, state),
             };
             state.count(&class);
             let start = text[..s].chars().count();
@@ -950,7 +926,6 @@ fn rank(s: Source) -> u8 {
     match s {
         Source::Detector(_) => 0,
         Source::Known(_) => 1,
-        Source::FreeName => 2,
     }
 }
 

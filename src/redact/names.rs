@@ -210,12 +210,17 @@ pub fn variants(value: &str, person: bool) -> Vec<String> {
     out
 }
 
+/// Up to this many spellings are searched one by one instead of through an automaton.
+const FEW: usize = 48;
+
 /// Target of a spelling shared by several known values.
 pub const AMBIGUOUS: usize = usize::MAX;
 
 /// Known values compiled for one bundle: folded variant → index of the token it stands for.
 pub struct KnownNames {
     ac: Option<AhoCorasick>,
+    /// Few spellings: searched one by one, cheaper than building an automaton.
+    few: Vec<String>,
     failed: bool,
     targets: Vec<usize>,
     short: Vec<bool>,
@@ -240,7 +245,7 @@ impl KnownNames {
             }
         }
         let entries = merged;
-        let (ac, failed) = if entries.is_empty() {
+        let (ac, failed) = if entries.len() <= FEW {
             (None, false)
         } else {
             // Built once per bundle: the NFA builds in microseconds where a DFA takes far longer.
@@ -254,8 +259,14 @@ impl KnownNames {
             (built, failed)
         };
         let short = entries.iter().map(|(v, _)| v.chars().count() < 4).collect();
+        let few = if ac.is_none() {
+            entries.iter().map(|(v, _)| v.clone()).collect()
+        } else {
+            Vec::new()
+        };
         Self {
             ac,
+            few,
             failed,
             targets: entries.into_iter().map(|(_, t)| t).collect(),
             short,
@@ -269,27 +280,48 @@ impl KnownNames {
 
     /// (original start, original end, target) for every whole-word occurrence in `text`.
     pub fn is_empty(&self) -> bool {
-        self.ac.is_none()
+        self.ac.is_none() && self.few.is_empty()
     }
 
     pub fn find(&self, text: &str, folded: &Folded, out: &mut Vec<(usize, usize, usize)>) {
-        let Some(ac) = &self.ac else { return };
+        // (folded start, folded end, pattern index)
+        let mut hits: Vec<(usize, usize, usize)> = Vec::new();
+        if let Some(ac) = &self.ac {
+            hits.extend(
+                ac.find_iter(&folded.text)
+                    .map(|m| (m.start(), m.end(), m.pattern().as_usize())),
+            );
+        } else {
+            for (i, v) in self.few.iter().enumerate() {
+                hits.extend(
+                    folded
+                        .text
+                        .match_indices(v.as_str())
+                        .map(|(at, m)| (at, at + m.len(), i)),
+                );
+            }
+            // Leftmost-longest, as the automaton does.
+            hits.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        }
         let bytes = folded.text.as_bytes();
-        for m in ac.find_iter(&folded.text) {
-            let before_ok = m.start() == 0 || !is_word(bytes, m.start() - 1, &folded.text);
-            let after_ok = m.end() >= bytes.len() || !is_word(bytes, m.end(), &folded.text);
+        let mut last_end = 0;
+        for (start, end, i) in hits {
+            if start < last_end {
+                continue;
+            }
+            let before_ok = start == 0 || !is_word(bytes, start - 1, &folded.text);
+            let after_ok = end >= bytes.len() || !is_word(bytes, end, &folded.text);
             if !(before_ok && after_ok) {
                 continue;
             }
-            let end = m.end() + legal_suffix_after(&folded.text[m.end()..]);
-            let (s, e) = folded.original(m.start(), end);
+            let end = end + legal_suffix_after(&folded.text[end..]);
+            let (s, e) = folded.original(start, end);
             // Short forms ("Jo", "Li") count only when written as a name.
-            if self.short[m.pattern().as_usize()]
-                && !text[s..].chars().next().is_some_and(char::is_uppercase)
-            {
+            if self.short[i] && !text[s..].chars().next().is_some_and(char::is_uppercase) {
                 continue;
             }
-            out.push((s, e, self.targets[m.pattern().as_usize()]));
+            last_end = end;
+            out.push((s, e, self.targets[i]));
         }
     }
 }
