@@ -220,7 +220,7 @@ pub const AMBIGUOUS: usize = usize::MAX;
 pub struct KnownNames {
     ac: Option<AhoCorasick>,
     /// Few spellings: searched one by one, cheaper than building an automaton.
-    few: Vec<String>,
+    few: Vec<memchr::memmem::Finder<'static>>,
     failed: bool,
     targets: Vec<usize>,
     short: Vec<bool>,
@@ -260,7 +260,10 @@ impl KnownNames {
         };
         let short = entries.iter().map(|(v, _)| v.chars().count() < 4).collect();
         let few = if ac.is_none() {
-            entries.iter().map(|(v, _)| v.clone()).collect()
+            entries
+                .iter()
+                .map(|(v, _)| memchr::memmem::Finder::new(v.as_bytes()).into_owned())
+                .collect()
         } else {
             Vec::new()
         };
@@ -292,13 +295,10 @@ impl KnownNames {
                     .map(|m| (m.start(), m.end(), m.pattern().as_usize())),
             );
         } else {
-            for (i, v) in self.few.iter().enumerate() {
-                hits.extend(
-                    folded
-                        .text
-                        .match_indices(v.as_str())
-                        .map(|(at, m)| (at, at + m.len(), i)),
-                );
+            let hay = folded.text.as_bytes();
+            for (i, finder) in self.few.iter().enumerate() {
+                let len = finder.needle().len();
+                hits.extend(finder.find_iter(hay).map(|at| (at, at + len, i)));
             }
             // Leftmost-longest, as the automaton does.
             hits.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
