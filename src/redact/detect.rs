@@ -71,7 +71,7 @@ impl Kind {
 
 /// What a text must contain for a detector to be worth running.
 #[derive(Debug, Clone, Copy)]
-pub enum Need {
+enum Need {
     At,
     Colons,
     Digits(usize),
@@ -140,7 +140,7 @@ const B: &str = "(?-u:\\b)";
 const BAND: &str = r"(?:under 1k|1k–10k|10k–100k|over 100k)(?: [A-Z]{3}| [€$£¥₹])?";
 
 /// The built-in detector patterns.
-pub fn patterns() -> Vec<(Kind, String)> {
+fn patterns() -> Vec<(Kind, String)> {
     let num = r"(?:\d{1,3}(?:[,.\x{202f}\x{a0} '’]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)";
     let grouped = r"(?:\d{1,3}(?:[,.\x{202f}\x{a0} '’]\d{3})+(?:[.,]\d{1,2})?|\d+[.,]\d{2})";
     let cur = format!(
@@ -290,11 +290,6 @@ impl Detectors {
             allow,
             band: compile(BAND)?,
         })
-    }
-
-    /// The compiled detectors, for profiling.
-    pub fn regexes_for_profile(&self) -> impl Iterator<Item = &(Kind, Need, Regex)> {
-        self.regexes.iter()
     }
 
     /// Spans the allow-list protects in `text`.

@@ -330,6 +330,23 @@ const NOT_CONTENT: &[&str] = &[
     "policy",
 ];
 
+/// What happens to a value a rule (or a money-named field) selected.
+struct Treatment<'a> {
+    class: &'a str,
+    entity: &'a str,
+    action: Action,
+}
+
+impl policy::Rule {
+    fn treatment(&self) -> Treatment<'_> {
+        Treatment {
+            class: &self.class,
+            entity: &self.entity,
+            action: self.action,
+        }
+    }
+}
+
 /// A redacted value that may recur in free text, and what replaces it there.
 struct Target {
     replacement: String,
@@ -419,9 +436,8 @@ impl Redactor {
         let mut steps = Vec::new();
         self.structured(&mut out, &mut steps, &mut state, &mut text_paths);
         for p in &text_paths {
-            if let Some(Value::String(s)) = get_mut(&mut out, p) {
-                let s = s.clone();
-                self.learn_free_names(&s, &mut state);
+            if let Some(Value::String(s)) = get(&out, p) {
+                self.learn_free_names(s, &mut state);
             }
         }
         let known = KnownNames::new(std::mem::take(&mut state.known));
@@ -551,7 +567,7 @@ impl Redactor {
                 return false;
             }
             let p = path::render(steps);
-            return self.apply(v, rule, &p, state);
+            return self.apply(v, &rule.treatment(), &p, state);
         }
         match v {
             Value::String(_) => text.push(steps.clone()),
@@ -559,10 +575,10 @@ impl Redactor {
             Value::Number(_) => {
                 // A number no rule names, under a key that says money: pricing all the same.
                 if let Some(Step::Key(k)) = steps.last()
-                    && let Some(rule) = self.money_like(k)
+                    && let Some(t) = self.money_like(k)
                 {
                     let p = path::render(steps);
-                    return self.apply(v, &rule, &p, state);
+                    return self.apply(v, &t, &p, state);
                 }
             }
             _ => {}
@@ -570,7 +586,7 @@ impl Redactor {
         false
     }
 
-    fn money_like(&self, key: &str) -> Option<policy::Rule> {
+    fn money_like(&self, key: &str) -> Option<Treatment<'static>> {
         let k = key.to_ascii_lowercase();
         let entity = if k.contains("margin") && (k.contains("percent") || k.contains("pct")) {
             "MARGIN"
@@ -597,45 +613,43 @@ impl Redactor {
         } else {
             self.policy.class_action(class)
         };
-        let path = path::PathPattern::parse("$..x").ok()?;
-        Some(policy::Rule {
-            path,
-            class: class.to_owned(),
-            entity: entity.to_owned(),
+        Some(Treatment {
+            class,
+            entity,
             action,
         })
     }
 
-    fn apply(&self, v: &mut Value, rule: &policy::Rule, p: &str, state: &mut State) -> bool {
-        let (class, entity) = (rule.class.as_str(), rule.entity.as_str());
-        if rule.action == Action::Drop {
+    fn apply(&self, v: &mut Value, t: &Treatment<'_>, p: &str, state: &mut State) -> bool {
+        let (class, entity) = (t.class, t.entity);
+        if t.action == Action::Drop {
             // The dropped value (or record) may still be quoted in free text.
             self.remember_leaves(v, None, "[REDACTED]", class, entity, state);
             state.count(class);
-            state.findings.push(finding(p, None, class, entity));
+            state.findings.push(whole_field(p, class, entity));
             return true;
         }
         match v {
             Value::Array(items) => {
                 for (i, item) in items.iter_mut().enumerate() {
-                    if !is_empty(item) && self.apply(item, rule, &format!("{p}[{i}]"), state) {
+                    if !is_empty(item) && self.apply(item, t, &format!("{p}[{i}]"), state) {
                         *item = Value::Null;
                     }
                 }
                 return false;
             }
             Value::Object(map) => {
-                if rule.action == Action::Mask {
+                if t.action == Action::Mask {
                     let mask = format!("[{entity}]");
                     self.remember_leaves(v, None, &mask, class, entity, state);
                     *v = Value::String(mask);
                     state.count(class);
-                    state.findings.push(finding(p, None, class, entity));
+                    state.findings.push(whole_field(p, class, entity));
                     return false;
                 }
                 for (k, item) in map.iter_mut() {
                     if !is_empty(item) {
-                        self.apply(item, rule, &format!("{p}.{k}"), state);
+                        self.apply(item, t, &format!("{p}.{k}"), state);
                     }
                 }
                 return false;
@@ -649,7 +663,7 @@ impl Redactor {
             _ => return false,
         };
         let chars = original.chars().count();
-        let replacement = match rule.action {
+        let replacement = match t.action {
             Action::Pseudonymize => state.map.token_for(entity, &original, class),
             Action::Generalize => generalize(
                 entity,
@@ -781,9 +795,7 @@ impl Redactor {
         if known.failed() {
             // Without the known-value matcher nothing proves the text clean: fail closed.
             state.count("customer_pii");
-            state
-                .findings
-                .push(finding(p, None, "customer_pii", "TEXT"));
+            state.findings.push(whole_field(p, "customer_pii", "TEXT"));
             return "[REDACTED]".to_owned();
         }
         let detectors = &self.policy.detectors;
@@ -929,11 +941,12 @@ fn rank(s: Source) -> u8 {
     }
 }
 
-fn finding(p: &str, chars: Option<usize>, class: &str, entity: &str) -> Finding {
+/// A finding for a whole field (no character offsets).
+fn whole_field(p: &str, class: &str, entity: &str) -> Finding {
     Finding {
         path: p.to_owned(),
-        start: chars.map(|_| 0),
-        end: chars,
+        start: None,
+        end: None,
         class: class.to_owned(),
         entity: entity.to_owned(),
     }
@@ -985,6 +998,13 @@ fn is_control(steps: &[Step]) -> bool {
 fn is_empty(v: &Value) -> bool {
     matches!(v, Value::Null | Value::Bool(false))
         || matches!(v, Value::String(s) if s.trim().is_empty())
+}
+
+fn get<'a>(v: &'a Value, steps: &[Step]) -> Option<&'a Value> {
+    steps.iter().try_fold(v, |cur, s| match s {
+        Step::Key(k) => cur.get(k.as_str()),
+        Step::Index(i) => cur.get(*i),
+    })
 }
 
 fn get_mut<'a>(v: &'a mut Value, steps: &[Step]) -> Option<&'a mut Value> {
@@ -1144,44 +1164,6 @@ fn amount_key(s: &str) -> Option<i64> {
     let cents = (n * 100.0).round() as i64;
     let significant = cents.abs().to_string().trim_end_matches('0').len();
     (cents.abs() >= 100 && significant >= 3 || cents.abs() >= 10_000).then_some(cents)
-}
-
-/// Spellings of an amount in text: 3100, 3,100, 3.100, 3 100, 3100.00, 3,100.00, 3.100,00.
-#[cfg(test)]
-fn number_variants(original: &str) -> Vec<String> {
-    let Some(n) = parse_amount(original) else {
-        return vec![original.to_owned()];
-    };
-    let mut out = vec![names::fold_str(original)];
-    let whole = n.trunc() as i64;
-    let cents = ((n - n.trunc()) * 100.0).round() as i64;
-    let digits = whole.abs().to_string();
-    if digits.len() + if cents > 0 { 2 } else { 0 } < 3 {
-        return out; // too short to find in text without false hits
-    }
-    let grouped = |sep: &str| {
-        let mut g = String::new();
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                g.push_str(sep);
-            }
-            g.push(c);
-        }
-        g
-    };
-    for (thousands, decimal) in [("", "."), (",", "."), (".", ","), (" ", ","), ("", ",")] {
-        let int = grouped(thousands);
-        out.push(format!("{int}{decimal}{cents:02}"));
-        if cents == 0 {
-            out.push(int);
-        }
-    }
-    if cents > 0 && whole == 0 {
-        out.push(format!("0.{cents:02}"));
-    }
-    out.sort();
-    out.dedup();
-    out
 }
 
 #[cfg(test)]
