@@ -4,6 +4,7 @@
 //! vetoes the weakly validated detectors.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::LazyLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use regex::{Regex, RegexSet, RegexSetBuilder};
@@ -106,6 +107,8 @@ enum Need {
     FrStreet,
     /// ", 20121" after a house number: a comma, a space perhaps, four digits.
     CommaPostcode,
+    /// One of the literal prefixes of a policy pattern (index into `Detectors::prefixes`).
+    Prefix(usize),
     Nothing,
 }
 
@@ -128,7 +131,7 @@ impl Need {
             Need::DeNlStreet => s.de_nl_street,
             Need::FrStreet => s.digits > 0 && s.words & W_FR_STREET != 0,
             Need::CommaPostcode => s.comma_postcode,
-            Need::Nothing => true,
+            Need::Prefix(_) | Need::Nothing => true,
         }
     }
 }
@@ -530,51 +533,36 @@ fn allow_patterns() -> Vec<String> {
     ]
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("pattern `{pattern}`: {reason}")]
 pub struct PatternError {
     pub pattern: String,
     pub reason: String,
 }
 
-/// Compiled detectors for one policy.
-#[derive(Debug, Clone)]
-pub struct Detectors {
-    /// Each detector with what a text must contain before it is worth running.
+/// The built-in patterns, compiled once per process and shared by every policy.
+#[derive(Debug)]
+struct Builtin {
     regexes: Vec<(Kind, Need, Regex)>,
     allow_set: RegexSet,
     allow: Vec<Regex>,
     band: Regex,
 }
 
-impl Detectors {
-    /// `enabled` selects detectors (all when `None`); `employee_ids` and `extra_allow` come
-    /// from the policy file. A pattern with a capture group reports only group 1.
-    pub fn new(
-        enabled: Option<&[Kind]>,
-        employee_ids: &[String],
-        extra_allow: &[String],
-    ) -> Result<Self, PatternError> {
-        let mut list: Vec<(Kind, Need, String)> = patterns();
-        for p in employee_ids {
-            // Policy patterns may need no digits at all.
-            list.push((Kind::EmployeeId, Need::Nothing, p.clone()));
-        }
-        if let Some(kinds) = enabled {
-            list.retain(|(k, _, _)| kinds.contains(k));
-        }
-        let compile = |p: &str| {
-            Regex::new(p).map_err(|e| PatternError {
-                pattern: p.to_owned(),
-                reason: e.to_string(),
-            })
-        };
-        let regexes = list
+fn compile(p: &str) -> Result<Regex, PatternError> {
+    Regex::new(p).map_err(|e| PatternError {
+        pattern: p.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+impl Builtin {
+    fn compile() -> Result<Self, PatternError> {
+        let regexes = patterns()
             .iter()
             .map(|(k, n, p)| compile(p).map(|r| (*k, *n, r)))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut allow_list = allow_patterns();
-        allow_list.extend(extra_allow.iter().cloned());
+        let allow_list = allow_patterns();
         let allow = allow_list
             .iter()
             .map(|p| compile(p))
@@ -594,11 +582,87 @@ impl Detectors {
             band: compile(BAND)?,
         })
     }
+}
+
+static BUILTIN: LazyLock<Result<Builtin, PatternError>> = LazyLock::new(Builtin::compile);
+
+/// Compiles the built-in detector and allow-list patterns afresh (they are otherwise compiled
+/// once per process): what the first policy load pays. Returns how many patterns it compiled.
+pub fn compile_builtin_patterns() -> Result<usize, PatternError> {
+    let b = Builtin::compile()?;
+    Ok(b.regexes.len() + b.allow.len() + 1)
+}
+
+/// What a match of `pattern` must start with, when the pattern says so: a finite set of
+/// non-empty literal prefixes (regex-syntax's extractor). Lets a policy's own patterns be
+/// skipped on texts that cannot hold them.
+fn prefix_gate(pattern: &str) -> Option<AhoCorasick> {
+    let hir = regex_syntax::parse(pattern).ok()?;
+    let seq = regex_syntax::hir::literal::Extractor::new().extract(&hir);
+    let literals = seq.literals()?;
+    if literals.is_empty() || literals.iter().any(|l| l.as_bytes().is_empty()) {
+        return None;
+    }
+    AhoCorasick::builder()
+        .kind(Some(AhoCorasickKind::DFA))
+        .build(literals.iter().map(|l| l.as_bytes()))
+        .ok()
+}
+
+/// Compiled detectors for one policy.
+#[derive(Debug, Clone)]
+pub struct Detectors {
+    /// Each detector with what a text must contain before it is worth running.
+    regexes: Vec<(Kind, Need, Regex)>,
+    /// Literal prefixes of the policy's own patterns (`Need::Prefix`).
+    prefixes: Vec<AhoCorasick>,
+    builtin: &'static Builtin,
+    /// The policy's own allow patterns.
+    extra_allow: Vec<Regex>,
+}
+
+impl Detectors {
+    /// `enabled` selects detectors (all when `None`); `employee_ids` and `extra_allow` come
+    /// from the policy file. A pattern with a capture group reports only group 1.
+    pub fn new(
+        enabled: Option<&[Kind]>,
+        employee_ids: &[String],
+        extra_allow: &[String],
+    ) -> Result<Self, PatternError> {
+        let builtin = BUILTIN.as_ref().map_err(Clone::clone)?;
+        let mut regexes = builtin.regexes.clone();
+        let mut prefixes = Vec::new();
+        for p in employee_ids {
+            let need = match prefix_gate(p) {
+                Some(ac) => {
+                    prefixes.push(ac);
+                    Need::Prefix(prefixes.len() - 1)
+                }
+                None => Need::Nothing,
+            };
+            regexes.push((Kind::EmployeeId, need, compile(p)?));
+        }
+        if let Some(kinds) = enabled {
+            regexes.retain(|(k, _, _)| kinds.contains(k));
+        }
+        let extra_allow = extra_allow
+            .iter()
+            .map(|p| compile(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            regexes,
+            prefixes,
+            builtin,
+            extra_allow,
+        })
+    }
 
     /// Spans the allow-list protects in `text`.
     pub fn allowed(&self, text: &str, out: &mut Vec<(usize, usize)>) {
-        for i in self.allow_set.matches(text).iter() {
-            for m in self.allow[i].find_iter(text) {
+        let b = self.builtin;
+        let builtin = b.allow_set.matches(text).into_iter().map(|i| &b.allow[i]);
+        for re in builtin.chain(&self.extra_allow) {
+            for m in re.find_iter(text) {
                 out.push((m.start(), m.end()));
             }
         }
@@ -629,7 +693,11 @@ impl Detectors {
         };
         let mut candidates: Vec<Hit> = Vec::new();
         for (kind, need, re) in &self.regexes {
-            if gated && !need.met(&shape) {
+            let may_match = match need {
+                Need::Prefix(i) => self.prefixes.get(*i).is_none_or(|ac| ac.is_match(text)),
+                need => need.met(&shape),
+            };
+            if gated && !may_match {
                 continue;
             }
             if re.captures_len() > 1 {
@@ -668,7 +736,8 @@ impl Detectors {
         // A weakly validated match inside an allow-listed shape is that shape (a date, a SKU);
         // one touching an amount band is the band.
         let bands: Vec<(usize, usize)> = if !gated || shape.band {
-            self.band
+            self.builtin
+                .band
                 .find_iter(text)
                 .map(|m| (m.start(), m.end()))
                 .collect()
@@ -953,7 +1022,18 @@ mod tests {
     }
 
     static DETECTORS: std::sync::LazyLock<Detectors> = std::sync::LazyLock::new(|| {
-        Detectors::new(None, &["(?-u:\\b)EMP-?\\d{4,6}(?-u:\\b)".to_owned()], &[]).unwrap()
+        let ids = [
+            "(?-u:\\b)EMP-?\\d{4,6}(?-u:\\b)".to_owned(),
+            "(?i:employee\\s+(?:id|no\\.?)|personalnummer|badge)\\s*:?\\s*([A-Z0-9][A-Z0-9\\-]{2,11})"
+                .to_owned(),
+        ];
+        let d = Detectors::new(None, &ids, &[]).unwrap();
+        assert_eq!(
+            d.prefixes.len(),
+            2,
+            "both policy patterns have literal prefixes"
+        );
+        d
     });
 
     fn detectors() -> &'static Detectors {
@@ -1002,7 +1082,8 @@ mod tests {
             "\u{17f}", "price", "PRICE", "Preis", "coût", "COÛT", "était", "was ", "Straße", "str.",
             "weg", "Main", " St", " Ave.", "Rue", "rue", "allée", "ALLÉE", "Via", "Roma", "20121",
             "Milano", "DE", "GB82", "WEST", "NL", "BE", "@", "a", "b.example", ":", "::", "fe80",
-            "192", "168", "EMP-", "Anna", "\n", "x", "Ω",
+            "192", "168", "EMP-", "employee id", "EMPLOYEE NO.", "per\u{17f}onalnummer", "PERSONALNUMMER", "badge", "BADGE", "A12",
+            "Anna", "\n", "x", "Ω",
         ]), 0..14)) {
             let d = detectors();
             let text: String = parts.concat();
