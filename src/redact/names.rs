@@ -3,11 +3,11 @@
 //! context (salutations, sign-offs, titles, "spoke with", "driver"…), and first names from a
 //! gazetteer shipped in `redaction/names/`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::LazyLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use regex::Regex;
 
 /// Text folded for matching, with a map back to byte offsets of the original.
@@ -233,20 +233,24 @@ pub fn variants(value: &str, person: bool) -> Vec<String> {
     out
 }
 
-/// Up to this many spellings are searched one by one instead of through an automaton.
-const FEW: usize = 48;
-
 /// Target of a spelling shared by several known values.
 pub const AMBIGUOUS: usize = usize::MAX;
 
-/// Known values compiled for one bundle: folded variant → index of the token it stands for.
+/// Known values for one bundle, indexed by the first word of each folded spelling: a text is
+/// matched word by word with hash lookups, with no automaton to build per bundle.
 pub struct KnownNames {
-    ac: Option<AhoCorasick>,
-    /// Few spellings: searched one by one, cheaper than building an automaton.
-    few: Vec<memchr::memmem::Finder<'static>>,
-    failed: bool,
+    /// First word → spellings starting with it, longest first.
+    by_first: HashMap<String, Vec<usize>>,
+    /// Spellings that do not start with a letter or digit, searched directly.
+    odd: Vec<(memchr::memmem::Finder<'static>, usize)>,
+    spellings: Vec<String>,
     targets: Vec<usize>,
     short: Vec<bool>,
+}
+
+fn first_word(s: &str) -> &str {
+    let end = s.find(|c: char| !c.is_alphanumeric()).unwrap_or(s.len());
+    &s[..end]
 }
 
 impl KnownNames {
@@ -267,77 +271,69 @@ impl KnownNames {
                 _ => merged.push((v, t)),
             }
         }
-        let entries = merged;
-        let (ac, failed) = if entries.len() <= FEW {
-            (None, false)
-        } else {
-            // Built once per bundle: the NFA builds in microseconds where a DFA takes far longer.
-            let built = AhoCorasickBuilder::new()
-                .match_kind(MatchKind::LeftmostLongest)
-                .kind(Some(AhoCorasickKind::NoncontiguousNFA))
-                .prefilter(false)
-                .build(entries.iter().map(|(v, _)| v.as_str()))
-                .ok();
-            let failed = built.is_none();
-            (built, failed)
-        };
-        let short = entries.iter().map(|(v, _)| v.chars().count() < 4).collect();
-        let few = if ac.is_none() {
-            entries
-                .iter()
-                .map(|(v, _)| memchr::memmem::Finder::new(v.as_bytes()).into_owned())
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let mut by_first: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut odd = Vec::new();
+        for (i, (v, _)) in merged.iter().enumerate() {
+            match first_word(v) {
+                "" => odd.push((memchr::memmem::Finder::new(v.as_bytes()).into_owned(), i)),
+                w => by_first.entry(w.to_owned()).or_default().push(i),
+            }
+        }
+        for list in by_first.values_mut() {
+            list.sort_by_key(|&i| std::cmp::Reverse(merged[i].0.len()));
+        }
         Self {
-            ac,
-            few,
-            failed,
-            targets: entries.into_iter().map(|(_, t)| t).collect(),
-            short,
+            by_first,
+            odd,
+            short: merged.iter().map(|(v, _)| v.chars().count() < 4).collect(),
+            targets: merged.iter().map(|(_, t)| *t).collect(),
+            spellings: merged.into_iter().map(|(v, _)| v).collect(),
         }
     }
 
-    /// The matcher could not be built: callers must fail closed.
-    pub fn failed(&self) -> bool {
-        self.failed
+    pub fn is_empty(&self) -> bool {
+        self.spellings.is_empty()
     }
 
     /// (original start, original end, target) for every whole-word occurrence in `text`.
-    pub fn is_empty(&self) -> bool {
-        self.ac.is_none() && self.few.is_empty()
-    }
-
     pub fn find(&self, text: &str, folded: &Folded, out: &mut Vec<(usize, usize, usize)>) {
-        // (folded start, folded end, pattern index)
+        let t = folded.text.as_str();
+        // (folded start, folded end, spelling index), longest first at each start.
         let mut hits: Vec<(usize, usize, usize)> = Vec::new();
-        if let Some(ac) = &self.ac {
-            hits.extend(
-                ac.find_iter(&folded.text)
-                    .map(|m| (m.start(), m.end(), m.pattern().as_usize())),
-            );
-        } else {
-            let hay = folded.text.as_bytes();
-            for (i, finder) in self.few.iter().enumerate() {
-                let len = finder.needle().len();
-                hits.extend(finder.find_iter(hay).map(|at| (at, at + len, i)));
+        let mut in_word = false;
+        for (i, c) in t.char_indices() {
+            let word = c.is_alphanumeric();
+            if word && !in_word
+                && let Some(candidates) = self.by_first.get(first_word(&t[i..]))
+            {
+                for &k in candidates {
+                    let sp = &self.spellings[k];
+                    if t[i..].starts_with(sp.as_str()) {
+                        hits.push((i, i + sp.len(), k));
+                    }
+                }
             }
-            // Leftmost-longest, as the automaton does.
+            in_word = word;
+        }
+        if !self.odd.is_empty() {
+            for (finder, k) in &self.odd {
+                let len = finder.needle().len();
+                hits.extend(finder.find_iter(t.as_bytes()).map(|at| (at, at + len, *k)));
+            }
             hits.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         }
-        let bytes = folded.text.as_bytes();
+        let bytes = t.as_bytes();
         let mut last_end = 0;
         for (start, end, i) in hits {
             if start < last_end {
                 continue;
             }
-            let before_ok = start == 0 || !is_word(bytes, start - 1, &folded.text);
-            let after_ok = end >= bytes.len() || !is_word(bytes, end, &folded.text);
+            let before_ok = start == 0 || !is_word(bytes, start - 1, t);
+            let after_ok = end >= bytes.len() || !is_word(bytes, end, t);
             if !(before_ok && after_ok) {
                 continue;
             }
-            let end = end + legal_suffix_after(&folded.text[end..]);
+            let end = end + legal_suffix_after(&t[end..]);
             let (s, e) = folded.original(start, end);
             // Short forms ("Jo", "Li") count only when written as a name.
             if self.short[i] && !text[s..].chars().next().is_some_and(char::is_uppercase) {
