@@ -38,7 +38,7 @@ pub struct Parts {
 pub fn parts(config: &Config) -> Result<Parts, StartError> {
     Ok(Parts {
         policies: Policies::load(&config.redaction.dir, &config.redaction.policy)?,
-        prompts: Registry::load(&config.prompts.dir, &config.prompts.production)?,
+        prompts: Registry::load(&config.prompts.dir, &config.prompts)?,
         llm: Llm::from_config(&config.llm).map_err(StartError::Llm)?,
     })
 }

@@ -167,6 +167,16 @@ pub struct PromptsConfig {
     pub dir: PathBuf,
     /// The `production` version per task; tasks not named use `v1`.
     pub production: BTreeMap<Task, String>,
+    /// A candidate version per task that gets a deterministic share of event ids.
+    pub canary: BTreeMap<Task, Canary>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Canary {
+    pub version: String,
+    /// Fraction of event ids, 0 to 1.
+    pub share: f64,
 }
 
 impl Default for PromptsConfig {
@@ -174,6 +184,7 @@ impl Default for PromptsConfig {
         Self {
             dir: PathBuf::from("prompts"),
             production: BTreeMap::new(),
+            canary: BTreeMap::new(),
         }
     }
 }
@@ -266,6 +277,14 @@ impl Config {
                 "server.max_json_depth",
                 "must be between 2 and 128",
             ));
+        }
+        for (task, c) in &self.prompts.canary {
+            if !(0.0..=1.0).contains(&c.share) {
+                return Err(invalid(
+                    &format!("prompts.canary.{task}.share"),
+                    "must be between 0 and 1",
+                ));
+            }
         }
         if self.server.request_timeout_secs == 0 {
             return Err(invalid("server.request_timeout_secs", "must be at least 1"));

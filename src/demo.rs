@@ -91,19 +91,30 @@ fn print_doc(out: &mut impl Write, path: &Path, doc: &Value) -> std::io::Result<
     if !impact.is_null() {
         writeln!(
             out,
-            "\nIMPACT  {}\n  {}",
+            "\nIMPACT  {}\n  {}\n  exposure: {}",
             s(&impact["headline"]),
-            s(&impact["summary"])
+            s(&impact["customer_impact"]),
+            s(&impact["financial_exposure_band"])
         )?;
+        for o in impact["impacted_orders"].as_array().into_iter().flatten() {
+            writeln!(
+                out,
+                "  - {} for {} promised {}",
+                s(&o["order_ref"]),
+                o["customer_token"].as_str().unwrap_or("?"),
+                o["promised_date"].as_str().unwrap_or("?")
+            )?;
+        }
     }
     let c = &doc["classification"];
     if !c.is_null() {
         writeln!(
             out,
-            "\nCLASSIFICATION  {} · severity {} · priority {}",
+            "\nCLASSIFICATION  {} · severity {} · priority {} · confidence {}",
             s(&c["category"]),
             s(&c["severity"]),
-            s(&c["priority"])
+            c["priority"],
+            c["confidence"]
         )?;
         for a in c["recommended_actions"].as_array().into_iter().flatten() {
             writeln!(out, "  - {}", s(a))?;
@@ -113,8 +124,9 @@ fn print_doc(out: &mut impl Write, path: &Path, doc: &Value) -> std::io::Result<
     if !r.is_null() {
         writeln!(
             out,
-            "\nDRAFT REPLY [{}]  Subject: {}",
+            "\nDRAFT REPLY [{}, {}]  Subject: {}",
             s(&r["language"]),
+            s(&r["tone"]),
             s(&r["subject"])
         )?;
         for line in s(&r["body"]).lines() {

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use exbrief::bundle::{Bundle, Task};
 use exbrief::config::{Config, LogFormat};
+use exbrief::prompts::{self, Registry};
 use exbrief::redact::Policies;
 use exbrief::{app, demo, store::Store};
 use tracing_subscriber::EnvFilter;
@@ -51,11 +53,42 @@ enum Command {
         #[arg(long, value_enum, default_value = "bundle")]
         format: RedactFormat,
     },
+    /// Prompt templates: list versions, render a fixture, diff versions, write the lock.
+    Prompts {
+        #[command(subcommand)]
+        command: PromptsCommand,
+    },
     /// Run every fixture bundle through the pipeline and print the results.
     Demo {
         #[arg(long, default_value = "fixtures")]
         fixtures: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum PromptsCommand {
+    /// Every version of every task: status, sha256, production and canary labels.
+    List,
+    /// The exact messages a model would get for a bundle file, after redaction.
+    Render {
+        task: Task,
+        /// The bundle (JSON file).
+        fixture: PathBuf,
+        /// Render this version instead of the one the bundle would get.
+        #[arg(long)]
+        version: Option<String>,
+        /// Policy name; the bundle's `policy`, else the configured default.
+        #[arg(long)]
+        policy: Option<String>,
+    },
+    /// A unified diff of two versions of a task, file by file.
+    Diff {
+        task: Task,
+        from: String,
+        to: String,
+    },
+    /// Record every version's sha256 in prompts.lock; refuses to change a released one.
+    Lock,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -85,7 +118,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         config.validate().context("--database-url")?;
     }
     // The demo prints results; its logs stay quiet unless EXBRIEF_LOG asks otherwise.
-    let default_level = if matches!(cli.command, Command::Demo { .. } | Command::Redact { .. }) {
+    let default_level = if matches!(
+        cli.command,
+        Command::Demo { .. } | Command::Redact { .. } | Command::Prompts { .. }
+    ) {
         "warn"
     } else {
         "info"
@@ -156,6 +192,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
+        Command::Prompts { command } => prompts_command(&config, command),
         Command::Demo { fixtures } => {
             let mut out = std::io::stdout().lock();
             let n = demo::run(config, &fixtures, &mut out).await?;
@@ -163,6 +200,104 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn prompts_command(config: &Config, command: PromptsCommand) -> anyhow::Result<()> {
+    let dir = &config.prompts.dir;
+    match command {
+        PromptsCommand::Lock => {
+            let lock = prompts::write_lock(dir)?;
+            let n: usize = lock.0.values().map(|v| v.len()).sum();
+            println!(
+                "{} records {n} versions",
+                dir.join(prompts::lock::FILE).display()
+            );
+        }
+        PromptsCommand::List => {
+            let registry = Registry::load(dir, &config.prompts)?;
+            println!(
+                "{:<16} {:<8} {:<9} {:<12} labels",
+                "task", "version", "status", "sha256"
+            );
+            for v in registry.list() {
+                let mut labels = Vec::new();
+                if v.production {
+                    labels.push("production".to_owned());
+                }
+                if let Some(share) = v.canary {
+                    labels.push(format!("canary {:.1}%", share * 100.0));
+                }
+                println!(
+                    "{:<16} {:<8} {:<9} {:<12} {}",
+                    v.task.as_str(),
+                    v.version,
+                    v.status.as_str(),
+                    prompts::lock::short(&v.sha256),
+                    labels.join(", ")
+                );
+            }
+        }
+        PromptsCommand::Render {
+            task,
+            fixture,
+            version,
+            policy,
+        } => {
+            let text = std::fs::read_to_string(&fixture)
+                .with_context(|| format!("cannot read {}", fixture.display()))?;
+            let raw: serde_json::Value =
+                serde_json::from_str(&text).context("the file is not valid JSON")?;
+            let bundle = Bundle::from_value(&raw)?;
+            let registry = Registry::load(dir, &config.prompts)?;
+            let policies = Policies::load(&config.redaction.dir, &config.redaction.policy)?;
+            let redactor = policies.get(policy.as_deref().or(bundle.policy.as_deref()))?;
+            let pinned = version
+                .as_deref()
+                .or(bundle.prompt_versions.get(&task).map(String::as_str));
+            let template = registry.resolve(task, pinned, bundle.event_id.as_str())?;
+            let redacted = redactor.redact(&raw);
+            let context = prompts::context(&redacted.value, &bundle.reply_language());
+            let rendered = registry.render(&template, &context)?;
+            let out = serde_json::json!({
+                "template": rendered.template,
+                "policy": {"name": redactor.policy().name, "version": redactor.policy().version,
+                           "sha256": redactor.policy().sha256},
+                "parameters": {"temperature": rendered.meta.temperature,
+                               "max_tokens": rendered.meta.max_tokens, "top_p": rendered.meta.top_p},
+                "messages": rendered.messages,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        PromptsCommand::Diff { task, from, to } => {
+            let registry = Registry::load(dir, &config.prompts)?;
+            let files = |v: &str| {
+                registry
+                    .files(task, v)
+                    .with_context(|| format!("no version {v} of {task}"))
+            };
+            let (a, b) = (files(&from)?, files(&to)?);
+            let mut same = true;
+            for (name, old) in a {
+                let new = b.get(name).map(String::as_str).unwrap_or("");
+                if old == new {
+                    continue;
+                }
+                same = false;
+                let diff = similar::TextDiff::from_lines(old.as_str(), new);
+                print!(
+                    "{}",
+                    diff.unified_diff().context_radius(3).header(
+                        &format!("{task}/{from}/{name}"),
+                        &format!("{task}/{to}/{name}")
+                    )
+                );
+            }
+            if same {
+                println!("{task}: {from} and {to} have identical files");
+            }
+        }
+    }
+    Ok(())
 }
 
 fn init_logging(format: LogFormat, default_level: &str) {

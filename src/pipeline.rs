@@ -225,8 +225,11 @@ impl Pipeline {
             .selected_tasks()
             .into_iter()
             .map(|task| {
-                self.prompts
-                    .resolve(task, bundle.prompt_versions.get(&task).map(String::as_str))
+                self.prompts.resolve(
+                    task,
+                    bundle.prompt_versions.get(&task).map(String::as_str),
+                    bundle.event_id.as_str(),
+                )
             })
             .collect()
     }

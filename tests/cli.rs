@@ -225,7 +225,7 @@ fn demo_prints_a_result_for_every_fixture() {
     );
     assert_eq!(stdout.matches("DRAFT REPLY").count(), fixtures);
     assert!(stdout.contains(&format!("{fixtures} of {fixtures} bundles summarised")));
-    assert!(stdout.contains("DRAFT REPLY [de]"));
+    assert!(stdout.contains("DRAFT REPLY [de, "));
 }
 
 #[test]
@@ -288,4 +288,90 @@ fn redact_command_prints_the_bundle_or_findings_without_values() {
             .all(|f| f["path"].as_str().unwrap().starts_with('$') && f["class"].is_string())
     );
     assert!(!findings.to_string().contains(name));
+}
+
+#[test]
+fn prompts_commands_list_render_diff_and_lock() {
+    let dir = workdir();
+    let run = |args: &[&str]| {
+        let out = exbrief(dir.path()).args(args).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, list, err) = run(&["prompts", "list"]);
+    assert!(ok, "{err}");
+    for task in ["impact_summary", "classification", "customer_reply"] {
+        assert!(
+            list.lines().any(|l| l.starts_with(task)
+                && l.contains("released")
+                && l.ends_with("production")),
+            "{list}"
+        );
+    }
+
+    // The exact messages for the German fixture: redacted, fenced, summary in the planner's
+    // language and the reply in the customer's.
+    let fixture = repo().join("fixtures/10-receipt-delay-german.json");
+    let original = std::fs::read_to_string(&fixture).unwrap();
+    for (task, lang) in [("impact_summary", "\"de\""), ("customer_reply", "\"de\"")] {
+        let (ok, out, err) = run(&["prompts", "render", task, fixture.to_str().unwrap()]);
+        assert!(ok, "{err}");
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(doc["template"]["version"], "v1");
+        assert_eq!(doc["template"]["sha256"].as_str().unwrap().len(), 64);
+        let system = doc["messages"][0]["content"].as_str().unwrap();
+        assert!(system.contains(lang), "{system}");
+        let user = doc["messages"][1]["content"].as_str().unwrap();
+        assert!(user.contains("<untrusted_data"));
+        assert!(original.contains("Katharina Brandl"));
+        assert!(!out.contains("Katharina Brandl"), "{out}");
+    }
+
+    // A draft v2: diff shows the change, lock records it, and an edit to a released version is
+    // refused.
+    let v1 = dir.path().join("prompts/customer_reply/v1");
+    let v2 = dir.path().join("prompts/customer_reply/v2");
+    copy_dir(&v1, &v2);
+    let meta = std::fs::read_to_string(v2.join("meta.toml")).unwrap();
+    std::fs::write(
+        v2.join("meta.toml"),
+        meta.replace("status = \"released\"", "status = \"draft\""),
+    )
+    .unwrap();
+    let user = std::fs::read_to_string(v2.join("user.jinja")).unwrap();
+    std::fs::write(
+        v2.join("user.jinja"),
+        user.replace("Draft the reply.", "Draft a short reply."),
+    )
+    .unwrap();
+    let (ok, diff, err) = run(&["prompts", "diff", "customer_reply", "v1", "v2"]);
+    assert!(ok, "{err}");
+    assert!(
+        diff.contains("-Draft the reply.") && diff.contains("+Draft a short reply."),
+        "{diff}"
+    );
+    assert!(diff.contains("+++ customer_reply/v2/user.jinja"), "{diff}");
+    let (ok, out, err) = run(&["prompts", "lock"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("records 4 versions"), "{out}");
+    let (ok, out, _) = run(&[
+        "prompts",
+        "render",
+        "customer_reply",
+        fixture.to_str().unwrap(),
+        "--version",
+        "v2",
+    ]);
+    assert!(ok && out.contains("Draft a short reply."));
+    std::fs::write(v1.join("user.jinja"), "edited {{ event_type }}\n").unwrap();
+    let (ok, _, err) = run(&["prompts", "lock"]);
+    assert!(!ok && err.contains("refusing to rewrite"), "{err}");
+    let (ok, _, err) = run(&["serve", "--check"]);
+    assert!(
+        !ok && err.contains("customer_reply/v1 is released and its files changed"),
+        "{err}"
+    );
 }

@@ -58,6 +58,8 @@ struct Order {
     commitment: Option<PrimitiveDateTime>,
     strategic: bool,
     warehouse: Option<String>,
+    /// Ordered quantity over the order lines, when the bundle carries them.
+    qty: Option<f64>,
 }
 
 /// What the rules need, read leniently from Odoo-shaped facts.
@@ -71,8 +73,12 @@ struct Facts {
     orders: Vec<Order>,
     customer: Option<String>,
     contact: Option<String>,
-    message_roles: Vec<String>,
+    /// Amount bands (as redaction wrote them) of the orders and amounts at stake.
+    bands: Vec<String>,
 }
+
+/// The exposure bands in increasing order; redaction's `generalize` writes these.
+const BANDS: [&str; 4] = ["under 1k", "1k–10k", "10k–100k", "over 100k"];
 
 impl Facts {
     fn read(bundle: &Value) -> Self {
@@ -90,20 +96,17 @@ impl Facts {
                             commitment: odoo_datetime(&so["commitment_date"]),
                             strategic: so["customer_tier"] == "strategic",
                             warehouse: many2one_name(&so["warehouse_id"]),
+                            qty: so["order_line"].as_array().map(|lines| {
+                                lines
+                                    .iter()
+                                    .filter_map(|l| l["product_uom_qty"].as_f64())
+                                    .sum()
+                            }),
                         })
                     })
                     .collect()
             })
             .unwrap_or_default();
-        let mut message_roles: Vec<String> = bundle["messages"]
-            .as_array()
-            .map(|m| {
-                m.iter()
-                    .filter_map(|m| m["role"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        message_roles.dedup();
         Self {
             event_type: bundle["event_type"].as_str().unwrap_or("other").to_owned(),
             source: bundle["source"]["name"]
@@ -131,7 +134,35 @@ impl Facts {
             orders,
             customer: facts["customer"]["name"].as_str().map(str::to_owned),
             contact: bundle["reply_to"]["name"].as_str().map(str::to_owned),
-            message_roles,
+            bands: [
+                &facts["disputed_amount"],
+                &facts["sale_order"]["amount_total"],
+            ]
+            .into_iter()
+            .chain(
+                facts["impacted_sales_orders"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|so| &so["amount_total"]),
+            )
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        }
+    }
+
+    /// The highest band among the amounts at stake: "unknown" when amounts exist but are
+    /// masked, "none" when there is no amount at all.
+    fn exposure_band(&self) -> &'static str {
+        let best = self
+            .bands
+            .iter()
+            .filter_map(|b| BANDS.iter().position(|band| b.starts_with(band)))
+            .max();
+        match best {
+            Some(i) => BANDS[i],
+            None if self.bands.is_empty() && self.orders.is_empty() => "none",
+            None => "unknown",
         }
     }
 
@@ -286,7 +317,6 @@ fn impact_summary(f: &Facts) -> Value {
         )
     };
     let mut sentences = Vec::new();
-    let mut points = Vec::new();
     if let (Some(d), Some(p), Some(e)) = (f.delay_days().filter(|d| *d > 0), f.planned, f.expected)
     {
         let tol = f
@@ -299,10 +329,8 @@ fn impact_summary(f: &Facts) -> Value {
             ymd(p),
             plural(d as usize, "day late", "days late")
         ));
-        points.push(format!("Delay: {d} days{tol}"));
     } else if let Some(e) = f.expected {
         sentences.push(format!("Expected resolution: {}.", ymd(e)));
-        points.push(format!("Expected: {}", ymd(e)));
     }
     if !f.orders.is_empty() {
         let names: Vec<&str> = f.orders.iter().map(|o| o.name.as_str()).collect();
@@ -321,7 +349,6 @@ fn impact_summary(f: &Facts) -> Value {
             plural(f.orders.len(), "sales order is", "sales orders are"),
             list(&names, 10)
         ));
-        points.push(format!("Orders affected: {}", list(&names, 10)));
     }
     if let Some(o) = f.earliest()
         && let Some(c) = o.commitment
@@ -331,7 +358,6 @@ fn impact_summary(f: &Facts) -> Value {
             o.name,
             ymd(c)
         ));
-        points.push(format!("Earliest commitment: {} on {}", o.name, ymd(c)));
     }
     let missed = f.commitments_missed();
     if missed > 0 {
@@ -345,27 +371,64 @@ fn impact_summary(f: &Facts) -> Value {
             "Strategic account affected: {}.",
             strategic.join(", ").trim_end_matches('.')
         ));
-        points.push(format!("Strategic: {}", strategic.join(", ")));
     }
-    if !f.message_roles.is_empty() {
-        points.push(format!("Messages from: {}", f.message_roles.join(", ")));
+    if sentences.is_empty() {
+        sentences.push("No customer commitment is known to be affected.".to_owned());
     }
-    sentences.push("Generated by exbrief's offline rules; no language model was used.".to_owned());
-    points.truncate(8);
-    let points: Vec<String> = points.into_iter().map(|p| clip(p, 300)).collect();
-    json!({"headline": clip(headline, 200), "summary": clip(sentences.join(" "), 2000), "key_points": points})
+    let orders: Vec<Value> = f
+        .orders
+        .iter()
+        .take(50)
+        .map(|o| {
+            json!({
+                "order_ref": clip(o.name.clone(), 64),
+                "customer_token": o.customer.clone().filter(|c| c.chars().count() <= 64),
+                "promised_date": o.commitment.map(ymd),
+                "at_risk_qty": o.qty.filter(|q| *q >= 0.0),
+            })
+        })
+        .collect();
+    let mut options: Vec<String> = match f.event_type.as_str() {
+        "receipt_delay" | "supplier_substitution" => vec![
+            "Confirm the new arrival date with the supplier or carrier",
+            "Ship partially from stock in other warehouses",
+        ],
+        "allocation_failure" | "stockout_risk" => vec![
+            "Re-allocate stock by commitment date and customer tier",
+            "Expedite replenishment",
+        ],
+        "quality_hold" => vec![
+            "Keep the held lots quarantined and request a corrective action",
+            "Release unaffected lots or ship a substitute",
+        ],
+        "invoice_dispute" => vec!["Check the disputed lines against order and delivery"],
+        "sla_breach" => vec!["Assign an owner and agree a resolution date today"],
+        "margin_exception" => vec!["Get approval or revise the price before confirming"],
+        "equipment_downtime" => vec!["Re-sequence picking to another line or shift"],
+        _ => vec!["Review the exception and assign an owner"],
+    }
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    if !f.orders.is_empty() {
+        options.push("Tell affected customers before their commitment dates".to_owned());
+    }
+    options.truncate(6);
+    json!({
+        "headline": clip(headline, 200),
+        "impacted_orders": orders,
+        "customer_impact": clip(sentences.join(" "), 2000),
+        "financial_exposure_band": f.exposure_band(),
+        "mitigation_options": options,
+    })
 }
 
 fn classification(f: &Facts) -> Value {
     let category = match f.event_type.as_str() {
-        "receipt_delay" => "supply_delay",
-        "allocation_failure" | "stockout_risk" => "inventory_shortage",
-        "quality_hold" => "quality",
-        "invoice_dispute" => "billing",
-        "sla_breach" => "service_level",
-        "margin_exception" => "commercial",
-        "equipment_downtime" => "operations",
-        "supplier_substitution" => "supplier_change",
+        "receipt_delay" => "supplier_delay",
+        "supplier_substitution" => "substitution_request",
+        t @ ("allocation_failure" | "stockout_risk" | "quality_hold" | "invoice_dispute"
+        | "sla_breach" | "margin_exception" | "equipment_downtime") => t,
         _ => "other",
     };
     let at_risk = !f.orders.is_empty();
@@ -375,7 +438,7 @@ fn classification(f: &Facts) -> Value {
         (Some(c), Some(now)) => (c - now).whole_days() <= 3,
         _ => false,
     };
-    let customer_facing = matches!(f.event_type.as_str(), "invoice_dispute" | "sla_breach");
+    let customer_facing = matches!(category, "invoice_dispute" | "sla_breach");
     let (severity, why) = if strategic && (missed || f.beyond_tolerance()) {
         (
             "critical",
@@ -386,7 +449,12 @@ fn classification(f: &Facts) -> Value {
             "high",
             "customer commitments are at risk within days or a customer is waiting",
         )
-    } else if at_risk || matches!(category, "commercial" | "supplier_change" | "quality") {
+    } else if at_risk
+        || matches!(
+            category,
+            "margin_exception" | "substitution_request" | "quality_hold"
+        )
+    {
         (
             "medium",
             "commitments are affected but there is slack or a workaround",
@@ -395,59 +463,40 @@ fn classification(f: &Facts) -> Value {
         ("low", "no customer commitment is affected")
     };
     let priority = match severity {
-        "critical" => "urgent",
-        "high" => "high",
-        "medium" => "normal",
-        _ => "low",
+        "critical" => 1,
+        "high" => 2,
+        "medium" => 3,
+        _ => 4,
     };
-    let mut actions: Vec<String> = match category {
-        "supply_delay" => vec![
-            "Confirm the new arrival date with the supplier or carrier".to_owned(),
-            "Check stock in other warehouses for transfer or partial delivery".to_owned(),
-        ],
-        "inventory_shortage" => vec![
-            "Re-plan allocation by commitment date and customer tier".to_owned(),
-            "Expedite replenishment or source from another warehouse".to_owned(),
-        ],
-        "quality" => vec![
-            "Keep the held lots quarantined and request a supplier corrective action".to_owned(),
-            "Arrange replacement goods or release of unaffected lots".to_owned(),
-        ],
-        "billing" => vec![
-            "Check the disputed lines against the order and delivery".to_owned(),
-            "Put dunning on hold for the disputed amount until resolved".to_owned(),
-        ],
-        "service_level" => vec![
-            "Assign an owner and reply to the customer today".to_owned(),
-            "Agree a resolution date and track it on the ticket".to_owned(),
-        ],
-        "commercial" => vec![
-            "Get sales-manager approval or revise discount and price before confirming".to_owned(),
-            "Check the customer's credit exposure".to_owned(),
-        ],
-        "operations" => vec![
-            "Re-sequence picking to another line or shift".to_owned(),
-            "Confirm the repair date with maintenance".to_owned(),
-        ],
-        "supplier_change" => vec![
-            "Ask affected customers to accept the substitute product".to_owned(),
-            "Confirm the alternative purchase order".to_owned(),
-        ],
-        _ => vec!["Review the exception and assign an owner".to_owned()],
+    let mut actions: Vec<&str> = match category {
+        "supplier_delay" => vec!["expedite_replenishment", "partial_shipment"],
+        "allocation_failure" => vec!["reallocate_stock", "partial_shipment"],
+        "stockout_risk" => vec!["expedite_replenishment", "reallocate_stock"],
+        "quality_hold" => vec!["quality_inspection", "substitute_item"],
+        "invoice_dispute" => vec!["credit_review"],
+        "sla_breach" => vec!["notify_customer"],
+        "margin_exception" => vec!["credit_review"],
+        "equipment_downtime" => vec!["maintenance_review", "reallocate_stock"],
+        "substitution_request" => vec!["substitute_item"],
+        _ => vec!["no_action"],
     };
-    if at_risk {
-        actions.push("Inform affected customers before their commitment dates".to_owned());
+    if at_risk && !actions.contains(&"notify_customer") {
+        actions.push("notify_customer");
     }
     if strategic {
-        actions.push("Alert the strategic account manager".to_owned());
+        actions.push("escalate_account_manager");
     }
-    actions.truncate(6);
-    let actions: Vec<String> = actions.into_iter().map(|a| clip(a, 300)).collect();
+    if actions.len() > 1 {
+        actions.retain(|a| *a != "no_action");
+    }
+    actions.truncate(5);
     json!({
         "category": category,
         "severity": severity,
         "priority": priority,
         "recommended_actions": actions,
+        // Rules map the event type to its category; anything else is a guess.
+        "confidence": if category == "other" { 0.3 } else { 0.9 },
         "rationale": format!("Offline rules: severity {severity} because {why}."),
     })
 }
@@ -665,7 +714,11 @@ fn customer_reply(f: &Facts, requested: &str) -> Value {
         }
     };
     let body = format!("{greeting}\n\n{opening}\n\n{}\n\n{}", p.update, p.closing);
-    json!({"subject": clip(subject, 200), "body": clip(body, 4000), "language": lang})
+    let tone = match f.event_type.as_str() {
+        "invoice_dispute" | "margin_exception" => "informative",
+        _ => "apologetic",
+    };
+    json!({"subject": clip(subject, 200), "body": clip(body, 4000), "tone": tone, "language": lang})
 }
 
 #[cfg(test)]
@@ -697,12 +750,43 @@ mod tests {
         assert_eq!(f.delay_days(), Some(7));
         let c = classification(&f);
         assert_eq!(c["severity"], "critical");
-        assert_eq!(c["priority"], "urgent");
+        assert_eq!(c["priority"], 1);
+        assert_eq!(c["category"], "supplier_delay");
+        assert_eq!(
+            c["recommended_actions"],
+            json!([
+                "expedite_replenishment",
+                "partial_shipment",
+                "notify_customer",
+                "escalate_account_manager"
+            ])
+        );
         let s = impact_summary(&f);
-        let text = s["summary"].as_str().unwrap();
+        let text = s["customer_impact"].as_str().unwrap();
         assert!(text.contains("7 days late"), "{text}");
         assert!(text.contains("S00042 on 2026-11-22"), "{text}");
-        assert!(text.contains("2 warehouses"), "{text}");
+        assert_eq!(
+            s["impacted_orders"][0],
+            json!({"order_ref": "S00042",
+            "customer_token": "[CUSTOMER_1]", "promised_date": "2026-11-22", "at_risk_qty": null})
+        );
+        assert_eq!(s["impacted_orders"].as_array().unwrap().len(), 2);
+        // Orders whose amounts are masked: the exposure is unknown, not none.
+        assert_eq!(s["financial_exposure_band"], "unknown");
+    }
+
+    #[test]
+    fn exposure_is_the_highest_band_at_stake() {
+        let mut b = bundle();
+        b["facts"]["impacted_sales_orders"][0]["amount_total"] = json!("1k–10k EUR");
+        b["facts"]["impacted_sales_orders"][1]["amount_total"] = json!("10k–100k EUR");
+        assert_eq!(
+            impact_summary(&Facts::read(&b))["financial_exposure_band"],
+            "10k–100k"
+        );
+        let none =
+            Facts::read(&json!({"event_type": "other", "source": {"model": "x", "res_id": 1}}));
+        assert_eq!(impact_summary(&none)["financial_exposure_band"], "none");
     }
 
     #[test]

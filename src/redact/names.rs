@@ -303,7 +303,8 @@ impl KnownNames {
         let mut in_word = false;
         for (i, c) in t.char_indices() {
             let word = c.is_alphanumeric();
-            if word && !in_word
+            if word
+                && !in_word
                 && let Some(candidates) = self.by_first.get(first_word(&t[i..]))
             {
                 for &k in candidates {

@@ -110,13 +110,17 @@ pub fn task_of(body: &Value) -> &'static str {
 pub fn valid_output(task: &str) -> Value {
     match task {
         "impact_summary" => json!({"headline": "Model headline for [CUSTOMER_1]",
-            "summary": "Model summary.", "key_points": ["one", "two"]}),
+            "impacted_orders": [{"order_ref": "S00042", "customer_token": "[CUSTOMER_1]",
+                "promised_date": "2026-11-22", "at_risk_qty": 40}],
+            "customer_impact": "Model impact.", "financial_exposure_band": "1k–10k",
+            "mitigation_options": ["one", "two"]}),
         "classification" => {
-            json!({"category": "supply_delay", "severity": "high", "priority": "high",
-            "recommended_actions": ["Call the supplier"], "rationale": "Model rationale."})
+            json!({"category": "supplier_delay", "severity": "high", "priority": 2,
+            "recommended_actions": ["expedite_replenishment"], "confidence": 0.8,
+            "rationale": "Model rationale."})
         }
         _ => {
-            json!({"subject": "Your order", "body": "Dear [PERSON_1],\n\nModel draft.\n\nRegards", "language": "en"})
+            json!({"subject": "Your order", "body": "Dear [PERSON_1],\n\nModel draft.\n\nRegards", "tone": "apologetic", "language": "en"})
         }
     }
 }
