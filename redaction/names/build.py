@@ -47,6 +47,10 @@ assert len(COLUMNS) == 55
 TARGET_COUNTRIES = (
     "great_britain", "ireland", "usa", "italy", "spain", "france", "belgium",
     "the_netherlands", "germany", "austria", "swiss",
+    # Customers, suppliers, drivers and staff of European distributors come from far wider:
+    "portugal", "poland", "czech_republic", "slovakia", "hungary", "romania", "bulgaria",
+    "croatia", "serbia", "slovenia", "greece", "denmark", "norway", "sweden", "finland",
+    "turkey", "arabia", "india", "israel", "russia", "ukraine",
 )
 # Frequency scale 1 (rare) .. D (13); 1 is the lowest value the file records for
 # a name in a country, 0/blank means "not recorded there".

@@ -755,8 +755,10 @@ static NOT_A_NAME: LazyLock<HashSet<String>> = LazyLock::new(|| {
 // Name tokens: capitalised words, hyphenated parts and initials; particles in between.
 const NAME: &str =
     r"\p{Lu}[\p{Ll}]*['’]\p{Lu}[\p{Ll}]+|\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?|\p{Lu}\.";
-const PARTICLE: &str =
-    r"(?:van der|van den|van de|van|von der|von|de la|de|der|den|du|di|da|le|la|ten|ter)";
+const PARTICLE: &str = r"(?:van der|van den|van de|van|von der|von|de la|de los|de las|del|della|dos|das|de|der|den|du|di|da|le|la|lo|el|al|bin|ibn|ten|ter)";
+/// A capitalised word as [`CAPITALISED`] finds it.
+const CAPITALISED_WORD: &str =
+    r"\p{Lu}[\p{Ll}]*['’]\p{Lu}[\p{Ll}]+|\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?";
 
 /// Words that introduce a name (salutations, sign-offs, "spoke with", "driver"…), matched
 /// case-insensitively.
@@ -823,10 +825,8 @@ fn context_may_match(text: &str) -> bool {
     })
 }
 
-static CAPITALISED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\p{Lu}[\p{Ll}]*['’]\p{Lu}[\p{Ll}]+|\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?")
-        .unwrap_or_else(|_| never())
-});
+static CAPITALISED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(CAPITALISED_WORD).unwrap_or_else(|_| never()));
 
 // Both patterns are literals exercised by the tests below.
 fn never() -> Regex {
@@ -894,28 +894,46 @@ fn find_free_names_gated(
         // A first name that is also an ordinary word ("Will", "Thomas" in Dutch) counts only
         // with a capitalised surname after it.
         let ambiguous = gazetteer.ambiguous.contains(&folded);
-        let surname = match words.peek() {
-            Some(next) => {
-                let between = &text[w.end()..next.start()];
-                fold_into(next.as_str(), &mut next_folded);
-                ((between == " " || between == "-")
-                    && !NOT_A_NAME.contains(&next_folded)
-                    && (gazetteer.first.contains(&next_folded)
-                        || !gazetteer.ambiguous.contains(&next_folded)))
-                .then_some(next.end())
+        // The surname: up to three more words, each a capitalised word that is not a common
+        // word, perhaps after particles ("Javier de la Fuente", "Lucía Ortega Villalba",
+        // "Beatrice Lo Presti").
+        let mut end = w.end();
+        for _ in 0..3 {
+            let Some(m) = SURNAME_PART.captures(&text[end..]) else {
+                break;
+            };
+            let (Some(all), Some(word)) = (m.get(0), m.get(1)) else {
+                break;
+            };
+            fold_into(word.as_str(), &mut next_folded);
+            // Past the first surname word, a word that is also an ordinary word ends the name
+            // ("Anna Schmidt Will call back").
+            let common = NOT_A_NAME.contains(&next_folded)
+                || (end > w.end() && gazetteer.ambiguous.contains(&next_folded));
+            if common {
+                break;
             }
-            None => None,
-        };
-        match surname {
-            Some(end) => {
-                words.next();
-                out.push((w.start(), end));
-            }
-            None if !ambiguous => out.push((w.start(), w.end())),
-            None => {}
+            end += all.end();
+        }
+        while words.peek().is_some_and(|next| next.start() < end) {
+            words.next();
+        }
+        if end > w.end() {
+            out.push((w.start(), end));
+        } else if !ambiguous {
+            out.push((w.start(), w.end()));
         }
     }
 }
+
+/// What may follow a first name as (part of) the surname: a space or hyphen, particles, and a
+/// capitalised word (group 1). Anchored at the end of the name so far.
+static SURNAME_PART: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(
+        r"^(?:[ ]|-)(?:(?:(?i:{PARTICLE}))[ ])?({CAPITALISED_WORD})"
+    ))
+    .unwrap_or_else(|_| never())
+});
 
 #[cfg(test)]
 mod tests {
