@@ -38,6 +38,45 @@ pub struct Config {
     pub llm: LlmConfig,
     pub prompts: PromptsConfig,
     pub redaction: RedactionConfig,
+    pub odoo: OdooConfig,
+}
+
+/// Which of Odoo's external APIs to speak.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OdooApi {
+    /// `POST /json/2/<model>/<method>`, bearer API key: Odoo 19 and later.
+    Json2,
+    /// `POST /jsonrpc` with `execute_kw`: Odoo 16–18 (deprecated in 19, removed in 20).
+    Jsonrpc,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OdooConfig {
+    /// Base URL, e.g. `https://erp.example.com`. Empty: no write-back.
+    pub url: String,
+    pub database: String,
+    /// The technical user's login (JSON-RPC authenticates with it; JSON-2 needs only the key).
+    pub login: String,
+    /// The technical user's API key (or password, JSON-RPC only).
+    pub api_key: Option<SecretString>,
+    pub api: OdooApi,
+    /// Per call.
+    pub timeout_secs: u64,
+}
+
+impl Default for OdooConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            database: String::new(),
+            login: String::new(),
+            api_key: None,
+            api: OdooApi::Json2,
+            timeout_secs: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod llm;
+pub mod odoo;
 pub mod pipeline;
 pub mod prompts;
 pub mod redact;

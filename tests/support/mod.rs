@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_llm;
+pub mod fake_odoo;
 
 use std::path::PathBuf;
 use std::sync::Arc;
