@@ -9,6 +9,8 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::llm::Llm;
+use crate::odoo;
+use crate::outbox::{Settings, Worker};
 use crate::pipeline::Pipeline;
 use crate::prompts::{PromptError, Registry};
 use crate::redact::{Policies, PolicyError};
@@ -24,6 +26,8 @@ pub enum StartError {
     Policy(#[from] PolicyError),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    #[error("odoo: {0}")]
+    Odoo(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -46,12 +50,28 @@ pub fn parts(config: &Config) -> Result<Parts, StartError> {
 pub async fn pipeline(config: &Config) -> Result<Arc<Pipeline>, StartError> {
     let parts = parts(config)?;
     let store = Store::connect(&config.database.url, config.database.max_connections).await?;
-    Ok(Arc::new(Pipeline::new(
+    Ok(Arc::new(
+        Pipeline::new(
+            store,
+            parts.policies,
+            parts.prompts,
+            parts.llm,
+            Duration::from_secs(config.server.request_timeout_secs),
+        )
+        .with_default_write_back(config.odoo.write_back_models.clone()),
+    ))
+}
+
+/// The Odoo outbox worker, when `odoo.url` is set.
+pub fn outbox_worker(config: &Config, store: Store) -> Result<Option<Worker>, StartError> {
+    if config.odoo.url.is_empty() {
+        return Ok(None);
+    }
+    let client = odoo::Client::new(&config.odoo).map_err(|e| StartError::Odoo(e.to_string()))?;
+    Ok(Some(Worker::new(
         store,
-        parts.policies,
-        parts.prompts,
-        parts.llm,
-        Duration::from_secs(config.server.request_timeout_secs),
+        Arc::new(client),
+        Settings::from_config(&config.odoo),
     )))
 }
 
@@ -67,9 +87,19 @@ pub async fn serve(
         max_json_depth: config.server.max_json_depth,
     };
     let router = http::router(state, config.server.max_body_bytes);
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let worker = outbox_worker(config, pipeline.store().clone())?.map(|w| {
+        tokio::spawn(w.run(async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        }))
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await?;
+    let _ = stop_tx.send(true);
+    if let Some(w) = worker {
+        let _ = w.await;
+    }
     // Summaries whose callers hung up still finish before the pool closes.
     pipeline
         .drain(Duration::from_secs(config.server.request_timeout_secs))

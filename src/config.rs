@@ -64,6 +64,20 @@ pub struct OdooConfig {
     pub api: OdooApi,
     /// Per call.
     pub timeout_secs: u64,
+    /// Where exbrief's review pages are reachable for people in Odoo (the note links there);
+    /// empty: no link.
+    pub review_url: String,
+    /// Odoo user id the review activity is assigned to when the bundle names none.
+    pub default_reviewer_id: Option<i64>,
+    /// Source models (`sale.order`, `purchase.order`…) whose record gets the write-back when a
+    /// bundle from Odoo has no `write_back`.
+    pub write_back_models: Vec<String>,
+    /// Tries per outbox row before it is marked `dead`.
+    pub max_attempts: u32,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// How often the worker looks for due rows when idle.
+    pub poll_interval_ms: u64,
 }
 
 impl Default for OdooConfig {
@@ -75,6 +89,13 @@ impl Default for OdooConfig {
             api_key: None,
             api: OdooApi::Json2,
             timeout_secs: 30,
+            review_url: String::new(),
+            default_reviewer_id: None,
+            write_back_models: Vec::new(),
+            max_attempts: 8,
+            backoff_base_ms: 2_000,
+            backoff_max_ms: 300_000,
+            poll_interval_ms: 1_000,
         }
     }
 }

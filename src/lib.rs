@@ -11,6 +11,7 @@ pub mod demo;
 pub mod http;
 pub mod llm;
 pub mod odoo;
+pub mod outbox;
 pub mod pipeline;
 pub mod prompts;
 pub mod redact;

@@ -58,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         command: PromptsCommand,
     },
+    /// The Odoo outbox: list rows, requeue dead ones.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
     /// Run every fixture bundle through the pipeline and print the results.
     Demo {
         #[arg(long, default_value = "fixtures")]
@@ -91,6 +96,23 @@ enum PromptsCommand {
     Lock,
 }
 
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// Every outbox row (or only the dead ones): status, tries, Odoo's last error, Odoo ids.
+    List {
+        #[arg(long)]
+        dead: bool,
+    },
+    /// Make a row (or every dead row) due now with a fresh budget of tries.
+    Retry {
+        /// The outbox row id.
+        #[arg(required_unless_present = "dead", conflicts_with = "dead")]
+        id: Option<uuid::Uuid>,
+        #[arg(long)]
+        dead: bool,
+    },
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum RedactFormat {
     /// The redacted bundle, as a model would see it.
@@ -120,7 +142,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // The demo prints results; its logs stay quiet unless EXBRIEF_LOG asks otherwise.
     let default_level = if matches!(
         cli.command,
-        Command::Demo { .. } | Command::Redact { .. } | Command::Prompts { .. }
+        Command::Demo { .. }
+            | Command::Redact { .. }
+            | Command::Prompts { .. }
+            | Command::Outbox { .. }
     ) {
         "warn"
     } else {
@@ -193,6 +218,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Prompts { command } => prompts_command(&config, command),
+        Command::Outbox { command } => {
+            let store = Store::connect(&config.database.url, 1).await?;
+            let result = outbox_command(&store, command).await;
+            store.close().await;
+            result
+        }
         Command::Demo { fixtures } => {
             let mut out = std::io::stdout().lock();
             let n = demo::run(config, &fixtures, &mut out).await?;
@@ -200,6 +231,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn outbox_command(store: &Store, command: OutboxCommand) -> anyhow::Result<()> {
+    match command {
+        OutboxCommand::List { dead } => {
+            let rows = store.outbox_list(dead).await?;
+            println!(
+                "{:<36}  {:<7} {:>5}  {:<20} {:<36}  odoo ids / last error",
+                "id", "status", "tries", "target", "summary"
+            );
+            for r in &rows {
+                let p = &r.payload.0;
+                let target = format!("{}/{}", p["model"].as_str().unwrap_or("?"), p["res_id"]);
+                let detail = match (&r.result, &r.last_error) {
+                    (_, Some(e)) if r.status != "done" => e.clone(),
+                    (Some(res), _) => res.0.to_string(),
+                    _ => String::new(),
+                };
+                println!(
+                    "{:<36}  {:<7} {:>5}  {:<20} {:<36}  {detail}",
+                    r.id, r.status, r.attempts, target, r.summary_id
+                );
+            }
+            println!("{} row(s)", rows.len());
+        }
+        OutboxCommand::Retry { id, dead } => {
+            let n = store.outbox_requeue(if dead { None } else { id }).await?;
+            anyhow::ensure!(n > 0 || dead, "no pending or dead outbox row with that id");
+            println!("{n} row(s) due again");
+        }
+    }
+    Ok(())
 }
 
 fn prompts_command(config: &Config, command: PromptsCommand) -> anyhow::Result<()> {

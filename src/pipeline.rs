@@ -72,6 +72,8 @@ pub struct Pipeline {
     llm: Llm,
     lease: Duration,
     in_flight: Arc<InFlight>,
+    /// Odoo models whose records get the write-back when a bundle names no `write_back`.
+    write_back_models: Vec<String>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -107,7 +109,15 @@ impl Pipeline {
             llm,
             lease,
             in_flight: Arc::new(InFlight::default()),
+            write_back_models: Vec::new(),
         }
+    }
+
+    /// Bundles from Odoo about these models get a write-back to their source record when they
+    /// name none.
+    pub fn with_default_write_back(mut self, models: Vec<String>) -> Self {
+        self.write_back_models = models;
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -350,16 +360,21 @@ impl Pipeline {
             return Err(PipelineError::ModelUnavailable(reason));
         }
         let document = document(id, owned.created_at, bundle, redactor, &redacted, &results);
-        let outbox: Vec<NewOutbox> = bundle
-            .write_back
-            .as_ref()
-            .map(|wb| NewOutbox {
+        let source = &bundle.source;
+        let target = match &bundle.write_back {
+            Some(wb) => Some((wb.model.as_str(), wb.res_id, wb.activity_user_id)),
+            None if source.system == "odoo" && self.write_back_models.contains(&source.model) => {
+                Some((source.model.as_str(), source.res_id, None))
+            }
+            None => None,
+        };
+        // Delivered by the outbox worker: a pending-review note plus a review activity.
+        let outbox: Vec<NewOutbox> = target
+            .map(|(model, res_id, user)| NewOutbox {
                 id: Uuid::now_v7(),
-                // Delivered by the Odoo outbox worker (issue #5): a pending-review note plus a
-                // review activity on this record.
-                kind: "odoo.pending_review".to_owned(),
-                payload: json!({"model": wb.model, "res_id": wb.res_id,
-                    "activity_user_id": wb.activity_user_id, "summary_id": id}),
+                kind: crate::outbox::PENDING_REVIEW.to_owned(),
+                payload: json!({"model": model, "res_id": res_id,
+                    "activity_user_id": user, "summary_id": id}),
             })
             .into_iter()
             .collect();
@@ -515,7 +530,7 @@ fn log_row(
 }
 
 /// The stored document, with the row's current status (reviews change it later).
-fn document_of(row: &SummaryRow) -> Value {
+pub fn document_of(row: &SummaryRow) -> Value {
     match &row.document {
         Some(doc) => {
             let mut doc = doc.0.clone();

@@ -113,6 +113,25 @@ pub struct SummaryRow {
     pub created_at: OffsetDateTime,
 }
 
+const OUTBOX_COLUMNS: &str = "id, summary_id, kind, payload, status, attempts, next_attempt_at, \
+                              last_error, result, created_at, updated_at";
+
+/// One write to Odoo, as the outbox worker sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub id: Uuid,
+    pub summary_id: Uuid,
+    pub kind: String,
+    pub payload: Json<Value>,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: OffsetDateTime,
+    pub last_error: Option<String>,
+    pub result: Option<Json<Value>>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
 /// What a request claims before it calls any model.
 #[derive(Debug, Clone)]
 pub struct NewClaim {
@@ -451,6 +470,107 @@ impl Store {
                    FROM prompt_log WHERE summary_id = $1 ORDER BY seq";
         let rows: Vec<LogRow> = on_pool!(self, pool => sqlx::query_as::<_, LogRow>(sql).bind(summary_id).fetch_all(pool).await?);
         Ok(rows.into_iter().map(LogRow::into_json).collect())
+    }
+
+    /// Claims up to `limit` due outbox rows: each becomes due again only at `lease_until`, so a
+    /// worker that dies mid-delivery leaves its rows to the next one. PostgreSQL skips rows
+    /// another replica holds; SQLite has a single writer.
+    pub async fn claim_outbox(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>> {
+        let rows = match self {
+            Store::Postgres(pool) => {
+                let sql = format!(
+                    "UPDATE outbox SET next_attempt_at = $1, updated_at = $2 WHERE id IN \
+                     (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2 \
+                     ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING {OUTBOX_COLUMNS}"
+                );
+                sqlx::query_as::<_, OutboxRow>(&sql)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+            Store::Sqlite(pool) => {
+                let sql = format!(
+                    "UPDATE outbox SET next_attempt_at = $1, updated_at = $2 WHERE id IN \
+                     (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2 \
+                     ORDER BY next_attempt_at LIMIT $3) RETURNING {OUTBOX_COLUMNS}"
+                );
+                sqlx::query_as::<_, OutboxRow>(&sql)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+        };
+        Ok(rows)
+    }
+
+    /// Records what has been done so far (the ids Odoo returned), keeping the row pending.
+    pub async fn outbox_progress(&self, id: Uuid, result: &Value) -> Result<()> {
+        let sql = "UPDATE outbox SET result = $1, updated_at = $2 WHERE id = $3";
+        on_pool!(self, pool => {sqlx::query(sql).bind(Json(result)).bind(now()).bind(id).execute(pool).await?; });
+        Ok(())
+    }
+
+    pub async fn outbox_done(&self, id: Uuid, attempts: i32, result: &Value) -> Result<()> {
+        let sql = "UPDATE outbox SET status = 'done', attempts = $1, result = $2, last_error = NULL, \
+                   updated_at = $3 WHERE id = $4";
+        on_pool!(self, pool => {sqlx::query(sql).bind(attempts).bind(Json(result)).bind(now()).bind(id).execute(pool).await?; });
+        Ok(())
+    }
+
+    /// A failed try: again at `next_attempt_at`, or `dead` when `next_attempt_at` is `None`.
+    pub async fn outbox_failed(
+        &self,
+        id: Uuid,
+        attempts: i32,
+        error: &str,
+        next_attempt_at: Option<OffsetDateTime>,
+    ) -> Result<()> {
+        let (status, next) = match next_attempt_at {
+            Some(t) => ("pending", t),
+            None => ("dead", now()),
+        };
+        let sql = "UPDATE outbox SET status = $1, attempts = $2, last_error = $3, \
+                   next_attempt_at = $4, updated_at = $5 WHERE id = $6";
+        on_pool!(self, pool => {sqlx::query(sql).bind(status).bind(attempts).bind(error).bind(next).bind(now()).bind(id).execute(pool).await?; });
+        Ok(())
+    }
+
+    /// Outbox rows, oldest first; only `dead` ones when asked.
+    pub async fn outbox_list(&self, dead_only: bool) -> Result<Vec<OutboxRow>> {
+        let filter = if dead_only {
+            "WHERE status = 'dead'"
+        } else {
+            ""
+        };
+        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox {filter} ORDER BY created_at");
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, OutboxRow>(&sql).fetch_all(pool).await?))
+    }
+
+    /// Makes one row (or every dead row) due now with a fresh budget; returns how many.
+    pub async fn outbox_requeue(&self, id: Option<Uuid>) -> Result<u64> {
+        let base = "UPDATE outbox SET status = 'pending', attempts = 0, last_error = NULL, \
+                    next_attempt_at = $1, updated_at = $1 WHERE ";
+        let t = now();
+        let done = match id {
+            Some(id) => {
+                let sql = format!("{base}id = $2 AND status <> 'done'");
+                on_pool!(self, pool => sqlx::query(&sql).bind(t).bind(id).execute(pool).await?.rows_affected())
+            }
+            None => {
+                let sql = format!("{base}status = 'dead'");
+                on_pool!(self, pool => sqlx::query(&sql).bind(t).execute(pool).await?.rows_affected())
+            }
+        };
+        Ok(done)
     }
 
     pub async fn outbox_for(&self, summary_id: Uuid) -> Result<Vec<(String, String, Value)>> {

@@ -16,6 +16,7 @@ fn config(url: &str, api: OdooApi) -> OdooConfig {
         api_key: Some(fake_odoo::API_KEY.to_owned().into()),
         api,
         timeout_secs: 1,
+        ..OdooConfig::default()
     }
 }
 

@@ -30,8 +30,11 @@ impl Report {
     }
 
     fn known_names(&self) -> f64 {
-        let (a, b) = (&self.recall["PERSON_KNOWN"], &self.recall["ORG_KNOWN"]);
-        (a.found + b.found) as f64 / (a.spans + b.spans) as f64
+        let (found, spans) = ["PERSON_KNOWN", "ORG_KNOWN"]
+            .iter()
+            .filter_map(|e| self.recall.get(*e))
+            .fold((0, 0), |(f, s), t| (f + t.found, s + t.spans));
+        found as f64 / spans.max(1) as f64
     }
 }
 
@@ -40,6 +43,20 @@ impl Report {
 #[test]
 fn held_out_corpus_figures() {
     let r = evaluate("tests/redaction_corpus/heldout.jsonl");
+    assert!(
+        r.over <= 0.01,
+        "{:.2}% of negative characters redacted",
+        r.over * 100.0
+    );
+    let _ = (r.recall("EMAIL"), r.known_names());
+}
+
+/// A second held-out corpus (300 strings), written blind to the engine by another author after
+/// the first one had been used: measured once, never tuned on. Reported, with a floor only on
+/// over-redaction.
+#[test]
+fn second_held_out_corpus_figures() {
+    let r = evaluate("tests/redaction_corpus/heldout2.jsonl");
     assert!(
         r.over <= 0.01,
         "{:.2}% of negative characters redacted",

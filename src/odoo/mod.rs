@@ -265,6 +265,30 @@ impl Client {
             .and_then(|r| r["id"].as_i64()))
     }
 
+    /// The id of an activity on the record whose note contains `marker`, if any.
+    pub async fn find_activity(
+        &self,
+        model: &str,
+        res_id: i64,
+        marker: &str,
+    ) -> Result<Option<i64>, OdooError> {
+        let mut kw = Map::new();
+        kw.insert(
+            "domain".to_owned(),
+            json!([
+                ["res_model", "=", model],
+                ["res_id", "=", res_id],
+                ["note", "ilike", marker]
+            ]),
+        );
+        kw.insert("fields".to_owned(), json!(["id"]));
+        kw.insert("limit".to_owned(), json!(1));
+        let v = self.call("mail.activity", "search_read", None, kw).await?;
+        Ok(v.as_array()
+            .and_then(|rows| rows.first())
+            .and_then(|r| r["id"].as_i64()))
+    }
+
     async fn uid(&self) -> Result<i64, OdooError> {
         self.uid
             .get_or_try_init(|| async {

@@ -877,33 +877,38 @@ impl Redactor {
         }
         out.push_str(&text[at..]);
         // A replacement can expose a neighbour that a word boundary hid ("…example901-555-0188"
-        // once the address is a token): scan the result once more, so what the model sees is
-        // what a second redaction would leave (offsets of such late finds are not recorded).
-        let mut late: Option<Vec<(usize, usize)>> = None;
-        let mut again: Vec<Hit> = Vec::new();
-        detectors.find(&out, &mut late, &mut again);
-        if again.is_empty() {
-            return out;
+        // once the address is a token), or join its neighbours into a new shape (a band after
+        // "a@a." reads as an e-mail domain): scan the result again until nothing changes, so
+        // what the model sees is what a second redaction would leave (offsets of such late
+        // finds are not recorded). The number of passes is capped.
+        for _ in 0..LATE_PASSES {
+            let mut late: Option<Vec<(usize, usize)>> = None;
+            let mut again: Vec<Hit> = Vec::new();
+            detectors.find(&out, &mut late, &mut again);
+            if again.is_empty() {
+                return out;
+            }
+            let mut next = String::with_capacity(out.len());
+            let mut at = 0;
+            for h in again {
+                next.push_str(&out[at..h.start]);
+                let (class, entity, replacement) =
+                    self.replace_detected(h.kind, &out[h.start..h.end], state);
+                state.count(&class);
+                state.findings.push(Finding {
+                    path: p.to_owned(),
+                    start: None,
+                    end: None,
+                    class,
+                    entity,
+                });
+                next.push_str(&replacement);
+                at = h.end;
+            }
+            next.push_str(&out[at..]);
+            out = next;
         }
-        let mut second = String::with_capacity(out.len());
-        let mut at = 0;
-        for h in again {
-            second.push_str(&out[at..h.start]);
-            let (class, entity, replacement) =
-                self.replace_detected(h.kind, &out[h.start..h.end], state);
-            state.count(&class);
-            state.findings.push(Finding {
-                path: p.to_owned(),
-                start: None,
-                end: None,
-                class,
-                entity,
-            });
-            second.push_str(&replacement);
-            at = h.end;
-        }
-        second.push_str(&out[at..]);
-        second
+        out
     }
 
     fn replace_detected(
@@ -925,6 +930,9 @@ impl Redactor {
         (class, label.to_owned(), replacement)
     }
 }
+
+/// Rescans of a redacted string (see the end of `Redactor::text`).
+const LATE_PASSES: usize = 4;
 
 static EMPTY_GAZETTEER: LazyLock<Gazetteer> = LazyLock::new(Gazetteer::default);
 

@@ -41,6 +41,9 @@ pub enum Mode {
     Hang,
     /// Every write is refused with an AccessError.
     AccessDenied,
+    /// Writes happen, but the answer never comes: what a caller sees when it dies (or times
+    /// out) after Odoo did the work.
+    HangAfterWrite,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +73,7 @@ pub struct Activity {
     pub model: String,
     pub res_id: i64,
     pub summary: String,
+    pub note: String,
     pub user_id: Option<i64>,
     pub date_deadline: String,
 }
@@ -130,6 +134,16 @@ impl FakeOdoo {
 
     pub fn activities(&self) -> Vec<Activity> {
         self.inner.lock().unwrap().activities.clone()
+    }
+
+    async fn hang_after_write(&self, method: &str) {
+        let write = matches!(
+            method,
+            "message_post" | "activity_schedule" | "create" | "write"
+        );
+        if write && self.mode() == Mode::HangAfterWrite {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
     }
 
     fn mode(&self) -> Mode {
@@ -216,6 +230,7 @@ impl FakeOdoo {
                     model: model.to_owned(),
                     res_id: *res_id,
                     summary: kw["summary"].as_str().unwrap_or("").to_owned(),
+                    note: kw["note"].as_str().unwrap_or("").to_owned(),
                     user_id: kw["user_id"].as_i64(),
                     date_deadline: kw["date_deadline"].as_str().unwrap_or("").to_owned(),
                 });
@@ -241,6 +256,28 @@ impl FakeOdoo {
                     rows.into_iter()
                         .take(limit)
                         .map(|m| json!({"id": m.id}))
+                        .collect(),
+                ))
+            }
+            "search_read" if model == "mail.activity" => {
+                let mut rows: Vec<&Activity> = inner.activities.iter().collect();
+                for clause in kw["domain"].as_array().into_iter().flatten() {
+                    let (field, value) = (clause[0].as_str(), &clause[2]);
+                    rows.retain(|a| match field {
+                        Some("res_model") => value == a.model.as_str(),
+                        Some("res_id") => value.as_i64() == Some(a.res_id),
+                        Some("note") => a
+                            .note
+                            .to_lowercase()
+                            .contains(&value.as_str().unwrap_or("").to_lowercase()),
+                        _ => true,
+                    });
+                }
+                let limit = kw["limit"].as_u64().unwrap_or(u64::MAX) as usize;
+                Ok(Value::Array(
+                    rows.into_iter()
+                        .take(limit)
+                        .map(|a| json!({"id": a.id}))
                         .collect(),
                 ))
             }
@@ -344,7 +381,10 @@ async fn jsonrpc(
                 .unwrap_or_default();
             let kw = args.get(6).cloned().unwrap_or(json!({}));
             match fake.execute(model, method, &ids, &kw) {
-                Ok(v) => v,
+                Ok(v) => {
+                    fake.hang_after_write(method).await;
+                    v
+                }
                 Err(f) => return error(f.name, &f.message),
             }
         }
@@ -409,7 +449,10 @@ async fn json2(
         .map(|a| a.iter().filter_map(Value::as_i64).collect())
         .unwrap_or_default();
     match fake.execute(&model, &method, &ids, &body) {
-        Ok(v) => Json(v).into_response(),
+        Ok(v) => {
+            fake.hang_after_write(&method).await;
+            Json(v).into_response()
+        }
         Err(f) => flat(f.status, f.name, &f.message),
     }
 }

@@ -8,7 +8,7 @@ pub mod fake_odoo;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use exbrief::config::{Config, OnFailure};
+use exbrief::config::{Config, OdooApi, OnFailure};
 use exbrief::pipeline::Pipeline;
 use serde_json::Value;
 use sqlx::Connection;
@@ -16,6 +16,8 @@ use tokio::sync::oneshot;
 
 #[allow(unused_imports)]
 pub use fake_llm::{FakeLlm, Reply};
+#[allow(unused_imports)]
+pub use fake_odoo::FakeOdoo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -134,6 +136,7 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub fake: Option<FakeLlm>,
+    pub odoo: Option<FakeOdoo>,
     pub pipeline: Arc<Pipeline>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -145,6 +148,8 @@ pub struct Options {
     pub on_failure: OnFailure,
     pub max_retries: u32,
     pub tweak: fn(&mut Config),
+    /// Starts a fake Odoo speaking this API and points the outbox worker at it.
+    pub odoo: Option<OdooApi>,
 }
 
 impl Default for Options {
@@ -154,6 +159,7 @@ impl Default for Options {
             on_failure: OnFailure::Fallback,
             max_retries: 2,
             tweak: |_| {},
+            odoo: None,
         }
     }
 }
@@ -178,6 +184,24 @@ pub async fn spawn_app(backend: Backend, options: Options) -> TestApp {
     } else {
         None
     };
+    let odoo = match options.odoo {
+        Some(api) => {
+            let (fake, url) = FakeOdoo::start().await;
+            config.odoo.url = url;
+            config.odoo.database = fake_odoo::DATABASE.to_owned();
+            config.odoo.login = fake_odoo::LOGIN.to_owned();
+            config.odoo.api_key = Some(fake_odoo::API_KEY.to_owned().into());
+            config.odoo.api = api;
+            config.odoo.timeout_secs = 1;
+            config.odoo.backoff_base_ms = 20;
+            config.odoo.backoff_max_ms = 100;
+            config.odoo.poll_interval_ms = 20;
+            config.odoo.default_reviewer_id = Some(5);
+            config.odoo.review_url = "https://exbrief.example.com".to_owned();
+            Some(fake)
+        }
+        None => None,
+    };
     (options.tweak)(&mut config);
     let pipeline = exbrief::app::pipeline(&config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -195,6 +219,7 @@ pub async fn spawn_app(backend: Backend, options: Options) -> TestApp {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
         fake,
+        odoo,
         pipeline,
         shutdown: Some(tx),
         server: Some(server),

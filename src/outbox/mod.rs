@@ -1,0 +1,213 @@
+//! The outbox worker: delivers the Odoo writes that a summary's transaction enqueued. A row is
+//! claimed with a lease (a worker that dies leaves it to the next), each step's Odoo id is stored
+//! as soon as Odoo answers, and before posting a step looks for the note or activity it may
+//! already have made (by the marker its text carries), so a crash between Odoo's answer and the
+//! commit never posts twice. Errors that can heal are retried with backoff; the others, or a
+//! spent budget, mark the row `dead` with Odoo's reason.
+
+pub mod note;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use serde_json::{Value, json};
+
+use crate::config::OdooConfig;
+use crate::odoo::{Client, OdooError};
+use crate::pipeline::document_of;
+use crate::store::{self, OutboxRow, Store, StoreError};
+
+/// A pending-review note plus a review activity on one Odoo record.
+pub const PENDING_REVIEW: &str = "odoo.pending_review";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub poll: Duration,
+    /// How long a claimed row stays with its worker.
+    pub lease: Duration,
+    pub review_url: String,
+    pub default_reviewer: Option<i64>,
+}
+
+impl Settings {
+    pub fn from_config(c: &OdooConfig) -> Self {
+        Self {
+            max_attempts: c.max_attempts.max(1),
+            backoff_base: Duration::from_millis(c.backoff_base_ms),
+            backoff_max: Duration::from_millis(c.backoff_max_ms.max(c.backoff_base_ms)),
+            poll: Duration::from_millis(c.poll_interval_ms.max(10)),
+            // Four calls at most (a look-up and a write per step), and some slack.
+            lease: Duration::from_secs(c.timeout_secs.max(1) * 4 + 2),
+            review_url: c.review_url.clone(),
+            default_reviewer: c.default_reviewer_id,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum DeliveryError {
+    #[error(transparent)]
+    Odoo(#[from] OdooError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Payload(String),
+}
+
+pub struct Worker {
+    store: Store,
+    odoo: Arc<Client>,
+    settings: Settings,
+}
+
+impl Worker {
+    pub fn new(store: Store, odoo: Arc<Client>, settings: Settings) -> Self {
+        Self {
+            store,
+            odoo,
+            settings,
+        }
+    }
+
+    /// Delivers the rows due now, once each; returns how many it handled.
+    pub async fn run_once(&self) -> Result<usize, StoreError> {
+        let now = store::now();
+        let lease = time::Duration::try_from(self.settings.lease).unwrap_or(time::Duration::MINUTE);
+        let rows = self.store.claim_outbox(now, now + lease, 16).await?;
+        for row in &rows {
+            self.deliver(row).await?;
+        }
+        Ok(rows.len())
+    }
+
+    /// Delivers until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let idle = match self.run_once().await {
+                Ok(n) => n == 0,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox: could not read due rows");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = tokio::time::sleep(self.settings.poll) => {}
+                }
+            }
+        }
+    }
+
+    async fn deliver(&self, row: &OutboxRow) -> Result<(), StoreError> {
+        let attempts = row.attempts.saturating_add(1);
+        match self.try_deliver(row).await {
+            Ok(result) => {
+                tracing::info!(outbox_id = %row.id, summary_id = %row.summary_id, attempts, "outbox: delivered to Odoo");
+                self.store.outbox_done(row.id, attempts, &result).await
+            }
+            Err(DeliveryError::Store(e)) => Err(e),
+            Err(DeliveryError::Odoo(e))
+                if e.retryable()
+                    && u32::try_from(attempts).unwrap_or(u32::MAX) < self.settings.max_attempts =>
+            {
+                let wait = self.backoff(attempts);
+                tracing::warn!(outbox_id = %row.id, attempts, error = %e, retry_in_ms = wait.as_millis() as u64, "outbox: Odoo call failed; will retry");
+                let next =
+                    store::now() + time::Duration::try_from(wait).unwrap_or(time::Duration::MINUTE);
+                self.store
+                    .outbox_failed(row.id, attempts, &e.to_string(), Some(next))
+                    .await
+            }
+            Err(e) => {
+                tracing::warn!(outbox_id = %row.id, attempts, error = %e, "outbox: giving up; row is dead");
+                self.store
+                    .outbox_failed(row.id, attempts, &e.to_string(), None)
+                    .await
+            }
+        }
+    }
+
+    /// Exponential backoff with jitter: half the step fixed, half random.
+    fn backoff(&self, attempts: i32) -> Duration {
+        let exp = u32::try_from(attempts.saturating_sub(1))
+            .unwrap_or(0)
+            .min(20);
+        let step = self
+            .settings
+            .backoff_base
+            .saturating_mul(1 << exp)
+            .min(self.settings.backoff_max);
+        let half = step / 2;
+        let jitter = rand::rng().random_range(0..=half.as_millis() as u64);
+        half + Duration::from_millis(jitter)
+    }
+
+    async fn try_deliver(&self, row: &OutboxRow) -> Result<Value, DeliveryError> {
+        if row.kind != PENDING_REVIEW {
+            return Err(DeliveryError::Payload(format!(
+                "unknown outbox kind `{}`",
+                row.kind
+            )));
+        }
+        let p = &row.payload.0;
+        let (Some(model), Some(res_id)) = (p["model"].as_str(), p["res_id"].as_i64()) else {
+            return Err(DeliveryError::Payload(
+                "payload without model and res_id".to_owned(),
+            ));
+        };
+        let user = p["activity_user_id"]
+            .as_i64()
+            .or(self.settings.default_reviewer);
+        let summary = self.store.summary(row.summary_id).await?.ok_or_else(|| {
+            DeliveryError::Payload(format!("summary {} not found", row.summary_id))
+        })?;
+        let doc = document_of(&summary);
+        let marker = note::marker(&row.summary_id.to_string());
+        let mut result = row
+            .result
+            .as_ref()
+            .map(|r| r.0.clone())
+            .unwrap_or_else(|| json!({}));
+        if result["message_id"].is_null() {
+            let id = match self.odoo.find_note(model, res_id, &marker).await? {
+                Some(id) => id,
+                None => {
+                    let body = note::pending_review(&doc, &self.settings.review_url);
+                    self.odoo.post_note(model, res_id, &body).await?
+                }
+            };
+            result["message_id"] = json!(id);
+            self.store.outbox_progress(row.id, &result).await?;
+        }
+        if result["activity_id"].is_null() {
+            let id = match self.odoo.find_activity(model, res_id, &marker).await? {
+                Some(id) => id,
+                None => {
+                    let deadline = note::deadline(
+                        doc["classification"]["severity"].as_str(),
+                        summary.created_at.date(),
+                    );
+                    self.odoo
+                        .schedule_activity(
+                            model,
+                            res_id,
+                            "Review AI draft",
+                            &note::activity_note(&doc),
+                            user,
+                            deadline,
+                        )
+                        .await?
+                }
+            };
+            result["activity_id"] = json!(id);
+        }
+        Ok(result)
+    }
+}
