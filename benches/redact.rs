@@ -121,6 +121,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(Policy::load(&root().join("redaction/default.toml")).expect("load")))
     });
     g.sample_size(10);
+    g.bench_function("compile the built-in detectors (once per process)", |b| {
+        b.iter(|| black_box(exbrief::redact::compile_builtin_patterns().expect("compile")))
+    });
     g.bench_function("all policies and the name gazetteer", |b| {
         b.iter(|| black_box(Policies::load(&root().join("redaction"), "default").expect("load")))
     });

@@ -338,6 +338,21 @@ impl Config {
                 "must be between 2 and 128",
             ));
         }
+        let odoo = &self.odoo;
+        if !odoo.url.is_empty() {
+            if !(odoo.url.starts_with("http://") || odoo.url.starts_with("https://")) {
+                return Err(invalid("odoo.url", "must start with http:// or https://"));
+            }
+            if odoo.api_key.is_none() {
+                return Err(invalid("odoo.api_key", "is required when odoo.url is set"));
+            }
+            if odoo.database.is_empty() && odoo.api == OdooApi::Jsonrpc {
+                return Err(invalid("odoo.database", "is required for the JSON-RPC API"));
+            }
+            if odoo.login.is_empty() && odoo.api == OdooApi::Jsonrpc {
+                return Err(invalid("odoo.login", "is required for the JSON-RPC API"));
+            }
+        }
         for (task, c) in &self.prompts.canary {
             if !(0.0..=1.0).contains(&c.share) {
                 return Err(invalid(

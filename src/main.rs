@@ -245,7 +245,8 @@ async fn outbox_command(store: &Store, command: OutboxCommand) -> anyhow::Result
                 let p = &r.payload.0;
                 let target = format!("{}/{}", p["model"].as_str().unwrap_or("?"), p["res_id"]);
                 let detail = match (&r.result, &r.last_error) {
-                    (_, Some(e)) if r.status != "done" => e.clone(),
+                    // Odoo's messages run over several lines; the first says what happened.
+                    (_, Some(e)) if r.status != "done" => e.lines().next().unwrap_or("").to_owned(),
                     (Some(res), _) => res.0.to_string(),
                     _ => String::new(),
                 };

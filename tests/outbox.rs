@@ -166,9 +166,34 @@ async fn an_access_error_goes_dead_with_odoos_reason(backend: Backend) {
         "{reason}"
     );
     assert!(!reason.contains("Traceback"));
-    // Fixed in Odoo, requeued by an operator: delivered.
+    // The operator sees it with Odoo's reason…
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_exbrief"))
+            .arg("--database-url")
+            .arg(&app.db.url)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let listed = cli(&["outbox", "list", "--dead"]);
+    assert!(listed.contains(&dead.id.to_string()), "{listed}");
+    assert!(
+        listed.contains("dead") && listed.contains("sale.order/42"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("not allowed to modify 'sale.order' records"),
+        "{listed}"
+    );
+    // …fixes the rights in Odoo and requeues: delivered.
     odoo.set_mode(Mode::Normal);
-    assert_eq!(app.pipeline.store().outbox_requeue(None).await.unwrap(), 1);
+    assert!(cli(&["outbox", "retry", "--dead"]).contains("1 row(s) due again"));
     until("the requeued note", || odoo.messages().len() == 1).await;
     app.stop().await;
 }
@@ -272,4 +297,86 @@ backend_tests! {
     model_html_arrives_escaped => model_html_arrives_escaped;
     an_answer_lost_after_odoo_wrote_does_not_post_twice => an_answer_lost_after_odoo_wrote_does_not_post_twice;
     bundles_without_write_back_use_the_configured_models => bundles_without_write_back_use_the_configured_models;
+}
+
+/// The real binary, killed (SIGKILL) after Odoo stored the note but before the worker recorded
+/// it, then started again on the same database: the note is not posted a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_killed_mid_delivery_and_restarted_posts_once() {
+    let (odoo, url) = support::FakeOdoo::start().await;
+    odoo.set_mode(Mode::HangAfterWrite);
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let db = format!("sqlite:{}/exbrief.db", dir.path().display());
+    let start = || {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_exbrief"));
+        cmd.current_dir(support::repo());
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("EXBRIEF_")) {
+            cmd.env_remove(k);
+        }
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("EXBRIEF_DATABASE__URL", &db)
+            .env("EXBRIEF_ODOO__URL", &url)
+            .env("EXBRIEF_ODOO__DATABASE", support::fake_odoo::DATABASE)
+            .env("EXBRIEF_ODOO__API_KEY", support::fake_odoo::API_KEY)
+            .env("EXBRIEF_ODOO__TIMEOUT_SECS", "1")
+            .env("EXBRIEF_ODOO__POLL_INTERVAL_MS", "50")
+            .env("EXBRIEF_ODOO__BACKOFF_BASE_MS", "50")
+            .env("EXBRIEF_ODOO__BACKOFF_MAX_MS", "100")
+            .env("EXBRIEF_LOG", "warn")
+            .stdout(std::process::Stdio::null());
+        cmd.spawn().unwrap()
+    };
+    let client = reqwest::Client::new();
+    let ready = |client: reqwest::Client, base: String| async move {
+        let t = Instant::now();
+        while client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .ok()
+            != Some(200)
+        {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "exbrief did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let mut first = start();
+    ready(client.clone(), base.clone()).await;
+    let r = client
+        .post(format!("{base}/v1/summarize"))
+        .json(&bundle(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    until("Odoo to store the note", || odoo.messages().len() == 1).await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    odoo.set_mode(Mode::Normal);
+    let mut second = start();
+    ready(client.clone(), base.clone()).await;
+    // The dead process's claim expires (lease: 4 call timeouts + 2 s), then the new one delivers.
+    let t = Instant::now();
+    while odoo.activities().is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the restarted worker did not deliver"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert_eq!(odoo.messages().len(), 1, "posted once");
+    assert_eq!(odoo.activities().len(), 1);
 }

@@ -19,6 +19,7 @@ use regex::Regex;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use detect::compile_builtin_patterns;
 pub use policy::{Action, Policy, PolicyError};
 
 use detect::{Hit, Kind};
