@@ -78,6 +78,9 @@ pub struct OdooConfig {
     pub backoff_max_ms: u64,
     /// How often the worker looks for due rows when idle.
     pub poll_interval_ms: u64,
+    /// On approval, also post the reply to the record's thread as a comment, which Odoo
+    /// e-mails to the customer; otherwise the approved text is an internal note.
+    pub send_on_approve: bool,
 }
 
 impl Default for OdooConfig {
@@ -96,6 +99,7 @@ impl Default for OdooConfig {
             backoff_base_ms: 2_000,
             backoff_max_ms: 300_000,
             poll_interval_ms: 1_000,
+            send_on_approve: false,
         }
     }
 }

@@ -15,4 +15,5 @@ pub mod outbox;
 pub mod pipeline;
 pub mod prompts;
 pub mod redact;
+pub mod review;
 pub mod store;

@@ -132,6 +132,28 @@ pub struct OutboxRow {
     pub updated_at: OffsetDateTime,
 }
 
+/// A review decision as it is stored.
+#[derive(Debug, Clone)]
+pub struct NewDecision {
+    pub id: Uuid,
+    pub summary_id: Uuid,
+    /// `approved` or `rejected`.
+    pub decision: String,
+    pub reviewer: String,
+    pub comment: Option<String>,
+    pub draft_reply: Option<Value>,
+    pub final_reply: Option<Value>,
+    pub edited: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decided {
+    Done,
+    /// The summary is no longer pending review: its current status.
+    Conflict(String),
+    NotFound,
+}
+
 /// What a request claims before it calls any model.
 #[derive(Debug, Clone)]
 pub struct NewClaim {
@@ -404,6 +426,99 @@ impl Store {
                 tx.commit().await?;
             }
         }
+        Ok(())
+    }
+
+    /// Records a review decision: the summary leaves `pending_review`, the decision row is
+    /// written and the outbox rows queued, in one transaction. Only one decision per summary
+    /// can win; the others get the status the summary already has.
+    pub async fn decide(&self, d: &NewDecision, outbox: &[NewOutbox]) -> Result<Decided> {
+        macro_rules! body {
+            ($tx:ident) => {{
+                let t = now();
+                let moved = sqlx::query(
+                    "UPDATE summaries SET status = $1, updated_at = $2 \
+                     WHERE id = $3 AND status = 'pending_review'",
+                )
+                .bind(&d.decision)
+                .bind(t)
+                .bind(d.summary_id)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+                if moved == 0 {
+                    let current: Option<(String,)> =
+                        sqlx::query_as("SELECT status FROM summaries WHERE id = $1")
+                            .bind(d.summary_id)
+                            .fetch_optional(&mut *$tx)
+                            .await?;
+                    return Ok(match current {
+                        Some((status,)) => Decided::Conflict(status),
+                        None => Decided::NotFound,
+                    });
+                }
+                sqlx::query(
+                    "INSERT INTO review_decisions (id, summary_id, decision, reviewer, comment, \
+                     draft_reply, final_reply, edited, decided_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(d.id)
+                .bind(d.summary_id)
+                .bind(&d.decision)
+                .bind(&d.reviewer)
+                .bind(&d.comment)
+                .bind(d.draft_reply.as_ref().map(Json))
+                .bind(d.final_reply.as_ref().map(Json))
+                .bind(d.edited)
+                .bind(t)
+                .execute(&mut *$tx)
+                .await?;
+                for o in outbox {
+                    sqlx::query(
+                        "INSERT INTO outbox (id, summary_id, kind, payload, status, attempts, \
+                         next_attempt_at, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)",
+                    )
+                    .bind(o.id)
+                    .bind(d.summary_id)
+                    .bind(&o.kind)
+                    .bind(Json(&o.payload))
+                    .bind(t)
+                    .execute(&mut *$tx)
+                    .await?;
+                }
+            }};
+        }
+        match self {
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                body!(tx);
+                tx.commit().await?;
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                body!(tx);
+                tx.commit().await?;
+            }
+        }
+        Ok(Decided::Done)
+    }
+
+    /// The outbox row of `kind` for a summary, if any.
+    pub async fn outbox_row(&self, summary_id: Uuid, kind: &str) -> Result<Option<OutboxRow>> {
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE summary_id = $1 AND kind = $2 \
+             ORDER BY created_at LIMIT 1"
+        );
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, OutboxRow>(&sql).bind(summary_id).bind(kind).fetch_optional(pool).await?),
+        )
+    }
+
+    /// Puts a row back without spending a try (it waits for another row).
+    pub async fn outbox_defer(&self, id: Uuid, until: OffsetDateTime) -> Result<()> {
+        let sql = "UPDATE outbox SET next_attempt_at = $1, updated_at = $2 WHERE id = $3";
+        on_pool!(self, pool => { sqlx::query(sql).bind(until).bind(now()).bind(id).execute(pool).await?; });
         Ok(())
     }
 

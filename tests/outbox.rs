@@ -193,7 +193,14 @@ async fn an_access_error_goes_dead_with_odoos_reason(backend: Backend) {
     );
     // …fixes the rights in Odoo and requeues: delivered.
     odoo.set_mode(Mode::Normal);
-    assert!(cli(&["outbox", "retry", "--dead"]).contains("1 row(s) due again"));
+    let unknown = std::process::Command::new(env!("CARGO_BIN_EXE_exbrief"))
+        .arg("--database-url")
+        .arg(&app.db.url)
+        .args(["outbox", "retry", "01a2a000-0000-7000-8000-000000000000"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success(), "an unknown id is an error");
+    assert!(cli(&["outbox", "retry", &dead.id.to_string()]).contains("1 row(s) due again"));
     until("the requeued note", || odoo.messages().len() == 1).await;
     app.stop().await;
 }

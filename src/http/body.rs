@@ -14,6 +14,18 @@ pub fn bundle(
     body: Result<Bytes, BytesRejection>,
     max_depth: usize,
 ) -> Result<(Value, Bundle), Problem> {
+    let raw = json(headers, body, max_depth)?;
+    let bundle =
+        Bundle::from_value(&raw).map_err(|e| Problem::invalid_bundle(&e.path, e.to_string()))?;
+    Ok((raw, bundle))
+}
+
+/// The body as a JSON value: content type, size, UTF-8, depth and syntax checked.
+pub fn json(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    max_depth: usize,
+) -> Result<Value, Problem> {
     require_json(headers)?;
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -32,10 +44,7 @@ pub fn bundle(
             )
         }
     })?;
-    let raw = parse_json(&body, max_depth)?;
-    let bundle =
-        Bundle::from_value(&raw).map_err(|e| Problem::invalid_bundle(&e.path, e.to_string()))?;
-    Ok((raw, bundle))
+    parse_json(&body, max_depth)
 }
 
 fn require_json(headers: &HeaderMap) -> Result<(), Problem> {

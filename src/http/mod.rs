@@ -4,6 +4,7 @@ mod body;
 mod health;
 mod problem;
 mod redact;
+mod reviews;
 mod summaries;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(health::router())
         .merge(summaries::router())
         .merge(redact::router())
+        .merge(reviews::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -198,16 +198,43 @@ impl Client {
         res_id: i64,
         body_html: &str,
     ) -> Result<i64, OdooError> {
+        self.post_message(model, res_id, body_html, "mail.mt_note")
+            .await
+    }
+
+    /// Posts a message with a subtype: `mail.mt_note` (internal) or `mail.mt_comment` (to the
+    /// record's followers, which Odoo e-mails to the customer).
+    pub async fn post_message(
+        &self,
+        model: &str,
+        res_id: i64,
+        body_html: &str,
+        subtype_xmlid: &str,
+    ) -> Result<i64, OdooError> {
         let mut kw = Map::new();
         kw.insert("body".to_owned(), json!(body_html));
         // Without it Odoo 17+ escapes the HTML and the note shows raw tags.
         kw.insert("body_is_html".to_owned(), json!(true));
         kw.insert("message_type".to_owned(), json!("comment"));
-        kw.insert("subtype_xmlid".to_owned(), json!("mail.mt_note"));
+        kw.insert("subtype_xmlid".to_owned(), json!(subtype_xmlid));
         let v = self
             .call(model, "message_post", Some(&[res_id]), kw)
             .await?;
         first_id(&v)
+    }
+
+    /// Marks an activity done with feedback (Odoo then removes it and logs the feedback in the
+    /// chatter).
+    pub async fn activity_feedback(
+        &self,
+        activity_id: i64,
+        feedback: &str,
+    ) -> Result<(), OdooError> {
+        let mut kw = Map::new();
+        kw.insert("feedback".to_owned(), json!(feedback));
+        self.call("mail.activity", "action_feedback", Some(&[activity_id]), kw)
+            .await
+            .map(|_| ())
     }
 
     /// Schedules a To-Do activity on a record; returns the `mail.activity` id.

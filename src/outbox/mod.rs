@@ -21,6 +21,8 @@ use crate::store::{self, OutboxRow, Store, StoreError};
 
 /// A pending-review note plus a review activity on one Odoo record.
 pub const PENDING_REVIEW: &str = "odoo.pending_review";
+/// A reviewer's decision: the approved reply (or the rejection) noted, the activity done.
+pub const REVIEW_DECISION: &str = "odoo.review_decision";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -32,6 +34,7 @@ pub struct Settings {
     pub lease: Duration,
     pub review_url: String,
     pub default_reviewer: Option<i64>,
+    pub send_on_approve: bool,
 }
 
 impl Settings {
@@ -45,12 +48,16 @@ impl Settings {
             lease: Duration::from_secs(c.timeout_secs.max(1) * 4 + 2),
             review_url: c.review_url.clone(),
             default_reviewer: c.default_reviewer_id,
+            send_on_approve: c.send_on_approve,
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 enum DeliveryError {
+    /// Waits for another row (the decision waits for its pending-review note).
+    #[error("waiting for the pending-review note")]
+    Waiting,
     #[error(transparent)]
     Odoo(#[from] OdooError),
     #[error(transparent)]
@@ -113,6 +120,12 @@ impl Worker {
                 self.store.outbox_done(row.id, attempts, &result).await
             }
             Err(DeliveryError::Store(e)) => Err(e),
+            Err(DeliveryError::Waiting) => {
+                let wait = self.settings.poll.max(Duration::from_millis(200));
+                let next =
+                    store::now() + time::Duration::try_from(wait).unwrap_or(time::Duration::SECOND);
+                self.store.outbox_defer(row.id, next).await
+            }
             Err(DeliveryError::Odoo(e))
                 if e.retryable()
                     && u32::try_from(attempts).unwrap_or(u32::MAX) < self.settings.max_attempts =>
@@ -150,12 +163,92 @@ impl Worker {
     }
 
     async fn try_deliver(&self, row: &OutboxRow) -> Result<Value, DeliveryError> {
-        if row.kind != PENDING_REVIEW {
-            return Err(DeliveryError::Payload(format!(
-                "unknown outbox kind `{}`",
-                row.kind
-            )));
+        match row.kind.as_str() {
+            PENDING_REVIEW => self.pending_review(row).await,
+            REVIEW_DECISION => self.review_decision(row).await,
+            other => Err(DeliveryError::Payload(format!(
+                "unknown outbox kind `{other}`"
+            ))),
         }
+    }
+
+    async fn review_decision(&self, row: &OutboxRow) -> Result<Value, DeliveryError> {
+        let p = &row.payload.0;
+        let (Some(model), Some(res_id)) = (p["model"].as_str(), p["res_id"].as_i64()) else {
+            return Err(DeliveryError::Payload(
+                "payload without model and res_id".to_owned(),
+            ));
+        };
+        let pending = self
+            .store
+            .outbox_row(row.summary_id, PENDING_REVIEW)
+            .await?;
+        let activity = match pending.as_ref().map(|n| n.status.as_str()) {
+            Some("done") => pending
+                .as_ref()
+                .and_then(|n| n.result.as_ref())
+                .and_then(|r| r.0["activity_id"].as_i64()),
+            Some("dead") => {
+                return Err(DeliveryError::Payload(
+                    "the pending-review note was never delivered".to_owned(),
+                ));
+            }
+            Some(_) => return Err(DeliveryError::Waiting),
+            None => None,
+        };
+        let summary_id = row.summary_id.to_string();
+        let marker = note::decision_marker(&summary_id);
+        let mut result = row
+            .result
+            .as_ref()
+            .map(|r| r.0.clone())
+            .unwrap_or_else(|| json!({}));
+        let approved = p["decision"] == "approved";
+        let send = approved && self.settings.send_on_approve && p["reply"].is_object();
+        if result["message_id"].is_null() {
+            let id = match self.odoo.find_note(model, res_id, &marker).await? {
+                Some(id) => id,
+                None => {
+                    let (body, subtype) = if send {
+                        (
+                            note::customer_reply(&summary_id, &p["reply"]),
+                            "mail.mt_comment",
+                        )
+                    } else {
+                        (note::decision(&summary_id, p), "mail.mt_note")
+                    };
+                    self.odoo
+                        .post_message(model, res_id, &body, subtype)
+                        .await?
+                }
+            };
+            result["message_id"] = json!(id);
+            self.store.outbox_progress(row.id, &result).await?;
+        }
+        if let Some(activity) = activity
+            && result["activity_done"].is_null()
+        {
+            let reviewer = p["reviewer"].as_str().unwrap_or("a reviewer");
+            let feedback = match (approved, p["comment"].as_str()) {
+                (true, Some(c)) => format!("Approved by {reviewer}: {c}"),
+                (true, None) => format!("Approved by {reviewer}"),
+                (false, c) => format!("Rejected by {reviewer}: {}", c.unwrap_or("")),
+            };
+            match self.odoo.activity_feedback(activity, &feedback).await {
+                // Done already: by an earlier try whose answer was lost, or by hand in Odoo.
+                Ok(())
+                | Err(OdooError::Odoo {
+                    kind: crate::odoo::Kind::Missing,
+                    ..
+                }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            result["activity_done"] = json!(activity);
+        }
+        Ok(result)
+    }
+
+    async fn pending_review(&self, row: &OutboxRow) -> Result<Value, DeliveryError> {
         let p = &row.payload.0;
         let (Some(model), Some(res_id)) = (p["model"].as_str(), p["res_id"].as_i64()) else {
             return Err(DeliveryError::Payload(

@@ -155,6 +155,50 @@ pub fn pending_review(doc: &Value, review_url: &str) -> String {
     h
 }
 
+/// The marker of the message a decision posts (also the id of its wrapper, which Odoo keeps).
+pub fn decision_marker(summary_id: &str) -> String {
+    format!("exbrief-decision-{summary_id}")
+}
+
+/// The internal note for a decision: the approved reply, or the rejection and its reason.
+pub fn decision(summary_id: &str, payload: &Value) -> String {
+    let reviewer = text(&payload["reviewer"]);
+    let marker = escape(&decision_marker(summary_id));
+    if payload["decision"] == "approved" {
+        let reply = &payload["reply"];
+        let mut h = format!(
+            "<div id=\"{marker}\"><p><b>[APPROVED]</b> Approved reply · reviewed by {reviewer} · {marker}</p>"
+        );
+        if reply.is_object() {
+            h.push_str(&format!("<p><b>{}</b></p>", text(&reply["subject"])));
+            h.push_str(&format!(
+                "<blockquote>{}</blockquote>",
+                text(&reply["body"]).replace('\n', "<br>")
+            ));
+        }
+        if let Some(c) = payload["comment"].as_str() {
+            h.push_str(&format!("<p>Comment: {}</p>", escape(c)));
+        }
+        h.push_str("</div>");
+        h
+    } else {
+        format!(
+            "<div id=\"{marker}\"><p><b>[REJECTED]</b> AI draft rejected by {reviewer}: {} · {marker}</p></div>",
+            text(&payload["comment"])
+        )
+    }
+}
+
+/// The approved reply as the customer receives it (a comment, which Odoo e-mails): the text
+/// only, in a wrapper whose id (kept by Odoo's sanitizer) lets a retry find it.
+pub fn customer_reply(summary_id: &str, reply: &Value) -> String {
+    format!(
+        "<div id=\"{}\"><p>{}</p></div>",
+        escape(&decision_marker(summary_id)),
+        text(&reply["body"]).replace('\n', "<br>")
+    )
+}
+
 /// The activity's note: short, with the marker so a retry can find the activity too.
 pub fn activity_note(doc: &Value) -> String {
     let id = doc["id"].as_str().unwrap_or_default();

@@ -83,6 +83,8 @@ struct Inner {
     calls: Vec<Call>,
     messages: Vec<Message>,
     activities: Vec<Activity>,
+    /// Activities marked done: (the activity, the feedback).
+    done: Vec<(Activity, String)>,
     next_id: i64,
 }
 
@@ -105,6 +107,7 @@ impl FakeOdoo {
                 calls: Vec::new(),
                 messages: Vec::new(),
                 activities: Vec::new(),
+                done: Vec::new(),
                 next_id: 100,
             })),
         };
@@ -132,14 +135,19 @@ impl FakeOdoo {
         self.inner.lock().unwrap().messages.clone()
     }
 
+    /// Open activities (done ones leave this list, as in Odoo).
     pub fn activities(&self) -> Vec<Activity> {
         self.inner.lock().unwrap().activities.clone()
+    }
+
+    pub fn done_activities(&self) -> Vec<(Activity, String)> {
+        self.inner.lock().unwrap().done.clone()
     }
 
     async fn hang_after_write(&self, method: &str) {
         let write = matches!(
             method,
-            "message_post" | "activity_schedule" | "create" | "write"
+            "message_post" | "activity_schedule" | "action_feedback" | "create" | "write"
         );
         if write && self.mode() == Mode::HangAfterWrite {
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -171,7 +179,7 @@ impl FakeOdoo {
         }
         let writes = matches!(
             method,
-            "message_post" | "activity_schedule" | "create" | "write"
+            "message_post" | "activity_schedule" | "action_feedback" | "create" | "write"
         );
         if writes && self.mode() == Mode::AccessDenied {
             return Err(Failure {
@@ -197,6 +205,15 @@ impl FakeOdoo {
                 let [res_id] = ids else {
                     return Err(unprocessable("message_post takes one record"));
                 };
+                // xmlids resolve to records; an unknown one is Odoo's ValueError.
+                let subtype = kw["subtype_xmlid"].as_str().unwrap_or("mail.mt_comment");
+                if !["mail.mt_note", "mail.mt_comment"].contains(&subtype) {
+                    return Err(Failure {
+                        status: 500,
+                        name: "builtins.ValueError",
+                        message: format!("External ID not found in the system: {subtype}"),
+                    });
+                }
                 inner.next_id += 1;
                 let id = inner.next_id;
                 inner.messages.push(Message {
@@ -258,6 +275,19 @@ impl FakeOdoo {
                         .map(|m| json!({"id": m.id}))
                         .collect(),
                 ))
+            }
+            "action_feedback" if model == "mail.activity" => {
+                let Some(pos) = inner.activities.iter().position(|a| ids.contains(&a.id)) else {
+                    return Err(Failure {
+                        status: 404,
+                        name: "odoo.exceptions.MissingError",
+                        message: "Record does not exist or has been deleted.".to_owned(),
+                    });
+                };
+                let a = inner.activities.remove(pos);
+                let feedback = kw["feedback"].as_str().unwrap_or("").to_owned();
+                inner.done.push((a, feedback));
+                Ok(json!(false))
             }
             "search_read" if model == "mail.activity" => {
                 let mut rows: Vec<&Activity> = inner.activities.iter().collect();

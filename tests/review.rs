@@ -1,0 +1,258 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Review decisions: approve (with edits) or reject (with a reason), once; the Odoo side goes
+//! through the outbox after the pending-review note.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use exbrief::config::OdooApi;
+use serde_json::{Value, json};
+use support::fake_odoo::Mode;
+use support::{Answer, Backend, Options, TestApp, spawn_app};
+
+fn bundle(n: u32) -> Value {
+    let mut b = support::fixture("01-receipt-delay-imported.json");
+    b["event_id"] = json!(format!("review-test-{n}"));
+    b
+}
+
+async fn decide(app: &TestApp, id: &str, body: Value) -> Answer {
+    app.post_raw(
+        &format!("/v1/reviews/{id}/decision"),
+        Some("application/json"),
+        body.to_string().into_bytes(),
+        &[],
+    )
+    .await
+}
+
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn with_odoo() -> Options {
+    Options {
+        odoo: Some(OdooApi::Json2),
+        ..Options::default()
+    }
+}
+
+async fn approving_an_edited_reply_notes_it_and_closes_the_activity(backend: Backend) {
+    let app = spawn_app(backend, with_odoo()).await;
+    let odoo = app.odoo.clone().unwrap();
+    let r = app.summarize(&bundle(1)).await;
+    let id = r.json["id"].as_str().unwrap().to_owned();
+    until("the pending-review note", || odoo.activities().len() == 1).await;
+    let edited = "Dear Dana,\n\nYour order ships Friday. <script>alert(1)</script>";
+    let d = decide(
+        &app,
+        &id,
+        json!({"decision": "approve", "reviewer": "anna@cs.example",
+        "reply": edited, "comment": "shortened"}),
+    )
+    .await;
+    assert_eq!(d.status, 200, "{}", d.json);
+    assert_eq!(d.json["status"], "approved");
+    assert_eq!(d.json["edited"], true);
+    assert_eq!(d.json["final_reply"]["body"], edited);
+    assert_eq!(
+        app.get(&format!("/v1/summaries/{id}")).await.json["status"],
+        "approved"
+    );
+    until("the approved note", || odoo.messages().len() == 2).await;
+    let note = &odoo.messages()[1];
+    assert_eq!(note.subtype_xmlid, "mail.mt_note");
+    assert!(
+        note.body
+            .contains("<b>[APPROVED]</b> Approved reply · reviewed by anna@cs.example"),
+        "{}",
+        note.body
+    );
+    assert!(
+        note.body
+            .contains("Your order ships Friday. &lt;script&gt;alert(1)&lt;/script&gt;")
+    );
+    assert!(!note.body.contains("<script>"));
+    until("the activity done", || odoo.done_activities().len() == 1).await;
+    let (activity, feedback) = &odoo.done_activities()[0];
+    assert_eq!(activity.summary, "Review AI draft");
+    assert_eq!(feedback, "Approved by anna@cs.example: shortened");
+    assert!(odoo.activities().is_empty());
+    app.stop().await;
+}
+
+async fn a_rejection_needs_a_reason_and_closes_the_activity(backend: Backend) {
+    let app = spawn_app(backend, with_odoo()).await;
+    let odoo = app.odoo.clone().unwrap();
+    let id = app.summarize(&bundle(1)).await.json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let d = decide(&app, &id, json!({"decision": "reject", "reviewer": "anna"})).await;
+    assert_eq!(d.status, 422, "{}", d.json);
+    assert_eq!(d.json["type"], "urn:exbrief:problem:invalid-decision");
+    assert_eq!(d.json["field"], "comment");
+    let d = decide(
+        &app,
+        &id,
+        json!({"decision": "reject", "reviewer": "anna",
+        "comment": "wrong order <b>S00045</b>"}),
+    )
+    .await;
+    assert_eq!(d.status, 200, "{}", d.json);
+    assert_eq!(d.json["status"], "rejected");
+    until("the rejection", || {
+        odoo.messages().len() == 2 && odoo.done_activities().len() == 1
+    })
+    .await;
+    let note = &odoo.messages()[1];
+    assert!(
+        note.body.contains(
+            "[REJECTED]</b> AI draft rejected by anna: wrong order &lt;b&gt;S00045&lt;/b&gt;"
+        ),
+        "{}",
+        note.body
+    );
+    assert_eq!(
+        odoo.done_activities()[0].1,
+        "Rejected by anna: wrong order <b>S00045</b>"
+    );
+    app.stop().await;
+}
+
+async fn a_draft_is_decided_once(backend: Backend) {
+    let app = spawn_app(backend, Options::default()).await;
+    let id = app.summarize(&bundle(1)).await.json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let approve = json!({"decision": "approve", "reviewer": "anna"});
+    assert_eq!(decide(&app, &id, approve.clone()).await.status, 200);
+    let again = decide(&app, &id, approve.clone()).await;
+    assert_eq!(again.status, 409, "{}", again.json);
+    assert_eq!(again.json["type"], "urn:exbrief:problem:review-conflict");
+    assert!(again.content_type.starts_with("application/problem+json"));
+    let reject = decide(
+        &app,
+        &id,
+        json!({"decision": "reject", "reviewer": "bo", "comment": "x"}),
+    )
+    .await;
+    assert_eq!(reject.status, 409);
+    // Nothing to send to Odoo: the bundle's write-back is queued, no Odoo is configured, and
+    // the decision row waits behind the note.
+    assert_eq!(
+        decide(
+            &app,
+            "01a2a000-0000-7000-8000-000000000000",
+            approve.clone()
+        )
+        .await
+        .status,
+        404
+    );
+    let bad = decide(&app, &id, json!({"decision": "maybe", "reviewer": "anna"})).await;
+    assert_eq!(
+        (bad.status, bad.json["field"].as_str()),
+        (422, Some("decision"))
+    );
+    let typo = decide(&app, &id, json!({"decison": "approve", "reviewer": "anna"})).await;
+    assert_eq!(typo.status, 422, "{}", typo.json);
+    // Two reviewers at once: exactly one wins.
+    let id2 = app.summarize(&bundle(2)).await.json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (a, b) = tokio::join!(
+        decide(
+            &app,
+            &id2,
+            json!({"decision": "approve", "reviewer": "anna"})
+        ),
+        decide(
+            &app,
+            &id2,
+            json!({"decision": "reject", "reviewer": "bo", "comment": "no"})
+        )
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{} / {}", a.json, b.json);
+    app.stop().await;
+}
+
+async fn send_on_approve_posts_the_reply_to_the_customer_thread(backend: Backend) {
+    let app = spawn_app(
+        backend,
+        Options {
+            odoo: Some(OdooApi::Jsonrpc),
+            tweak: |c| c.odoo.send_on_approve = true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let odoo = app.odoo.clone().unwrap();
+    let id = app.summarize(&bundle(1)).await.json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let d = decide(
+        &app,
+        &id,
+        json!({"decision": "approve", "reviewer": "anna"}),
+    )
+    .await;
+    assert_eq!(d.status, 200);
+    assert_eq!(d.json["edited"], false);
+    until("the customer message", || odoo.messages().len() == 2).await;
+    let sent = &odoo.messages()[1];
+    assert_eq!(sent.subtype_xmlid, "mail.mt_comment");
+    let draft = d.json["final_reply"]["body"].as_str().unwrap();
+    let first_line = draft.lines().next().unwrap();
+    assert!(sent.body.contains(first_line), "{}", sent.body);
+    assert!(!sent.body.contains("[APPROVED]") && !sent.body.contains("PENDING"));
+    until("the activity done", || odoo.done_activities().len() == 1).await;
+    app.stop().await;
+}
+
+async fn a_decision_waits_for_its_pending_review_note(backend: Backend) {
+    let app = spawn_app(backend, with_odoo()).await;
+    let odoo = app.odoo.clone().unwrap();
+    odoo.set_mode(Mode::Down);
+    let id = app.summarize(&bundle(1)).await.json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let d = decide(
+        &app,
+        &id,
+        json!({"decision": "approve", "reviewer": "anna"}),
+    )
+    .await;
+    assert_eq!(d.status, 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    odoo.set_mode(Mode::Normal);
+    until("note, decision and feedback", || {
+        odoo.messages().len() == 2 && odoo.done_activities().len() == 1
+    })
+    .await;
+    let m = odoo.messages();
+    assert!(m[0].body.contains("[PENDING REVIEW]") && m[1].body.contains("[APPROVED]"));
+    app.stop().await;
+}
+
+backend_tests! {
+    approving_an_edited_reply_notes_it_and_closes_the_activity => approving_an_edited_reply_notes_it_and_closes_the_activity;
+    a_rejection_needs_a_reason_and_closes_the_activity => a_rejection_needs_a_reason_and_closes_the_activity;
+    a_draft_is_decided_once => a_draft_is_decided_once;
+    send_on_approve_posts_the_reply_to_the_customer_thread => send_on_approve_posts_the_reply_to_the_customer_thread;
+    a_decision_waits_for_its_pending_review_note => a_decision_waits_for_its_pending_review_note;
+}
