@@ -161,6 +161,35 @@ const GATE_WORDS: &[(&str, u8)] = &[
     ("CAD", W_CURRENCY),
     ("AUD", W_CURRENCY),
     ("INR", W_CURRENCY),
+    ("AED", W_CURRENCY),
+    ("SAR", W_CURRENCY),
+    ("QAR", W_CURRENCY),
+    ("NGN", W_CURRENCY),
+    ("ZAR", W_CURRENCY),
+    ("KES", W_CURRENCY),
+    ("EGP", W_CURRENCY),
+    ("MAD", W_CURRENCY),
+    ("TRY", W_CURRENCY),
+    ("RON", W_CURRENCY),
+    ("BGN", W_CURRENCY),
+    ("RSD", W_CURRENCY),
+    ("ISK", W_CURRENCY),
+    ("BRL", W_CURRENCY),
+    ("MXN", W_CURRENCY),
+    ("ARS", W_CURRENCY),
+    ("CLP", W_CURRENCY),
+    ("COP", W_CURRENCY),
+    ("SGD", W_CURRENCY),
+    ("HKD", W_CURRENCY),
+    ("NZD", W_CURRENCY),
+    ("KRW", W_CURRENCY),
+    ("ILS", W_CURRENCY),
+    ("THB", W_CURRENCY),
+    ("MYR", W_CURRENCY),
+    ("IDR", W_CURRENCY),
+    ("PHP", W_CURRENCY),
+    ("VND", W_CURRENCY),
+    ("TWD", W_CURRENCY),
     ("price", W_MONEY),
     ("cost", W_MONEY),
     ("margin", W_MONEY),
@@ -439,10 +468,12 @@ const BAND: &str = r"(?:under 1k|1k–10k|10k–100k|over 100k)(?: [A-Z]{3}| [�
 
 /// The built-in detector patterns.
 fn patterns() -> Vec<(Kind, Need, String)> {
-    let num = r"(?:\d{1,3}(?:[,.\x{202f}\x{a0} '’]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)";
+    // "95,-" is German and Dutch for 95.00.
+    let num =
+        r"(?:\d{1,3}(?:[,.\x{202f}\x{a0} '’]\d{3})+(?:[.,]\d{1,2}|,-)?|\d+(?:[.,]\d{1,2}|,-)?)";
     let grouped = r"(?:\d{1,3}(?:[,.\x{202f}\x{a0} '’]\d{3})+(?:[.,]\d{1,2})?|\d+[.,]\d{2})";
     let cur = format!(
-        r"(?:US\$|C\$|A\$|[$€£¥₹]|{B}(?:EUR|USD|GBP|CHF|JPY|CNY|SEK|NOK|DKK|PLN|CZK|HUF|CAD|AUD|INR){B})"
+        r"(?:US\$|C\$|A\$|[$€£¥₹]|{B}(?:EUR|USD|GBP|CHF|JPY|CNY|SEK|NOK|DKK|PLN|CZK|HUF|CAD|AUD|INR|AED|SAR|QAR|NGN|ZAR|KES|EGP|MAD|TRY|RON|BGN|RSD|ISK|BRL|MXN|ARS|CLP|COP|SGD|HKD|NZD|KRW|ILS|THB|MYR|IDR|PHP|VND|TWD){B})"
     );
     let mult = format!(r"(?:[ \x{{a0}}\x{{202f}}]?[kKmM]{B})?");
     let sp = r"[ \x{a0}\x{202f}]?";
@@ -522,7 +553,7 @@ fn allow_patterns() -> Vec<String> {
         format!(r"{B}\d{{1,2}}:\d{{2}}(?::\d{{2}})?{B}"),
         // Quantities with units.
         format!(
-            r"{B}\d+(?:[.,]\d+)? ?(?:pcs|pc|units?|pallets?|cartons?|boxes|crates|kg|g|t|m|cm|mm|l|ml|Stk|Stück|colis|dozijn|EA|rolls?){B}"
+            r"{B}\d+(?:[.,]\d+)? ?(?:pcs|pc|units?|pallets?|cartons?|boxes|crates|kg|g|t|m|cm|mm|l|ml|Stk|Stück|colis|dozijn|EA|rolls?|pezzi|pz|piezas|pièces|stuks){B}"
         ),
         // Carrier tracking and container numbers.
         format!(r"{B}1Z[0-9A-Z]{{16}}{B}"),
@@ -724,6 +755,9 @@ impl Detectors {
                 }
             }
         }
+        if !gated || Need::MoneyWord.met(&shape) {
+            price_sentences(text, &mut candidates);
+        }
         if candidates.is_empty() {
             return;
         }
@@ -766,6 +800,63 @@ impl Detectors {
                     prev.kind = prev.kind.min(h.kind);
                 }
                 _ => out.push(h),
+            }
+        }
+    }
+}
+
+/// Pricing nouns: in a sentence that names one, the decimal amounts after it are prices
+/// ("Einzelpreis 18,40 statt 16,90", "list price 27.40, discount 12%, net 24.11").
+static PRICE_WORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i:prices?|costs?|margin|discount|subtotal|total|amount|preis|betrag|kosten|prix|montant|coût|tarif|prijs|bedrag|precio|importe|prezzo|importo|listino)",
+    )
+    .unwrap_or_else(|_| Regex::new("$^").unwrap_or_else(|_| unreachable!()))
+});
+
+/// An amount with two decimals, thousands grouped or not.
+static DECIMAL_AMOUNT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?-u:\b)\d{1,3}(?:[.,'\x{a0}\x{202f}]\d{3})*[.,]\d{2}(?-u:\b)|(?-u:\b)\d{4,}[.,]\d{2}(?-u:\b)")
+        .unwrap_or_else(|_| Regex::new("$^").unwrap_or_else(|_| unreachable!()))
+});
+
+/// How far after a pricing noun its sentence is searched for amounts, in bytes.
+const PRICE_SENTENCE: usize = 120;
+
+/// Money candidates from sentences that talk about prices (see [`PRICE_WORD`]).
+fn price_sentences(text: &str, out: &mut Vec<Hit>) {
+    for kw in PRICE_WORD.find_iter(text) {
+        let rest = &text[kw.end()..];
+        let mut end = rest
+            .match_indices(['.', '!', '?', ';', '\n'])
+            .find(|(i, c)| {
+                *c == "\n" || rest[i + 1..].chars().next().is_none_or(char::is_whitespace)
+            })
+            .map_or(rest.len(), |(i, _)| i);
+        if end > PRICE_SENTENCE {
+            end = PRICE_SENTENCE;
+            while !rest.is_char_boundary(end) {
+                end -= 1;
+            }
+            // Never cut a number in two.
+            let tail = rest[end..]
+                .bytes()
+                .take_while(|b| b.is_ascii_digit() || matches!(b, b'.' | b',' | b'\''));
+            end += tail.count();
+        }
+        let window = &text[..kw.end() + end];
+        let mut at = kw.end();
+        while let Some(m) = DECIMAL_AMOUNT.find_at(window, at) {
+            if let Some((start, end)) = validate(Kind::Money, text, m.start(), m.end()) {
+                out.push(Hit {
+                    start,
+                    end,
+                    kind: Kind::Money,
+                });
+            }
+            at = m.end().max(at + 1);
+            if at >= window.len() {
+                break;
             }
         }
     }
@@ -1078,7 +1169,7 @@ mod tests {
         fn gates_never_hide_a_hit(parts in proptest::collection::vec(proptest::sample::select(vec![
             "+49 ", "(0)", "(+33)", "030", "1234", "567", "89", "0", "00", "1", "(312) ", "555",
             "-0199", "612", "347", "9", "_", " ", ".", ",", "-",
-            "/", "'", "\u{a0}", "\u{202f}", "’", "EUR", "eur", "€", "$", "£", "k", "K", "\u{212a}",
+            "/", "'", "\u{a0}", "\u{202f}", "’", "EUR", "eur", ",-", "AED", "ngn", "€", "$", "£", "k", "K", "\u{212a}",
             "\u{17f}", "price", "PRICE", "Preis", "coût", "COÛT", "était", "was ", "Straße", "str.",
             "weg", "Main", " St", " Ave.", "Rue", "rue", "allée", "ALLÉE", "Via", "Roma", "20121",
             "Milano", "DE", "GB82", "WEST", "NL", "BE", "@", "a", "b.example", ":", "::", "fe80",

@@ -208,6 +208,28 @@ pub fn variants(value: &str, person: bool) -> Vec<String> {
             out.push(format!("{initial} {rest}"));
             out.push(format!("{initial}.{last}"));
             out.push(format!("{initial}{last}"));
+            // Surname first with the initial after it, as lists and signatures write it.
+            out.push(format!("{last} {initial}."));
+            out.push(format!("{last}, {initial}."));
+        }
+        // Initials of every given name: "J-L Moreau", "J.-L. Moreau" for Jean-Luc;
+        // "F. Z. Benali", "F.Z. Benali" for Fatima Zahra.
+        let given: Vec<&str> = core[..core.len() - 1]
+            .iter()
+            .flat_map(|w| w.split('-'))
+            .filter(|w| !PARTICLES.contains(w))
+            .collect();
+        if given.len() >= 2 {
+            let initials: Vec<String> = given
+                .iter()
+                .filter_map(|g| g.chars().next().map(String::from))
+                .collect();
+            let hyphenated = first.contains('-');
+            let sep = if hyphenated { ["-", ".-"] } else { [" ", "."] };
+            out.push(format!("{} {last}", initials.join(sep[0])));
+            out.push(format!("{}. {last}", initials.join(sep[1])));
+            out.push(format!("{}. {last}", initials.join(". ")));
+            out.push(format!("{} {last}", initials.concat()));
         }
         out.push(format!("{first}.{last}"));
         out.push(format!("{first}_{last}"));
