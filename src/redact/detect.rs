@@ -141,6 +141,8 @@ const W_MONEY: u8 = 2;
 const W_US_STREET: u8 = 4;
 const W_FR_STREET: u8 = 8;
 const W_DE_NL_STREET: u8 = 16;
+/// A pricing noun (see [`PRICE_WORD`]).
+const W_PRICE: u8 = 32;
 
 /// Words the gated patterns need, matched ASCII-case-insensitively (a superset of the patterns'
 /// own matching). A pattern stands for every word that contains it ("price" for "unit price"),
@@ -190,33 +192,35 @@ const GATE_WORDS: &[(&str, u8)] = &[
     ("PHP", W_CURRENCY),
     ("VND", W_CURRENCY),
     ("TWD", W_CURRENCY),
-    ("price", W_MONEY),
-    ("cost", W_MONEY),
-    ("margin", W_MONEY),
-    ("discount", W_MONEY),
-    ("total", W_MONEY),
-    ("amount", W_MONEY),
+    ("price", W_MONEY | W_PRICE),
+    ("cost", W_MONEY | W_PRICE),
+    ("margin", W_MONEY | W_PRICE),
+    ("discount", W_MONEY | W_PRICE),
+    ("total", W_MONEY | W_PRICE),
+    ("amount", W_MONEY | W_PRICE),
     ("was", W_MONEY),
     ("were", W_MONEY),
     ("now", W_MONEY),
-    ("preis", W_MONEY),
-    ("betrag", W_MONEY),
-    ("kosten", W_MONEY),
+    ("preis", W_MONEY | W_PRICE),
+    ("betrag", W_MONEY | W_PRICE),
+    ("kosten", W_MONEY | W_PRICE),
     ("vorher", W_MONEY),
     ("war", W_MONEY),
-    ("prix", W_MONEY),
-    ("montant", W_MONEY),
-    ("coût", W_MONEY),
-    ("coÛt", W_MONEY),
+    ("prix", W_MONEY | W_PRICE),
+    ("montant", W_MONEY | W_PRICE),
+    ("coût", W_MONEY | W_PRICE),
+    ("coÛt", W_MONEY | W_PRICE),
     ("avant", W_MONEY),
     ("était", W_MONEY),
     ("Était", W_MONEY),
-    ("prijs", W_MONEY),
-    ("bedrag", W_MONEY),
+    ("prijs", W_MONEY | W_PRICE),
+    ("bedrag", W_MONEY | W_PRICE),
     ("voorheen", W_MONEY),
-    ("precio", W_MONEY),
-    ("import", W_MONEY),
-    ("prezzo", W_MONEY),
+    ("precio", W_MONEY | W_PRICE),
+    ("import", W_MONEY | W_PRICE),
+    ("prezzo", W_MONEY | W_PRICE),
+    ("tarif", W_PRICE),
+    ("listino", W_PRICE),
     ("st", W_US_STREET),
     ("ave", W_US_STREET),
     ("road", W_US_STREET),
@@ -755,7 +759,7 @@ impl Detectors {
                 }
             }
         }
-        if !gated || Need::MoneyWord.met(&shape) {
+        if !gated || (shape.digit_sep_digit && shape.words & W_PRICE != 0) {
             price_sentences(text, &mut candidates);
         }
         if candidates.is_empty() {
