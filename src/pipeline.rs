@@ -482,6 +482,17 @@ fn document(
         "policy_version": policy.version,
         "policy_sha256": policy.sha256,
         "counts": redacted.counts,
+        // Where values were redacted (paths and character offsets, never the values).
+        "findings": redacted.findings.iter().take(500).collect::<Vec<_>>(),
+    });
+    // What the reviewer needs to place the draft; names as the customer wrote them.
+    let s = &bundle.source;
+    doc["key_facts"] = json!({
+        "source": {"system": s.system, "model": s.model, "res_id": s.res_id, "name": s.name},
+        "occurred_at": bundle.occurred_at,
+        "locale": bundle.locale,
+        "reply_to": bundle.reply_to.as_ref().map(|r| json!({"name": r.name, "lang": r.lang})),
+        "write_back": bundle.write_back.as_ref().map(|w| json!({"model": w.model, "res_id": w.res_id})),
     });
     doc
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::outbox::{PENDING_REVIEW, REVIEW_DECISION};
 use crate::pipeline::document_of;
-use crate::store::{Decided, NewDecision, NewOutbox, Store, StoreError};
+use crate::store::{self, Decided, NewDecision, NewOutbox, QueueFilter, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -126,6 +126,13 @@ pub async fn decide(store: &Store, id: Uuid, input: DecisionInput) -> Result<Val
         })
         .into_iter()
         .collect();
+    let edit = match (&draft, &final_reply) {
+        (Some(d), Some(f)) => Some(edit_distance(
+            d["body"].as_str().unwrap_or(""),
+            f["body"].as_str().unwrap_or(""),
+        ) as i64),
+        _ => None,
+    };
     let new = NewDecision {
         id: Uuid::now_v7(),
         summary_id: id,
@@ -135,6 +142,10 @@ pub async fn decide(store: &Store, id: Uuid, input: DecisionInput) -> Result<Val
         draft_reply: draft,
         final_reply: final_reply.clone(),
         edited,
+        prompt_version: doc["tasks"]["customer_reply"]["prompt_version"]
+            .as_str()
+            .map(str::to_owned),
+        edit_distance: edit,
     };
     match store.decide(&new, &outbox).await? {
         Decided::Done => Ok(json!({"id": id, "status": decision, "reviewer": reviewer,
@@ -142,5 +153,179 @@ pub async fn decide(store: &Store, id: Uuid, input: DecisionInput) -> Result<Val
             "odoo": !outbox.is_empty()})),
         Decided::Conflict(status) => Err(ReviewError::Conflict { status }),
         Decided::NotFound => Err(ReviewError::NotFound),
+    }
+}
+
+/// Characters inserted, deleted or replaced to turn `a` into `b` (Levenshtein, over chars).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let replace = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = replace.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// One page of the review queue, oldest first, and the cursor of the next page.
+pub async fn queue(store: &Store, filter: QueueFilter) -> Result<Value, ReviewError> {
+    let limit = filter.limit;
+    let mut rows = store
+        .review_queue(&QueueFilter {
+            limit: limit + 1,
+            ..filter
+        })
+        .await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let now = store::now();
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let doc = r.document.as_ref().map(|d| &d.0);
+            let get = |path: &[&str]| {
+                let mut v = doc.unwrap_or(&Value::Null);
+                for p in path {
+                    v = &v[*p];
+                }
+                v.clone()
+            };
+            json!({"id": r.id, "event_id": r.event_id, "event_type": r.event_type,
+                "status": r.status, "severity": r.severity,
+                "priority": get(&["classification", "priority"]),
+                "headline": get(&["impact_summary", "headline"]),
+                "needs_attention": get(&["needs_attention"]).as_array().is_some_and(|a| !a.is_empty()),
+                "created_at": store::rfc3339(r.created_at),
+                "age_seconds": (now - r.created_at).whole_seconds()})
+        })
+        .collect();
+    let next = if more {
+        rows.last().map(|r| json!(r.id.to_string()))
+    } else {
+        None
+    };
+    Ok(json!({"items": items, "next_cursor": next}))
+}
+
+/// Everything a reviewer needs on one summary: the document (key facts, outputs, redaction
+/// counts and findings without values, prompt and policy versions), the decision once made,
+/// and the Odoo ids once written.
+pub async fn detail(store: &Store, id: Uuid) -> Result<Value, ReviewError> {
+    let row = store.summary(id).await?.ok_or(ReviewError::NotFound)?;
+    if row.status == "processing" {
+        return Err(ReviewError::NotFound);
+    }
+    let mut doc = document_of(&row);
+    doc["decision"] = match store.decision(id).await? {
+        Some(d) => json!({"decision": d.decision, "reviewer": d.reviewer, "comment": d.comment,
+            "edited": d.edited, "final_reply": d.final_reply.map(|f| f.0),
+            "edit_distance": d.edit_distance, "decided_at": store::rfc3339(d.decided_at)}),
+        None => Value::Null,
+    };
+    let odoo_ids = |row: Option<crate::store::OutboxRow>| {
+        row.map(|r| json!({"status": r.status, "ids": r.result.map(|x| x.0), "last_error": r.last_error}))
+    };
+    doc["odoo"] = json!({
+        "pending_review": odoo_ids(store.outbox_row(id, PENDING_REVIEW).await?),
+        "decision": odoo_ids(store.outbox_row(id, REVIEW_DECISION).await?),
+    });
+    Ok(doc)
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+fn mean(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+/// Review quality figures: cycle time (created → decided) per event type; approval and
+/// rejection rates and how far reviewers edit, per customer-reply prompt version.
+pub async fn stats(store: &Store) -> Result<Value, ReviewError> {
+    use std::collections::BTreeMap;
+    let rows = store.decisions().await?;
+    let mut by_type: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    #[derive(Default)]
+    struct Version {
+        approved: u64,
+        rejected: u64,
+        edited: u64,
+        distances: Vec<f64>,
+    }
+    let mut by_version: BTreeMap<String, Version> = BTreeMap::new();
+    for r in &rows {
+        let cycle = (r.decided_at - r.created_at).as_seconds_f64();
+        by_type.entry(r.event_type.clone()).or_default().push(cycle);
+        let v = by_version
+            .entry(
+                r.prompt_version
+                    .clone()
+                    .unwrap_or_else(|| "none".to_owned()),
+            )
+            .or_default();
+        if r.decision == "approved" {
+            v.approved += 1;
+            v.edited += u64::from(r.edited);
+            if let Some(d) = r.edit_distance {
+                v.distances.push(d as f64);
+            }
+        } else {
+            v.rejected += 1;
+        }
+    }
+    let cycle: BTreeMap<String, Value> = by_type
+        .into_iter()
+        .map(|(t, v)| {
+            (
+                t,
+                json!({"decided": v.len(), "median_seconds": median(v.clone()),
+                "mean_seconds": mean(&v)}),
+            )
+        })
+        .collect();
+    let versions: BTreeMap<String, Value> = by_version
+        .into_iter()
+        .map(|(k, v)| {
+            let decided = (v.approved + v.rejected) as f64;
+            (k, json!({"approved": v.approved, "rejected": v.rejected,
+                "approval_rate": v.approved as f64 / decided,
+                "rejection_rate": v.rejected as f64 / decided,
+                "edited_share": if v.approved > 0 { Some(v.edited as f64 / v.approved as f64) } else { None },
+                "mean_edit_distance": mean(&v.distances),
+                "median_edit_distance": median(v.distances)}))
+        })
+        .collect();
+    Ok(
+        json!({"decided": rows.len(), "cycle_time_by_event_type": cycle,
+        "by_customer_reply_prompt_version": versions}),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::edit_distance;
+
+    #[test]
+    fn edit_distance_counts_characters() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("Grüße", "Grüsse"), 2);
+        assert_eq!(edit_distance("same", "same"), 0);
     }
 }

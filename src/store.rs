@@ -144,6 +144,49 @@ pub struct NewDecision {
     pub draft_reply: Option<Value>,
     pub final_reply: Option<Value>,
     pub edited: bool,
+    /// The customer-reply template version the draft came from.
+    pub prompt_version: Option<String>,
+    /// Characters inserted, deleted or replaced between the draft and the approved reply.
+    pub edit_distance: Option<i64>,
+}
+
+/// A summary as the review queue lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QueueRow {
+    pub id: Uuid,
+    pub event_id: String,
+    pub event_type: String,
+    pub status: String,
+    pub severity: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub document: Option<Json<Value>>,
+}
+
+/// A stored decision with what the quality figures need.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DecisionRow {
+    pub summary_id: Uuid,
+    pub decision: String,
+    pub reviewer: String,
+    pub comment: Option<String>,
+    pub final_reply: Option<Json<Value>>,
+    pub edited: bool,
+    pub decided_at: OffsetDateTime,
+    pub prompt_version: Option<String>,
+    pub edit_distance: Option<i64>,
+    pub event_type: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// Filters of the review queue.
+#[derive(Debug, Clone, Default)]
+pub struct QueueFilter {
+    pub status: Option<String>,
+    pub event_type: Option<String>,
+    pub severity: Option<String>,
+    /// Only summaries after this id (ids are time-ordered UUIDv7).
+    pub after: Option<Uuid>,
+    pub limit: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -382,13 +425,14 @@ impl Store {
                 // The summary update comes first: it takes SQLite's write lock before the chain
                 // head is read, so concurrent writers cannot fork the chain.
                 let updated = sqlx::query(
-                    "UPDATE summaries SET status = 'pending_review', document = $1, updated_at = $2 \
-                     WHERE id = $3 AND owner = $4 AND status = 'processing'",
+                    "UPDATE summaries SET status = 'pending_review', document = $1, updated_at = $2, \
+                     severity = $5 WHERE id = $3 AND owner = $4 AND status = 'processing'",
                 )
                 .bind(Json(document))
                 .bind(now)
                 .bind(id)
                 .bind(owner)
+                .bind(document["classification"]["severity"].as_str())
                 .execute(&mut *$tx)
                 .await?
                 .rows_affected();
@@ -459,8 +503,8 @@ impl Store {
                 }
                 sqlx::query(
                     "INSERT INTO review_decisions (id, summary_id, decision, reviewer, comment, \
-                     draft_reply, final_reply, edited, decided_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     draft_reply, final_reply, edited, decided_at, prompt_version, edit_distance) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(d.id)
                 .bind(d.summary_id)
@@ -471,6 +515,8 @@ impl Store {
                 .bind(d.final_reply.as_ref().map(Json))
                 .bind(d.edited)
                 .bind(t)
+                .bind(&d.prompt_version)
+                .bind(d.edit_distance)
                 .execute(&mut *$tx)
                 .await?;
                 for o in outbox {
@@ -502,6 +548,42 @@ impl Store {
             }
         }
         Ok(Decided::Done)
+    }
+
+    /// Summaries for the review queue, oldest first, never those still being made.
+    pub async fn review_queue(&self, f: &QueueFilter) -> Result<Vec<QueueRow>> {
+        let sql = "SELECT id, event_id, event_type, status, severity, created_at, document \
+                   FROM summaries WHERE status <> 'processing' \
+                   AND ($1 IS NULL OR status = $1) AND ($2 IS NULL OR event_type = $2) \
+                   AND ($3 IS NULL OR severity = $3) AND ($4 IS NULL OR id > $4) \
+                   ORDER BY id LIMIT $5";
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, QueueRow>(sql)
+            .bind(&f.status).bind(&f.event_type).bind(&f.severity).bind(f.after).bind(f.limit)
+            .fetch_all(pool).await?))
+    }
+
+    const DECISION_COLUMNS: &str = "d.summary_id, d.decision, d.reviewer, d.comment, d.final_reply, \
+        d.edited, d.decided_at, d.prompt_version, d.edit_distance, s.event_type, s.created_at";
+
+    pub async fn decision(&self, summary_id: Uuid) -> Result<Option<DecisionRow>> {
+        let sql = format!(
+            "SELECT {} FROM review_decisions d JOIN summaries s ON s.id = d.summary_id \
+             WHERE d.summary_id = $1",
+            Self::DECISION_COLUMNS
+        );
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, DecisionRow>(&sql).bind(summary_id).fetch_optional(pool).await?),
+        )
+    }
+
+    /// Every decision, for the quality figures.
+    pub async fn decisions(&self) -> Result<Vec<DecisionRow>> {
+        let sql = format!(
+            "SELECT {} FROM review_decisions d JOIN summaries s ON s.id = d.summary_id \
+             ORDER BY d.decided_at",
+            Self::DECISION_COLUMNS
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, DecisionRow>(&sql).fetch_all(pool).await?))
     }
 
     /// The outbox row of `kind` for a summary, if any.

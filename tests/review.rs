@@ -249,7 +249,155 @@ async fn a_decision_waits_for_its_pending_review_note(backend: Backend) {
     app.stop().await;
 }
 
+fn fixture(name: &str, n: u32) -> Value {
+    let mut b = support::fixture(name);
+    b["event_id"] = json!(format!("queue-test-{n}"));
+    b
+}
+
+async fn the_queue_pages_filters_and_shows_one_draft_whole(backend: Backend) {
+    let app = spawn_app(backend, Options::default()).await;
+    let names = [
+        "01-receipt-delay-imported.json",
+        "02-allocation-failure.json",
+        "05-invoice-dispute.json",
+        "06-sla-breach-helpdesk.json",
+        "10-receipt-delay-german.json",
+    ];
+    let mut ids = Vec::new();
+    for (n, name) in names.iter().enumerate() {
+        let r = app.summarize(&fixture(name, n as u32)).await;
+        ids.push(r.json["id"].as_str().unwrap().to_owned());
+    }
+    // Pages of two, oldest first, until the cursor runs out.
+    let mut seen = Vec::new();
+    let mut path = "/v1/reviews?limit=2".to_owned();
+    loop {
+        let page = app.get(&path).await;
+        assert_eq!(page.status, 200, "{}", page.json);
+        let items = page.json["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        seen.extend(items.iter().map(|i| i["id"].as_str().unwrap().to_owned()));
+        match page.json["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/reviews?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+    let first = &app.get("/v1/reviews?limit=1").await.json["items"][0];
+    assert_eq!(first["status"], "pending_review");
+    assert_eq!(first["severity"], "critical");
+    assert!(
+        first["headline"]
+            .as_str()
+            .unwrap()
+            .starts_with("Delayed purchase receipt")
+    );
+    // Filters.
+    let count = |json: &Value| json["items"].as_array().unwrap().len();
+    assert_eq!(
+        count(&app.get("/v1/reviews?event_type=invoice_dispute").await.json),
+        1
+    );
+    let critical = app.get("/v1/reviews?severity=critical").await.json;
+    assert!(
+        critical["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["severity"] == "critical")
+    );
+    for bad in [
+        "limit=0",
+        "limit=x",
+        "status=done",
+        "severity=urgent",
+        "cursor=nope",
+        "sort=age",
+    ] {
+        let r = app.get(&format!("/v1/reviews?{bad}")).await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.json);
+        assert_eq!(r.json["type"], "urn:exbrief:problem:invalid-query");
+    }
+    // One draft, whole: key facts, outputs, findings without values, versions.
+    let one = app.get(&format!("/v1/reviews/{}", ids[0])).await;
+    assert_eq!(one.status, 200);
+    let d = &one.json;
+    let original = support::fixture(names[0]);
+    assert_eq!(d["key_facts"]["source"]["name"], original["source"]["name"]);
+    assert_eq!(
+        d["key_facts"]["reply_to"]["name"],
+        original["reply_to"]["name"]
+    );
+    assert!(
+        d["draft_reply"]["body"]
+            .as_str()
+            .unwrap()
+            .contains(original["reply_to"]["name"].as_str().unwrap())
+    );
+    assert_eq!(d["tasks"]["customer_reply"]["prompt_version"], "v1");
+    assert_eq!(d["redaction"]["policy_version"], "2026.11.1");
+    let findings = d["redaction"]["findings"].as_array().unwrap();
+    assert!(findings.len() > 5);
+    let customer = original["facts"]["customer"]["name"].as_str().unwrap();
+    assert!(
+        !d["redaction"].to_string().contains(customer),
+        "findings carry no values"
+    );
+    assert!(d["decision"].is_null());
+    assert_eq!(
+        d["odoo"]["pending_review"]["status"], "pending",
+        "{}",
+        d["odoo"]
+    );
+    // Decisions, then the quality figures.
+    let draft = d["draft_reply"]["body"].as_str().unwrap().to_owned();
+    let edited = draft.replacen("Dear", "Hello", 1);
+    for (i, body) in [
+        (
+            0,
+            json!({"decision": "approve", "reviewer": "anna", "reply": edited}),
+        ),
+        (1, json!({"decision": "approve", "reviewer": "anna"})),
+        (
+            2,
+            json!({"decision": "reject", "reviewer": "bo", "comment": "wrong customer"}),
+        ),
+    ] {
+        assert_eq!(decide(&app, &ids[i], body).await.status, 200);
+    }
+    let d = app.get(&format!("/v1/reviews/{}", ids[0])).await.json;
+    assert_eq!(d["status"], "approved");
+    assert_eq!(d["decision"]["final_reply"]["body"], edited.as_str());
+    let distance = exbrief::review::edit_distance(&draft, &edited) as f64;
+    assert_eq!(d["decision"]["edit_distance"], distance as i64);
+    assert_eq!(count(&app.get("/v1/reviews?status=approved").await.json), 2);
+    let stats = app.get("/v1/reviews/stats").await;
+    assert_eq!(stats.status, 200);
+    let v1 = &stats.json["by_customer_reply_prompt_version"]["v1"];
+    assert_eq!(
+        (v1["approved"].as_u64(), v1["rejected"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert!((v1["approval_rate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    assert_eq!(v1["edited_share"], 0.5);
+    assert_eq!(v1["mean_edit_distance"], distance / 2.0);
+    assert_eq!(stats.json["decided"], 3);
+    assert_eq!(
+        stats.json["cycle_time_by_event_type"]["receipt_delay"]["decided"],
+        1
+    );
+    assert!(
+        stats.json["cycle_time_by_event_type"]["receipt_delay"]["median_seconds"]
+            .as_f64()
+            .unwrap()
+            >= 0.0
+    );
+    app.stop().await;
+}
+
 backend_tests! {
+    the_queue_pages_filters_and_shows_one_draft_whole => the_queue_pages_filters_and_shows_one_draft_whole;
     approving_an_edited_reply_notes_it_and_closes_the_activity => approving_an_edited_reply_notes_it_and_closes_the_activity;
     a_rejection_needs_a_reason_and_closes_the_activity => a_rejection_needs_a_reason_and_closes_the_activity;
     a_draft_is_decided_once => a_draft_is_decided_once;

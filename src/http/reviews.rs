@@ -1,19 +1,122 @@
-//! `POST /v1/reviews/{id}/decision`: approve (with the reply as edited) or reject (with a reason).
+//! The review API: the queue (`GET /v1/reviews`), one draft (`GET /v1/reviews/{id}`), the
+//! decision (`POST /v1/reviews/{id}/decision`) and the quality figures (`GET /v1/reviews/stats`).
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State};
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{AppState, Problem, body};
 use crate::review::{self, DecisionInput, ReviewError, Verdict};
+use crate::store::QueueFilter;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/reviews/{id}/decision", post(decision))
+    Router::new()
+        .route("/v1/reviews", get(list))
+        .route("/v1/reviews/stats", get(stats))
+        .route("/v1/reviews/{id}", get(one))
+        .route("/v1/reviews/{id}/decision", post(decision))
+}
+
+fn bad_query(field: &str, detail: impl Into<String>) -> Problem {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-query",
+        "A query parameter is invalid",
+        detail,
+    )
+    .with_field(field)
+}
+
+fn review_problem(e: ReviewError) -> Problem {
+    match e {
+        ReviewError::NotFound => Problem::not_found("no summary has this id"),
+        e @ ReviewError::Conflict { .. } => Problem::new(
+            StatusCode::CONFLICT,
+            "review-conflict",
+            "The draft was already decided",
+            e.to_string(),
+        ),
+        ReviewError::Invalid { field, message } => invalid(field, message),
+        ReviewError::Store(e) => {
+            tracing::error!(error = %e, "review storage failed");
+            Problem::internal()
+        }
+    }
+}
+
+/// `GET /v1/reviews?status=&event_type=&severity=&cursor=&limit=`: oldest first.
+async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let Query(q) = query.map_err(|e| bad_query("(query)", e.body_text()))?;
+    let mut filter = QueueFilter {
+        limit: 50,
+        ..QueueFilter::default()
+    };
+    for (k, v) in q {
+        match k.as_str() {
+            "status" if ["pending_review", "approved", "rejected"].contains(&v.as_str()) => {
+                filter.status = Some(v)
+            }
+            "status" => return Err(bad_query("status", "pending_review, approved or rejected")),
+            "severity" if ["low", "medium", "high", "critical"].contains(&v.as_str()) => {
+                filter.severity = Some(v)
+            }
+            "severity" => return Err(bad_query("severity", "low, medium, high or critical")),
+            "event_type" if !v.is_empty() && v.len() <= 64 => filter.event_type = Some(v),
+            "event_type" => return Err(bad_query("event_type", "1 to 64 characters")),
+            "cursor" => {
+                let id = uuid::Uuid::parse_str(&v)
+                    .map_err(|_| bad_query("cursor", "not a cursor this API returned"))?;
+                filter.after = Some(id);
+            }
+            "limit" => {
+                filter.limit = v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=200).contains(n))
+                    .ok_or_else(|| bad_query("limit", "an integer from 1 to 200"))?;
+            }
+            other => {
+                return Err(bad_query(
+                    other,
+                    format!("unknown query parameter `{other}`"),
+                ));
+            }
+        }
+    }
+    review::queue(state.pipeline.store(), filter)
+        .await
+        .map(Json)
+        .map_err(review_problem)
+}
+
+async fn one(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, Problem> {
+    let Some(id) = id.ok().and_then(|Path(id)| uuid::Uuid::parse_str(&id).ok()) else {
+        return Err(Problem::not_found("no summary has this id"));
+    };
+    review::detail(state.pipeline.store(), id)
+        .await
+        .map(Json)
+        .map_err(review_problem)
+}
+
+async fn stats(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+    review::stats(state.pipeline.store())
+        .await
+        .map(Json)
+        .map_err(review_problem)
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,19 +173,8 @@ async fn decision(
         subject: req.subject,
         comment: req.comment,
     };
-    match review::decide(state.pipeline.store(), id, input).await {
-        Ok(v) => Ok(Json(v)),
-        Err(ReviewError::NotFound) => Err(Problem::not_found("no summary has this id")),
-        Err(e @ ReviewError::Conflict { .. }) => Err(Problem::new(
-            StatusCode::CONFLICT,
-            "review-conflict",
-            "The draft was already decided",
-            e.to_string(),
-        )),
-        Err(ReviewError::Invalid { field, message }) => Err(invalid(field, message)),
-        Err(ReviewError::Store(e)) => {
-            tracing::error!(error = %e, "storing a review decision failed");
-            Err(Problem::internal())
-        }
-    }
+    review::decide(state.pipeline.store(), id, input)
+        .await
+        .map(Json)
+        .map_err(review_problem)
 }
