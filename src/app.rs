@@ -85,6 +85,11 @@ pub async fn serve(
     let state = AppState {
         pipeline: Arc::clone(&pipeline),
         max_json_depth: config.server.max_json_depth,
+        pages: config
+            .review
+            .secret
+            .is_some()
+            .then(|| Arc::new(http::pages::Pages::new(&config.review))),
     };
     let router = http::router(state, config.server.max_body_bytes);
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

@@ -39,6 +39,33 @@ pub struct Config {
     pub prompts: PromptsConfig,
     pub redaction: RedactionConfig,
     pub odoo: OdooConfig,
+    pub review: ReviewConfig,
+}
+
+/// The review pages (`/review`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReviewConfig {
+    /// What a reviewer types to sign in (until review-scoped API keys exist). Unset: the pages
+    /// answer that review sign-in is not configured.
+    pub secret: Option<SecretString>,
+    /// Signs session cookies and CSRF tokens; set it when several replicas serve the pages
+    /// (otherwise each process makes its own, and sessions end with the process).
+    pub session_key: Option<SecretString>,
+    pub session_minutes: u64,
+    /// Adds `Secure` to the session cookie (serve the pages over HTTPS).
+    pub secure_cookie: bool,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            session_key: None,
+            session_minutes: 480,
+            secure_cookie: false,
+        }
+    }
 }
 
 /// Which of Odoo's external APIs to speak.

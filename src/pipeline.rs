@@ -489,7 +489,7 @@ fn document(
     let s = &bundle.source;
     doc["key_facts"] = json!({
         "source": {"system": s.system, "model": s.model, "res_id": s.res_id, "name": s.name},
-        "occurred_at": bundle.occurred_at,
+        "occurred_at": store::rfc3339(bundle.occurred_at),
         "locale": bundle.locale,
         "reply_to": bundle.reply_to.as_ref().map(|r| json!({"name": r.name, "lang": r.lang})),
         "write_back": bundle.write_back.as_ref().map(|w| json!({"model": w.model, "res_id": w.res_id})),

@@ -562,6 +562,17 @@ impl Store {
             .fetch_all(pool).await?))
     }
 
+    /// How many summaries are in each review status, and which event types occur.
+    pub async fn review_overview(&self) -> Result<(Vec<(String, i64)>, Vec<String>)> {
+        let counts: Vec<(String, i64)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT status, COUNT(*) FROM summaries WHERE status <> 'processing' GROUP BY status")
+            .fetch_all(pool).await?);
+        let types: Vec<(String,)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT DISTINCT event_type FROM summaries WHERE status <> 'processing' ORDER BY event_type")
+            .fetch_all(pool).await?);
+        Ok((counts, types.into_iter().map(|(t,)| t).collect()))
+    }
+
     const DECISION_COLUMNS: &str = "d.summary_id, d.decision, d.reviewer, d.comment, d.final_reply, \
         d.edited, d.decided_at, d.prompt_version, d.edit_distance, s.event_type, s.created_at";
 

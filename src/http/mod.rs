@@ -2,6 +2,7 @@
 
 mod body;
 mod health;
+pub mod pages;
 mod problem;
 mod redact;
 mod reviews;
@@ -28,6 +29,8 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     pub max_json_depth: usize,
+    /// The review pages, when `review.secret` is set.
+    pub pages: Option<Arc<pages::Pages>>,
 }
 
 /// The request id of the current request (accepted from `X-Request-Id` or generated).
@@ -40,6 +43,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(summaries::router())
         .merge(redact::router())
         .merge(reviews::router())
+        .merge(pages::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
