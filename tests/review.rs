@@ -393,6 +393,34 @@ async fn the_queue_pages_filters_and_shows_one_draft_whole(backend: Backend) {
             .unwrap()
             >= 0.0
     );
+    // The same figures for Prometheus.
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    let ct = metrics.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains(
+            "exbrief_review_decisions_total{decision=\"approved\",prompt_version=\"v1\"} 2"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "exbrief_review_decisions_total{decision=\"rejected\",prompt_version=\"v1\"} 1"
+        )
+    );
+    assert!(text.contains("exbrief_review_cycle_seconds_count{event_type=\"receipt_delay\"} 1"));
+    assert!(text.contains(&format!(
+        "exbrief_review_edit_distance_chars_sum{{prompt_version=\"v1\"}} {distance}"
+    )));
     app.stop().await;
 }
 

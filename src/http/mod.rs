@@ -2,6 +2,7 @@
 
 mod body;
 mod health;
+mod metrics;
 pub mod pages;
 mod problem;
 mod redact;
@@ -44,6 +45,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(redact::router())
         .merge(reviews::router())
         .merge(pages::router())
+        .merge(metrics::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))

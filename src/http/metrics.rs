@@ -1,0 +1,107 @@
+//! `GET /metrics` in Prometheus' text format. Review quality figures for now; request and model
+//! metrics come with the operations issue (#8).
+
+use std::fmt::Write as _;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics))
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let rows = match state.pipeline.store().decisions().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "metrics: cannot read review decisions");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    let mut decided: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    let mut cycle: std::collections::BTreeMap<String, (f64, u64)> = Default::default();
+    let mut edits: std::collections::BTreeMap<String, (f64, u64)> = Default::default();
+    for r in &rows {
+        let version = r
+            .prompt_version
+            .clone()
+            .unwrap_or_else(|| "none".to_owned());
+        *decided
+            .entry((r.decision.clone(), version.clone()))
+            .or_default() += 1;
+        let c = cycle.entry(r.event_type.clone()).or_default();
+        c.0 += (r.decided_at - r.created_at).as_seconds_f64();
+        c.1 += 1;
+        if let Some(d) = r.edit_distance {
+            let e = edits.entry(version).or_default();
+            e.0 += d as f64;
+            e.1 += 1;
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP exbrief_review_decisions_total Review decisions by outcome and customer-reply prompt version."
+    );
+    let _ = writeln!(out, "# TYPE exbrief_review_decisions_total counter");
+    for ((decision, version), n) in &decided {
+        let _ = writeln!(
+            out,
+            "exbrief_review_decisions_total{{decision=\"{}\",prompt_version=\"{}\"}} {n}",
+            label(decision),
+            label(version)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP exbrief_review_cycle_seconds Time from summary to decision, by event type."
+    );
+    let _ = writeln!(out, "# TYPE exbrief_review_cycle_seconds summary");
+    for (event_type, (sum, count)) in &cycle {
+        let t = label(event_type);
+        let _ = writeln!(
+            out,
+            "exbrief_review_cycle_seconds_sum{{event_type=\"{t}\"}} {sum}"
+        );
+        let _ = writeln!(
+            out,
+            "exbrief_review_cycle_seconds_count{{event_type=\"{t}\"}} {count}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP exbrief_review_edit_distance_chars Characters changed between draft and approved reply, by prompt version."
+    );
+    let _ = writeln!(out, "# TYPE exbrief_review_edit_distance_chars summary");
+    for (version, (sum, count)) in &edits {
+        let v = label(version);
+        let _ = writeln!(
+            out,
+            "exbrief_review_edit_distance_chars_sum{{prompt_version=\"{v}\"}} {sum}"
+        );
+        let _ = writeln!(
+            out,
+            "exbrief_review_edit_distance_chars_count{{prompt_version=\"{v}\"}} {count}"
+        );
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
