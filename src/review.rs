@@ -102,6 +102,24 @@ pub async fn decide(store: &Store, id: Uuid, input: DecisionInput) -> Result<Val
             (None, None) => None,
         },
     };
+    // A customer must never receive a placeholder: the reviewer replaces it first.
+    if let Some(f) = &final_reply {
+        let text = format!(
+            "{} {}",
+            f["subject"].as_str().unwrap_or(""),
+            f["body"].as_str().unwrap_or("")
+        );
+        let left = crate::redact::placeholders_in(&text);
+        if !left.is_empty() {
+            return Err(ReviewError::Invalid {
+                field: "reply",
+                message: format!(
+                    "still contains placeholders ({}); replace them before approving",
+                    left.join(", ")
+                ),
+            });
+        }
+    }
     let edited = match (&draft, &final_reply) {
         (Some(d), Some(f)) => d["body"] != f["body"] || d["subject"] != f["subject"],
         _ => false,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use exbrief::config::OdooApi;
 use serde_json::{Value, json};
 use support::fake_odoo::Mode;
-use support::{Answer, Backend, Options, TestApp, spawn_app};
+use support::{Answer, Backend, Options, Reply, TestApp, spawn_app};
 
 fn bundle(n: u32) -> Value {
     let mut b = support::fixture("01-receipt-delay-imported.json");
@@ -424,7 +424,59 @@ async fn the_queue_pages_filters_and_shows_one_draft_whole(backend: Backend) {
     app.stop().await;
 }
 
+async fn a_reply_with_placeholders_cannot_be_approved_as_is(backend: Backend) {
+    let app = spawn_app(
+        backend,
+        Options {
+            model: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    app.fake().script([Reply::Content(
+        json!({"subject": "Your order", "body": "Dear [PERSON_1], [CUSTOMER_9] will pay [PRICE].",
+            "tone": "firm", "language": "en"})
+        .to_string(),
+    )]);
+    let mut b = bundle(1);
+    b["tasks"] = json!(["customer_reply"]);
+    let r = app.summarize(&b).await;
+    let id = r.json["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        r.json["needs_attention"].as_array().unwrap().len(),
+        2,
+        "{}",
+        r.json
+    );
+    let d = decide(
+        &app,
+        &id,
+        json!({"decision": "approve", "reviewer": "anna"}),
+    )
+    .await;
+    assert_eq!(d.status, 422, "{}", d.json);
+    assert_eq!(d.json["field"], "reply");
+    assert!(
+        d.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("[CUSTOMER_9], [PRICE]"),
+        "{}",
+        d.json
+    );
+    let d = decide(
+        &app,
+        &id,
+        json!({"decision": "approve", "reviewer": "anna",
+        "reply": "Dear Jo Rivera, we have corrected the invoice."}),
+    )
+    .await;
+    assert_eq!(d.status, 200, "{}", d.json);
+    app.stop().await;
+}
+
 backend_tests! {
+    a_reply_with_placeholders_cannot_be_approved_as_is => a_reply_with_placeholders_cannot_be_approved_as_is;
     the_queue_pages_filters_and_shows_one_draft_whole => the_queue_pages_filters_and_shows_one_draft_whole;
     approving_an_edited_reply_notes_it_and_closes_the_activity => approving_an_edited_reply_notes_it_and_closes_the_activity;
     a_rejection_needs_a_reason_and_closes_the_activity => a_rejection_needs_a_reason_and_closes_the_activity;
