@@ -775,12 +775,11 @@ static NOT_A_NAME: LazyLock<HashSet<String>> = LazyLock::new(|| {
 });
 
 // Name tokens: capitalised words, hyphenated parts and initials; particles in between.
-const NAME: &str =
-    r"\p{Lu}[\p{Ll}]*['’]\p{Lu}[\p{Ll}]+|\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?|\p{Lu}\.";
+// Name tokens also cover surnames with an inner capital: McDonald, MacLeod, DiMaggio, LeBlanc.
+const NAME: &str = r"(?:Mc|Mac|Di|De|Le|La|Van|O)\p{Lu}[\p{Ll}]+|\p{Lu}[\p{Ll}]*['’]\p{Lu}[\p{Ll}]+|\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?|\p{Lu}\.";
 const PARTICLE: &str = r"(?:van der|van den|van de|van|von der|von|de la|de los|de las|del|della|dos|das|de|der|den|du|di|da|le|la|lo|el|al|bin|ibn|ten|ter)";
 /// A capitalised word as [`CAPITALISED`] finds it.
-const CAPITALISED_WORD: &str =
-    r"\p{Lu}[\p{Ll}]*['’]\p{Lu}[\p{Ll}]+|\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?";
+const CAPITALISED_WORD: &str = r"(?:Mc|Mac|Di|De|Le|La|Van|O)\p{Lu}[\p{Ll}]+|\p{Lu}[\p{Ll}]*['’]\p{Lu}[\p{Ll}]+|\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?";
 
 /// Words that introduce a name (salutations, sign-offs, "spoke with", "driver"…), matched
 /// case-insensitively.
@@ -1016,6 +1015,29 @@ mod tests {
                 .iter()
                 .any(|f| f.contains("Will") || f.contains("Damen"))
         );
+    }
+
+    #[test]
+    fn surnames_run_on_over_particles_double_names_and_inner_capitals() {
+        let mut g = Gazetteer::default();
+        for n in ["javier", "lucia", "fiona", "beatrice", "anna"] {
+            g.first.insert(n.into());
+        }
+        let text = "Javier de la Fuente called; Lucía Ortega Villalba and Fiona MacLeod agreed. \
+                    Beatrice Lo Presti too. Anna Schmidt Team sent it.";
+        let mut out = Vec::new();
+        find_free_names(text, &g, &mut out);
+        let found: Vec<&str> = out.iter().map(|(s, e)| &text[*s..*e]).collect();
+        for name in [
+            "Javier de la Fuente",
+            "Lucía Ortega Villalba",
+            "Fiona MacLeod",
+            "Beatrice Lo Presti",
+            "Anna Schmidt",
+        ] {
+            assert!(found.contains(&name), "{name} in {found:?}");
+        }
+        assert!(!found.iter().any(|f| f.contains("Team")), "{found:?}");
     }
 
     type Spans = Vec<(usize, usize)>;
