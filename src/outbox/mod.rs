@@ -24,6 +24,9 @@ pub const PENDING_REVIEW: &str = "odoo.pending_review";
 /// A reviewer's decision: the approved reply (or the rejection) noted, the activity done.
 pub const REVIEW_DECISION: &str = "odoo.review_decision";
 
+/// Rows delivered per round before the worker checks for shutdown.
+const BATCH: usize = 16;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub max_attempts: u32,
@@ -83,13 +86,20 @@ impl Worker {
 
     /// Delivers the rows due now, once each; returns how many it handled.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
-        let now = store::now();
         let lease = time::Duration::try_from(self.settings.lease).unwrap_or(time::Duration::MINUTE);
-        let rows = self.store.claim_outbox(now, now + lease, 16).await?;
-        for row in &rows {
-            self.deliver(row).await?;
+        // One row per claim: a row's lease covers its own delivery only, so a later row of a
+        // batch can never expire (and be claimed by another replica) while this worker is busy
+        // with an earlier one.
+        let mut done = 0;
+        while done < BATCH {
+            let now = store::now();
+            let Some(row) = self.store.claim_outbox(now, now + lease, 1).await?.pop() else {
+                break;
+            };
+            self.deliver(&row).await?;
+            done += 1;
         }
-        Ok(rows.len())
+        Ok(done)
     }
 
     /// Delivers until `shutdown` resolves.
@@ -103,11 +113,16 @@ impl Worker {
                     true
                 }
             };
-            if idle {
-                tokio::select! {
-                    () = &mut shutdown => return,
-                    () = tokio::time::sleep(self.settings.poll) => {}
-                }
+            // Busy or idle, shutdown is looked at between rounds.
+            let wait = if idle {
+                self.settings.poll
+            } else {
+                Duration::ZERO
+            };
+            tokio::select! {
+                biased;
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(wait) => {}
             }
         }
     }
