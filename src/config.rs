@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::bundle::Task;
@@ -384,6 +384,16 @@ impl Config {
                 return Err(invalid("odoo.login", "is required for the JSON-RPC API"));
             }
         }
+        if let Some(secret) = &self.review.secret
+            && secret.expose_secret().trim().chars().count() < 8
+        {
+            return Err(invalid("review.secret", "must be at least 8 characters"));
+        }
+        if let Some(key) = &self.review.session_key
+            && key.expose_secret().len() < 16
+        {
+            return Err(invalid("review.session_key", "must be at least 16 bytes"));
+        }
         for (task, c) in &self.prompts.canary {
             if !(0.0..=1.0).contains(&c.share) {
                 return Err(invalid(
@@ -457,7 +467,6 @@ fn apply_env(table: &mut toml::Table, var: &str, value: &str) -> Result<(), Conf
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::ExposeSecret;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

@@ -71,7 +71,12 @@ pub async fn decide(store: &Store, id: Uuid, input: DecisionInput) -> Result<Val
     let reviewer = checked("reviewer", Some(&input.reviewer), 200)?
         .ok_or_else(|| invalid("reviewer", "is required"))?;
     let comment = checked("comment", input.comment.as_deref(), 2000)?;
-    let reply = checked("reply", input.reply.as_deref(), 4000)?;
+    let blank_reply = input.reply.as_deref().is_some_and(|r| r.trim().is_empty());
+    let reply = if blank_reply {
+        None
+    } else {
+        checked("reply", input.reply.as_deref(), 4000)?
+    };
     let subject = checked("subject", input.subject.as_deref(), 200)?;
     if input.verdict == Verdict::Reject && comment.is_none() {
         return Err(invalid("comment", "a rejection needs a reason"));
@@ -85,12 +90,23 @@ pub async fn decide(store: &Store, id: Uuid, input: DecisionInput) -> Result<Val
     }
     let doc = document_of(&row);
     let draft = doc.get("draft_reply").filter(|d| d.is_object()).cloned();
+    // Approving an emptied reply would send the draft: say so instead.
+    if blank_reply && draft.is_some() && input.verdict == Verdict::Approve {
+        return Err(invalid(
+            "reply",
+            "is empty: write the reply, or reject the draft",
+        ));
+    }
     let final_reply = match input.verdict {
         Verdict::Reject => None,
         Verdict::Approve => match (&draft, &reply) {
             (Some(d), _) => {
                 let mut f = d.clone();
-                if let Some(body) = &reply {
+                // Whitespace a browser adds or drops around the text is not an edit.
+                let same = |a: &str, b: &str| a.trim() == b.trim();
+                if let Some(body) = &reply
+                    && !same(body, d["body"].as_str().unwrap_or(""))
+                {
                     f["body"] = json!(body);
                 }
                 if let Some(s) = &subject {
@@ -191,20 +207,10 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// One page of the review queue, oldest first, and the cursor of the next page.
-pub async fn queue(store: &Store, filter: QueueFilter) -> Result<Value, ReviewError> {
-    let limit = filter.limit;
-    let mut rows = store
-        .review_queue(&QueueFilter {
-            limit: limit + 1,
-            ..filter
-        })
-        .await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(0));
+/// Queue rows as the API lists them.
+pub fn queue_items(rows: &[store::QueueRow]) -> Vec<Value> {
     let now = store::now();
-    let items: Vec<Value> = rows
-        .iter()
+    rows.iter()
         .map(|r| {
             let doc = r.document.as_ref().map(|d| &d.0);
             let get = |path: &[&str]| {
@@ -222,7 +228,21 @@ pub async fn queue(store: &Store, filter: QueueFilter) -> Result<Value, ReviewEr
                 "created_at": store::rfc3339(r.created_at),
                 "age_seconds": (now - r.created_at).whole_seconds()})
         })
-        .collect();
+        .collect()
+}
+
+/// One page of the review queue, oldest first, and the cursor of the next page.
+pub async fn queue(store: &Store, filter: QueueFilter) -> Result<Value, ReviewError> {
+    let limit = filter.limit;
+    let mut rows = store
+        .review_queue(&QueueFilter {
+            limit: limit + 1,
+            ..filter
+        })
+        .await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let items = queue_items(&rows);
     let next = if more {
         rows.last().map(|r| json!(r.id.to_string()))
     } else {

@@ -573,6 +573,21 @@ impl Store {
         Ok((counts, types.into_iter().map(|(t,)| t).collect()))
     }
 
+    /// The review page's view: most severe first, then oldest; `limit` rows at most.
+    pub async fn review_queue_by_severity(
+        &self,
+        status: &str,
+        event_type: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<QueueRow>> {
+        let sql = "SELECT id, event_id, event_type, status, severity, created_at, document \
+                   FROM summaries WHERE status = $1 AND ($2 IS NULL OR event_type = $2) \
+                   ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 \
+                   WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, id LIMIT $3";
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, QueueRow>(sql)
+            .bind(status).bind(event_type).bind(limit).fetch_all(pool).await?))
+    }
+
     const DECISION_COLUMNS: &str = "d.summary_id, d.decision, d.reviewer, d.comment, d.final_reply, \
         d.edited, d.decided_at, d.prompt_version, d.edit_distance, s.event_type, s.created_at";
 
@@ -609,10 +624,17 @@ impl Store {
     }
 
     /// Puts a row back without spending a try (it waits for another row).
-    pub async fn outbox_defer(&self, id: Uuid, until: OffsetDateTime) -> Result<()> {
-        let sql = "UPDATE outbox SET next_attempt_at = $1, updated_at = $2 WHERE id = $3";
-        on_pool!(self, pool => { sqlx::query(sql).bind(until).bind(now()).bind(id).execute(pool).await?; });
-        Ok(())
+    pub async fn outbox_defer(
+        &self,
+        id: Uuid,
+        claim: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool> {
+        let sql = "UPDATE outbox SET next_attempt_at = $1, updated_at = $2 WHERE id = $3 \
+                   AND status = 'pending' AND next_attempt_at = $4";
+        let n = on_pool!(self, pool => sqlx::query(sql).bind(until).bind(now()).bind(id)
+            .bind(claim).execute(pool).await?.rows_affected());
+        Ok(n == 1)
     }
 
     /// Gives a claim back (the model failed and config says 503) while keeping the prompt-log
@@ -721,35 +743,54 @@ impl Store {
     }
 
     /// Records what has been done so far (the ids Odoo returned), keeping the row pending.
-    pub async fn outbox_progress(&self, id: Uuid, result: &Value) -> Result<()> {
-        let sql = "UPDATE outbox SET result = $1, updated_at = $2 WHERE id = $3";
-        on_pool!(self, pool => {sqlx::query(sql).bind(Json(result)).bind(now()).bind(id).execute(pool).await?; });
-        Ok(())
+    /// `claim` is the lease the worker set when it claimed the row: a worker whose lease
+    /// another has since taken over writes nothing (and learns it from `false`).
+    pub async fn outbox_progress(
+        &self,
+        id: Uuid,
+        claim: OffsetDateTime,
+        result: &Value,
+    ) -> Result<bool> {
+        let sql = "UPDATE outbox SET result = $1, updated_at = $2 WHERE id = $3 \
+                   AND status = 'pending' AND next_attempt_at = $4";
+        let n = on_pool!(self, pool => sqlx::query(sql).bind(Json(result)).bind(now()).bind(id)
+            .bind(claim).execute(pool).await?.rows_affected());
+        Ok(n == 1)
     }
 
-    pub async fn outbox_done(&self, id: Uuid, attempts: i32, result: &Value) -> Result<()> {
+    pub async fn outbox_done(
+        &self,
+        id: Uuid,
+        claim: OffsetDateTime,
+        attempts: i32,
+        result: &Value,
+    ) -> Result<bool> {
         let sql = "UPDATE outbox SET status = 'done', attempts = $1, result = $2, last_error = NULL, \
-                   updated_at = $3 WHERE id = $4";
-        on_pool!(self, pool => {sqlx::query(sql).bind(attempts).bind(Json(result)).bind(now()).bind(id).execute(pool).await?; });
-        Ok(())
+                   updated_at = $3 WHERE id = $4 AND status = 'pending' AND next_attempt_at = $5";
+        let n = on_pool!(self, pool => sqlx::query(sql).bind(attempts).bind(Json(result)).bind(now())
+            .bind(id).bind(claim).execute(pool).await?.rows_affected());
+        Ok(n == 1)
     }
 
     /// A failed try: again at `next_attempt_at`, or `dead` when `next_attempt_at` is `None`.
     pub async fn outbox_failed(
         &self,
         id: Uuid,
+        claim: OffsetDateTime,
         attempts: i32,
         error: &str,
         next_attempt_at: Option<OffsetDateTime>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let (status, next) = match next_attempt_at {
             Some(t) => ("pending", t),
             None => ("dead", now()),
         };
         let sql = "UPDATE outbox SET status = $1, attempts = $2, last_error = $3, \
-                   next_attempt_at = $4, updated_at = $5 WHERE id = $6";
-        on_pool!(self, pool => {sqlx::query(sql).bind(status).bind(attempts).bind(error).bind(next).bind(now()).bind(id).execute(pool).await?; });
-        Ok(())
+                   next_attempt_at = $4, updated_at = $5 WHERE id = $6 \
+                   AND status = 'pending' AND next_attempt_at = $7";
+        let n = on_pool!(self, pool => sqlx::query(sql).bind(status).bind(attempts).bind(error)
+            .bind(next).bind(now()).bind(id).bind(claim).execute(pool).await?.rows_affected());
+        Ok(n == 1)
     }
 
     /// Outbox rows, oldest first; only `dead` ones when asked.

@@ -24,8 +24,8 @@ pub const PENDING_REVIEW: &str = "odoo.pending_review";
 /// A reviewer's decision: the approved reply (or the rejection) noted, the activity done.
 pub const REVIEW_DECISION: &str = "odoo.review_decision";
 
-/// Rows delivered per round before the worker checks for shutdown.
-const BATCH: usize = 16;
+/// Rows delivered per round; shutdown is checked between rounds.
+const BATCH: usize = 1;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -58,6 +58,9 @@ impl Settings {
 
 #[derive(Debug, thiserror::Error)]
 enum DeliveryError {
+    /// Another worker took the row over (this one outlived its lease): it stops here.
+    #[error("the row's lease passed to another worker")]
+    LostClaim,
     /// Waits for another row (the decision waits for its pending-review note).
     #[error("waiting for the pending-review note")]
     Waiting,
@@ -132,32 +135,55 @@ impl Worker {
         match self.try_deliver(row).await {
             Ok(result) => {
                 tracing::info!(outbox_id = %row.id, summary_id = %row.summary_id, attempts, "outbox: delivered to Odoo");
-                self.store.outbox_done(row.id, attempts, &result).await
+                self.store
+                    .outbox_done(row.id, row.next_attempt_at, attempts, &result)
+                    .await
+                    .map(|_| ())
             }
             Err(DeliveryError::Store(e)) => Err(e),
+            Err(DeliveryError::LostClaim) => {
+                tracing::warn!(outbox_id = %row.id, "outbox: lease expired mid-delivery; left to the new owner");
+                Ok(())
+            }
             Err(DeliveryError::Waiting) => {
                 let wait = self.settings.poll.max(Duration::from_millis(200));
                 let next =
                     store::now() + time::Duration::try_from(wait).unwrap_or(time::Duration::SECOND);
-                self.store.outbox_defer(row.id, next).await
+                self.store
+                    .outbox_defer(row.id, row.next_attempt_at, next)
+                    .await
+                    .map(|_| ())
             }
             Err(DeliveryError::Odoo(e))
                 if e.retryable()
                     && u32::try_from(attempts).unwrap_or(u32::MAX) < self.settings.max_attempts =>
             {
-                let wait = self.backoff(attempts);
+                // Odoo may still be finishing a write it timed out on: give it time before the
+                // retry looks for it, so the look-up finds it instead of posting again.
+                let wait = match &e {
+                    OdooError::Timeout(t) => self.backoff(attempts).max(*t * 2),
+                    _ => self.backoff(attempts),
+                };
                 tracing::warn!(outbox_id = %row.id, attempts, error = %e, retry_in_ms = wait.as_millis() as u64, "outbox: Odoo call failed; will retry");
                 let next =
                     store::now() + time::Duration::try_from(wait).unwrap_or(time::Duration::MINUTE);
                 self.store
-                    .outbox_failed(row.id, attempts, &e.to_string(), Some(next))
+                    .outbox_failed(
+                        row.id,
+                        row.next_attempt_at,
+                        attempts,
+                        &e.to_string(),
+                        Some(next),
+                    )
                     .await
+                    .map(|_| ())
             }
             Err(e) => {
                 tracing::warn!(outbox_id = %row.id, attempts, error = %e, "outbox: giving up; row is dead");
                 self.store
-                    .outbox_failed(row.id, attempts, &e.to_string(), None)
+                    .outbox_failed(row.id, row.next_attempt_at, attempts, &e.to_string(), None)
                     .await
+                    .map(|_| ())
             }
         }
     }
@@ -203,6 +229,19 @@ impl Worker {
                 .as_ref()
                 .and_then(|n| n.result.as_ref())
                 .and_then(|r| r.0["activity_id"].as_i64()),
+            // Dead after the note was posted (the activity failed): the decision still goes
+            // on the record, without an activity to close.
+            Some("dead")
+                if pending
+                    .as_ref()
+                    .and_then(|n| n.result.as_ref())
+                    .is_some_and(|r| r.0["message_id"].is_i64()) =>
+            {
+                pending
+                    .as_ref()
+                    .and_then(|n| n.result.as_ref())
+                    .and_then(|r| r.0["activity_id"].as_i64())
+            }
             Some("dead") => {
                 return Err(DeliveryError::Payload(
                     "the pending-review note was never delivered".to_owned(),
@@ -238,7 +277,13 @@ impl Worker {
                 }
             };
             result["message_id"] = json!(id);
-            self.store.outbox_progress(row.id, &result).await?;
+            if !self
+                .store
+                .outbox_progress(row.id, row.next_attempt_at, &result)
+                .await?
+            {
+                return Err(DeliveryError::LostClaim);
+            }
         }
         if let Some(activity) = activity
             && result["activity_done"].is_null()
@@ -292,7 +337,13 @@ impl Worker {
                 }
             };
             result["message_id"] = json!(id);
-            self.store.outbox_progress(row.id, &result).await?;
+            if !self
+                .store
+                .outbox_progress(row.id, row.next_attempt_at, &result)
+                .await?
+            {
+                return Err(DeliveryError::LostClaim);
+            }
         }
         if result["activity_id"].is_null() {
             let id = match self.odoo.find_activity(model, res_id, &marker).await? {

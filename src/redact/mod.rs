@@ -202,9 +202,8 @@ pub fn leftover_masks(text: &str) -> Vec<String> {
 /// Every placeholder in text meant for a customer: masks (`[PRICE]`) and tokens (`[CUSTOMER_9]`)
 /// that restore did not replace.
 pub fn placeholders_in(text: &str) -> Vec<String> {
-    static TOKEN: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"\[[A-Z][A-Z_]{1,30}(?:_\d{1,6})?\]").unwrap_or_else(|_| never())
-    });
+    static TOKEN: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\[[A-Z_][A-Z0-9_]{0,63}\]").unwrap_or_else(|_| never()));
     TOKEN
         .find_iter(text)
         .map(|m| m.as_str().to_owned())

@@ -17,12 +17,12 @@ use minijinja::{Environment, context};
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::AppState;
 use crate::config::ReviewConfig;
 use crate::review::{self, DecisionInput, ReviewError, Verdict};
-use crate::store::{self, QueueFilter};
+use crate::store;
 use session::{COOKIE, Sessions};
 
 pub struct Pages {
@@ -303,15 +303,8 @@ fn age(seconds: i64) -> String {
     }
 }
 
-fn severity_rank(s: &Value) -> u8 {
-    match s.as_str() {
-        Some("critical") => 0,
-        Some("high") => 1,
-        Some("medium") => 2,
-        Some("low") => 3,
-        _ => 4,
-    }
-}
+/// Rows on the queue page; the counts say how many there are in all.
+const PAGE_ROWS: i64 = 200;
 
 async fn queue(
     State(state): State<AppState>,
@@ -331,17 +324,11 @@ async fn queue(
     };
     let event_type = q.event_type.filter(|t| !t.is_empty() && t.len() <= 64);
     let store = state.pipeline.store();
-    let filter = QueueFilter {
-        status: Some(status.clone()),
-        event_type: event_type.clone(),
-        limit: 200,
-        ..QueueFilter::default()
-    };
-    let (list, overview) = match (
-        review::queue(store, filter).await,
-        store.review_overview().await,
-    ) {
-        (Ok(l), Ok(o)) => (l, o),
+    let rows = store
+        .review_queue_by_severity(&status, event_type.as_deref(), PAGE_ROWS)
+        .await;
+    let (rows, overview) = match (rows, store.review_overview().await) {
+        (Ok(r), Ok(o)) => (r, o),
         _ => {
             return p.message(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -351,13 +338,8 @@ async fn queue(
             );
         }
     };
-    let mut items: Vec<Value> = list["items"].as_array().cloned().unwrap_or_default();
-    // Most severe first, then oldest first.
-    items.sort_by(|a, b| {
-        severity_rank(&a["severity"])
-            .cmp(&severity_rank(&b["severity"]))
-            .then(b["age_seconds"].as_i64().cmp(&a["age_seconds"].as_i64()))
-    });
+    // Most severe first, then oldest first (the database orders them).
+    let mut items = review::queue_items(&rows);
     for i in &mut items {
         i["age"] = json!(age(i["age_seconds"].as_i64().unwrap_or(0)));
     }
@@ -368,7 +350,8 @@ async fn queue(
         {"name": "approved", "label": "Approved", "count": count("approved")},
         {"name": "rejected", "label": "Rejected", "count": count("rejected")},
     ]);
-    let ctx = context! {reviewer => w.reviewer, csrf => w.csrf, items => minijinja::Value::from_serialize(&items),
+    let shown = items.len();
+    let ctx = context! {reviewer => w.reviewer, csrf => w.csrf, shown, total => count(&status), items => minijinja::Value::from_serialize(&items),
     statuses => minijinja::Value::from_serialize(&statuses), status, event_type, event_types};
     p.render("queue.html", ctx)
 }
@@ -491,7 +474,8 @@ async fn decide(
     let input = DecisionInput {
         verdict,
         reviewer: w.reviewer.clone(),
-        reply: normalise(f.reply),
+        // An emptied reply box is passed on as such: approving it is refused, not the draft sent.
+        reply: f.reply.map(|t| t.replace("\r\n", "\n")),
         subject: normalise(f.subject),
         comment: normalise(f.comment),
     };
