@@ -15,6 +15,7 @@ use crate::pipeline::Pipeline;
 use crate::prompts::{PromptError, Registry};
 use crate::redact::{Policies, PolicyError};
 use crate::store::{Store, StoreError};
+use crate::vault::Vault;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -28,6 +29,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("odoo: {0}")]
     Odoo(String),
+    #[error("vault: {0}")]
+    Vault(#[from] crate::vault::VaultError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -49,6 +52,7 @@ pub fn parts(config: &Config) -> Result<Parts, StartError> {
 
 pub async fn pipeline(config: &Config) -> Result<Arc<Pipeline>, StartError> {
     let parts = parts(config)?;
+    let vault = Arc::new(Vault::from_config(&config.vault, &config.database.url)?);
     let store = Store::connect(&config.database.url, config.database.max_connections).await?;
     Ok(Arc::new(
         Pipeline::new(
@@ -58,12 +62,17 @@ pub async fn pipeline(config: &Config) -> Result<Arc<Pipeline>, StartError> {
             parts.llm,
             Duration::from_secs(config.server.request_timeout_secs),
         )
-        .with_default_write_back(config.odoo.write_back_models.clone()),
+        .with_default_write_back(config.odoo.write_back_models.clone())
+        .with_vault(vault, config.retention.pseudonym_days),
     ))
 }
 
 /// The Odoo outbox worker, when `odoo.url` is set.
-pub fn outbox_worker(config: &Config, store: Store) -> Result<Option<Worker>, StartError> {
+pub fn outbox_worker(
+    config: &Config,
+    store: Store,
+    vault: Arc<Vault>,
+) -> Result<Option<Worker>, StartError> {
     if config.odoo.url.is_empty() {
         return Ok(None);
     }
@@ -72,6 +81,7 @@ pub fn outbox_worker(config: &Config, store: Store) -> Result<Option<Worker>, St
         store,
         Arc::new(client),
         Settings::from_config(&config.odoo),
+        vault,
     )))
 }
 
@@ -93,11 +103,22 @@ pub async fn serve(
     };
     let router = http::router(state, config.server.max_body_bytes);
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let worker = outbox_worker(config, pipeline.store().clone())?.map(|w| {
+    let worker = outbox_worker(
+        config,
+        pipeline.store().clone(),
+        Arc::clone(pipeline.vault()),
+    )?
+    .map(|w| {
         tokio::spawn(w.run(async move {
             let _ = stop_rx.wait_for(|stop| *stop).await;
         }))
     });
+    let retention = tokio::spawn(retention_job(
+        pipeline.store().clone(),
+        Arc::clone(pipeline.vault()),
+        config.retention.clone(),
+        stop_tx.subscribe(),
+    ));
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await?;
@@ -105,10 +126,38 @@ pub async fn serve(
     if let Some(w) = worker {
         let _ = w.await;
     }
+    let _ = retention.await;
     // Summaries whose callers hung up still finish before the pool closes.
     pipeline
         .drain(Duration::from_secs(config.server.request_timeout_secs))
         .await;
     pipeline.store().close().await;
     Ok(())
+}
+
+/// Applies retention at start and every `interval_minutes` until `stop`. Replicas may all run
+/// it: purges serialise on the chain lock, and a second one finds nothing left to purge.
+async fn retention_job(
+    store: Store,
+    vault: Arc<Vault>,
+    config: crate::config::RetentionConfig,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(Duration::from_secs(config.interval_minutes * 60));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        match crate::audit::retention(&store, &vault, config.prompt_log_days, crate::store::now())
+            .await
+        {
+            Ok(run) => tracing::info!(
+                pseudonym_maps = run.pseudonym_maps_deleted,
+                prompt_log_rows = run.prompt_log_rows_deleted,
+                "retention applied"
+            ),
+            Err(e) => tracing::warn!(error = %e, "retention failed; it runs again next interval"),
+        }
+    }
 }

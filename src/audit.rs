@@ -1,11 +1,28 @@
-//! The prompt log's hash chain. Each row's `hash` is sha256 over the previous row's hash and the
-//! row's canonical JSON. Issue #7 adds verification, queries, export and retention on top.
+//! The audit chain: every model call, every access to the log and every retention checkpoint
+//! is one `prompt_log` row whose `hash` is sha256 over the previous row's hash and the row's
+//! canonical JSON. Verification, queries, exports and retention live here.
+//!
+//! Concurrent writers: every append reads the head and inserts under one lock — SQLite's single
+//! write transaction (`BEGIN IMMEDIATE`, or a write before the head is read), PostgreSQL's
+//! transaction-scoped advisory lock shared by every replica — so the chain never forks and
+//! `seq` order is chain order.
 
-use serde_json::Value;
+use axum::body::Bytes;
+use futures::Stream;
+use serde::Serialize;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::store::{self, AuditFilter, ChainRow, NewAuditEntry, Purge, Store, StoreError};
+use crate::vault::Vault;
 
 /// The hash that starts the chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Rows read per database round trip when walking or exporting the chain.
+const PAGE: i64 = 500;
 
 /// `sha256(prev_hash || "\n" || canonical_json(row))`, hex. `serde_json` objects keep keys
 /// sorted, so serialising a `Value` is canonical for our purposes.
@@ -15,6 +32,337 @@ pub fn chain_hash(prev_hash: &str, row: &Value) -> String {
     h.update(b"\n");
     h.update(row.to_string().as_bytes());
     hex::encode(h.finalize())
+}
+
+/// Where the chain breaks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Break {
+    pub seq: i64,
+    pub id: Uuid,
+    pub reason: String,
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub ok: bool,
+    pub rows: u64,
+    pub first_seq: Option<i64>,
+    pub head_seq: Option<i64>,
+    /// Record it elsewhere now and then: a later verify that does not reach it proves a
+    /// rewrite even by someone who recomputed every hash.
+    pub head_hash: String,
+    /// The signed retention checkpoint that vouches for the removed start of the chain.
+    pub anchored_by_checkpoint: Option<i64>,
+    pub first_break: Option<Break>,
+}
+
+/// The fields of a checkpoint that its signature covers.
+fn checkpoint_message(detail: &Value) -> Vec<u8> {
+    json!({
+        "anchor_hash": detail["anchor_hash"], "cutoff": detail["cutoff"],
+        "purged_rows": detail["purged_rows"], "purged_through_seq": detail["purged_through_seq"],
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn checkpoint_signed(vault: &Vault, detail: &Value) -> bool {
+    match (detail["key_id"].as_str(), detail["signature"].as_str()) {
+        (Some(key), Some(sig)) => vault.checkpoint_signed(key, &checkpoint_message(detail), sig),
+        _ => false,
+    }
+}
+
+/// Recomputes the chain from its first row to its head, one page at a time, and names the
+/// first row that breaks it: a row whose content no longer matches its hash (edited), a row
+/// whose `prev_hash` is not the previous row's hash (a row removed or inserted), a checkpoint
+/// whose signature does not verify, or a start of chain that no signed checkpoint vouches for.
+pub async fn verify(store: &Store, vault: &Vault) -> Result<Report, StoreError> {
+    let mut report = Report {
+        ok: true,
+        rows: 0,
+        first_seq: None,
+        head_seq: None,
+        head_hash: GENESIS.to_owned(),
+        anchored_by_checkpoint: None,
+        first_break: None,
+    };
+    // The first row's predecessor, when rows before it were removed by retention.
+    let mut start: Option<(i64, Uuid, String)> = None;
+    let mut prev: Option<String> = None;
+    let mut after = 0;
+    'walk: loop {
+        let page = store
+            .audit_page(&AuditFilter {
+                after_seq: Some(after),
+                limit: PAGE,
+                ..AuditFilter::default()
+            })
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for row in &page {
+            report.rows += 1;
+            let broken = |reason: &str| Break {
+                seq: row.seq,
+                id: row.id,
+                reason: reason.to_owned(),
+            };
+            match &prev {
+                None => {
+                    report.first_seq = Some(row.seq);
+                    if row.prev_hash != GENESIS {
+                        start = Some((row.seq, row.id, row.prev_hash.clone()));
+                    }
+                }
+                Some(p) if *p != row.prev_hash => {
+                    report.first_break = Some(broken(
+                        "prev_hash is not the previous row's hash: a row was removed or inserted",
+                    ));
+                    break 'walk;
+                }
+                Some(_) => {}
+            }
+            if chain_hash(&row.prev_hash, &row.canonical()) != row.hash {
+                report.first_break = Some(broken(
+                    "the row's content does not match its hash: it was edited",
+                ));
+                break 'walk;
+            }
+            if row.kind == "checkpoint" {
+                let detail = row.detail.as_ref().map(|d| d.0.clone()).unwrap_or_default();
+                if !checkpoint_signed(vault, &detail) {
+                    report.first_break = Some(broken(
+                        "the checkpoint's signature does not verify with any configured vault key",
+                    ));
+                    break 'walk;
+                }
+                if let Some((_, _, anchor)) = &start
+                    && detail["anchor_hash"].as_str() == Some(anchor.as_str())
+                {
+                    report.anchored_by_checkpoint = Some(row.seq);
+                }
+            }
+            prev = Some(row.hash.clone());
+            report.head_seq = Some(row.seq);
+        }
+    }
+    if report.first_break.is_none()
+        && report.anchored_by_checkpoint.is_none()
+        && let Some((seq, id, _)) = start
+    {
+        report.first_break = Some(Break {
+            seq,
+            id,
+            reason: "rows before this one were removed without a signed retention checkpoint"
+                .to_owned(),
+        });
+    }
+    report.head_hash = prev.unwrap_or_else(|| GENESIS.to_owned());
+    report.ok = report.first_break.is_none();
+    Ok(report)
+}
+
+/// Records an access to the audit log in the chain itself: who (key id, or the CLI's user),
+/// which operation, with which parameters.
+pub async fn record_access(
+    store: &Store,
+    request_id: &str,
+    key_id: Option<&str>,
+    actor: &str,
+    operation: &str,
+    parameters: Value,
+) -> Result<(), StoreError> {
+    store
+        .append_entry(&NewAuditEntry::new(
+            "access",
+            request_id,
+            key_id,
+            json!({"actor": actor, "operation": operation, "parameters": parameters}),
+        ))
+        .await
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Jsonl,
+    Csv,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "jsonl" => Some(Self::Jsonl),
+            "csv" => Some(Self::Csv),
+            _ => None,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Jsonl => "application/x-ndjson",
+            Self::Csv => "text/csv; charset=utf-8",
+        }
+    }
+}
+
+/// The CSV columns, in order. JSON columns are written as compact JSON text.
+const CSV_COLUMNS: &[&str] = &[
+    "seq",
+    "id",
+    "kind",
+    "created_at",
+    "request_id",
+    "key_id",
+    "summary_id",
+    "event_id",
+    "event_type",
+    "task",
+    "attempt_kind",
+    "template_version",
+    "template_sha256",
+    "policy_version",
+    "policy_sha256",
+    "provider",
+    "model",
+    "parameters",
+    "messages",
+    "raw_response",
+    "parsed_output",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "latency_ms",
+    "outcome",
+    "error",
+    "redaction_counts",
+    "detail",
+    "prev_hash",
+    "hash",
+];
+
+/// RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled. Values are
+/// written exactly (no spreadsheet-formula defusing): the export is evidence, and the JSONL
+/// form is the one to re-verify.
+fn csv_field(out: &mut String, v: &Value) {
+    let text = match v {
+        Value::Null => return,
+        Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
+        other => std::borrow::Cow::Owned(other.to_string()),
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&text.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(&text);
+    }
+}
+
+fn encode(format: Format, rows: &[ChainRow]) -> String {
+    let mut out = String::new();
+    for row in rows {
+        let v = row.to_json();
+        match format {
+            Format::Jsonl => {
+                out.push_str(&v.to_string());
+                out.push('\n');
+            }
+            Format::Csv => {
+                for (i, c) in CSV_COLUMNS.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    csv_field(&mut out, &v[*c]);
+                }
+                out.push_str("\r\n");
+            }
+        }
+    }
+    out
+}
+
+/// The chain rows created in `[from, to)`, encoded, one page per chunk: memory stays at one
+/// page whatever the range holds.
+pub fn export(
+    store: Store,
+    format: Format,
+    from: Option<OffsetDateTime>,
+    to: Option<OffsetDateTime>,
+) -> impl Stream<Item = Result<Bytes, StoreError>> + Send + 'static {
+    let header = match format {
+        Format::Csv => Some(format!("{}\r\n", CSV_COLUMNS.join(","))),
+        Format::Jsonl => None,
+    };
+    let state = (store, Some(0i64), header);
+    futures::stream::unfold(state, move |(store, after, header)| async move {
+        if let Some(h) = header {
+            return Some((Ok(Bytes::from(h)), (store, after, None)));
+        }
+        let after = after?;
+        let filter = AuditFilter {
+            from,
+            to,
+            after_seq: Some(after),
+            limit: PAGE,
+            ..AuditFilter::default()
+        };
+        match store.audit_page(&filter).await {
+            Ok(rows) if rows.is_empty() => None,
+            Ok(rows) => {
+                let next = (rows.len() as i64 == PAGE).then(|| rows[rows.len() - 1].seq);
+                Some((Ok(Bytes::from(encode(format, &rows))), (store, next, None)))
+            }
+            Err(e) => Some((Err(e), (store, None, None))),
+        }
+    })
+}
+
+/// What one retention run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RetentionRun {
+    pub pseudonym_maps_deleted: u64,
+    pub prompt_log_rows_deleted: i64,
+    pub checkpoint_through_seq: Option<i64>,
+}
+
+/// Deletes sealed pseudonym maps past their time and, when `prompt_log_days` is not 0, the
+/// chain's rows older than that, leaving a checkpoint signed with the vault key.
+pub async fn retention(
+    store: &Store,
+    vault: &Vault,
+    prompt_log_days: u32,
+    now: OffsetDateTime,
+) -> Result<RetentionRun, StoreError> {
+    let pseudonym_maps_deleted = store.purge_pseudonyms(now).await?;
+    let mut run = RetentionRun {
+        pseudonym_maps_deleted,
+        prompt_log_rows_deleted: 0,
+        checkpoint_through_seq: None,
+    };
+    if prompt_log_days == 0 {
+        return Ok(run);
+    }
+    let cutoff = now - time::Duration::days(i64::from(prompt_log_days));
+    let purge = store
+        .purge_chain(cutoff, |p: &Purge| {
+            let mut detail = json!({
+                "purged_through_seq": p.through_seq, "purged_rows": p.rows,
+                "anchor_hash": p.anchor_hash, "cutoff": store::rfc3339(cutoff),
+            });
+            let (key_id, signature) = vault.sign_checkpoint(&checkpoint_message(&detail));
+            detail["key_id"] = json!(key_id);
+            detail["signature"] = json!(signature);
+            NewAuditEntry::new("checkpoint", "retention", None, detail)
+        })
+        .await?;
+    if let Some(p) = purge {
+        run.prompt_log_rows_deleted = p.rows;
+        run.checkpoint_through_seq = Some(p.through_seq);
+    }
+    Ok(run)
 }
 
 #[cfg(test)]
@@ -34,5 +382,37 @@ mod tests {
             chain_hash(GENESIS, &serde_json::json!({"a": "y", "b": 1}))
         );
         assert_ne!(h, chain_hash(&h, &row));
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_quoting_and_nothing_else() {
+        let mut out = String::new();
+        for v in [
+            json!("plain"),
+            json!("a,b"),
+            json!("say \"hi\"\nbye"),
+            json!(null),
+            json!({"k": 1}),
+        ] {
+            csv_field(&mut out, &v);
+            out.push('|');
+        }
+        assert_eq!(
+            out,
+            "plain|\"a,b\"|\"say \"\"hi\"\"\nbye\"||\"{\"\"k\"\":1}\"|"
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_signature_covers_its_fields() {
+        let vault = Vault::new(&[3u8; 32], &[]);
+        let mut detail = json!({"purged_through_seq": 10, "purged_rows": 10,
+            "anchor_hash": "ab", "cutoff": "2026-01-01T00:00:00Z"});
+        let (k, s) = vault.sign_checkpoint(&checkpoint_message(&detail));
+        detail["key_id"] = json!(k);
+        detail["signature"] = json!(s);
+        assert!(checkpoint_signed(&vault, &detail));
+        detail["purged_rows"] = json!(9);
+        assert!(!checkpoint_signed(&vault, &detail));
     }
 }

@@ -40,6 +40,44 @@ pub struct Config {
     pub redaction: RedactionConfig,
     pub odoo: OdooConfig,
     pub review: ReviewConfig,
+    pub vault: VaultConfig,
+    pub retention: RetentionConfig,
+}
+
+/// The key that seals pseudonym maps at rest (AES-256-GCM) and signs retention checkpoints.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct VaultConfig {
+    /// Base64 of 32 random bytes (`openssl rand -base64 32`). Unset with SQLite: a key file
+    /// `<database file>.vault-key` is made on first start. Required with PostgreSQL.
+    pub key: Option<SecretString>,
+    /// Keys that sealed maps still stored: they open, they never seal. Drop one once
+    /// `retention.pseudonym_days` have passed since it was replaced.
+    pub previous_keys: Vec<SecretString>,
+}
+
+/// How long what is kept is kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Sealed pseudonym maps are deleted this many days after their summary; afterwards the
+    /// summary shows tokens where names were.
+    pub pseudonym_days: u32,
+    /// Prompt-log rows older than this are deleted, leaving a signed checkpoint so the rest of
+    /// the chain still verifies. 0 keeps them forever.
+    pub prompt_log_days: u32,
+    /// How often the retention job runs.
+    pub interval_minutes: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            pseudonym_days: 30,
+            prompt_log_days: 400,
+            interval_minutes: 60,
+        }
+    }
 }
 
 /// The review pages (`/review`).
@@ -368,6 +406,15 @@ impl Config {
                 "server.max_json_depth",
                 "must be between 2 and 128",
             ));
+        }
+        if self.retention.pseudonym_days == 0 {
+            return Err(invalid(
+                "retention.pseudonym_days",
+                "must be at least 1 (reviews need the names back)",
+            ));
+        }
+        if self.retention.interval_minutes == 0 {
+            return Err(invalid("retention.interval_minutes", "must be at least 1"));
         }
         let odoo = &self.odoo;
         if !odoo.url.is_empty() {

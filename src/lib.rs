@@ -17,3 +17,4 @@ pub mod prompts;
 pub mod redact;
 pub mod review;
 pub mod store;
+pub mod vault;

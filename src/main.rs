@@ -10,7 +10,8 @@ use exbrief::bundle::{Bundle, Task};
 use exbrief::config::{Config, LogFormat};
 use exbrief::prompts::{self, Registry};
 use exbrief::redact::Policies;
-use exbrief::{app, demo, store::Store};
+use exbrief::vault::Vault;
+use exbrief::{app, audit, demo, store::Store};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -63,6 +64,11 @@ enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// The compliance log: verify its hash chain, export it, apply retention.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Run every fixture bundle through the pipeline and print the results.
     Demo {
         #[arg(long, default_value = "fixtures")]
@@ -113,6 +119,31 @@ enum OutboxCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the chain; prints the report, exits 1 naming the first row that breaks it.
+    Verify,
+    /// Write the chain's rows created in [--from, --to) to FILE (`-` for standard output).
+    Export {
+        /// RFC 3339 time, e.g. 2026-11-01T00:00:00Z.
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        file: PathBuf,
+    },
+    /// Apply retention now (the server also runs it every retention.interval_minutes).
+    Purge,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum RedactFormat {
     /// The redacted bundle, as a model would see it.
@@ -146,6 +177,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             | Command::Redact { .. }
             | Command::Prompts { .. }
             | Command::Outbox { .. }
+            | Command::Audit { .. }
     ) {
         "warn"
     } else {
@@ -224,6 +256,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             result
         }
+        Command::Audit { command } => {
+            let vault = Vault::from_config(&config.vault, &config.database.url)?;
+            let store = Store::connect(&config.database.url, 1).await?;
+            let result = audit_command(&store, &vault, &config, command).await;
+            store.close().await;
+            result
+        }
         Command::Demo { fixtures } => {
             let mut out = std::io::stdout().lock();
             let n = demo::run(config, &fixtures, &mut out).await?;
@@ -231,6 +270,106 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Who runs the CLI, as the access record names them.
+fn cli_actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".to_owned())
+    )
+}
+
+async fn audit_command(
+    store: &Store,
+    vault: &Vault,
+    config: &Config,
+    command: AuditCommand,
+) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    use std::io::Write;
+    let request_id = uuid::Uuid::now_v7().to_string();
+    match command {
+        AuditCommand::Verify => {
+            audit::record_access(
+                store,
+                &request_id,
+                None,
+                &cli_actor(),
+                "verify",
+                serde_json::json!({}),
+            )
+            .await?;
+            let report = audit::verify(store, vault).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            anyhow::ensure!(report.ok, "the audit chain does not verify");
+        }
+        AuditCommand::Export {
+            from,
+            to,
+            format,
+            file,
+        } => {
+            let parse =
+                |name: &str, v: &Option<String>| -> anyhow::Result<Option<time::OffsetDateTime>> {
+                    v.as_deref()
+                        .map(|t| {
+                            time::OffsetDateTime::parse(
+                                t,
+                                &time::format_description::well_known::Rfc3339,
+                            )
+                            .with_context(|| {
+                                format!(
+                                    "--{name} must be an RFC 3339 time such as 2026-11-01T00:00:00Z"
+                                )
+                            })
+                        })
+                        .transpose()
+                };
+            let (from_t, to_t) = (parse("from", &from)?, parse("to", &to)?);
+            let format = match format {
+                ExportFormat::Jsonl => audit::Format::Jsonl,
+                ExportFormat::Csv => audit::Format::Csv,
+            };
+            audit::record_access(
+                store,
+                &request_id,
+                None,
+                &cli_actor(),
+                "export",
+                serde_json::json!({"from": from, "to": to, "format": match format {
+                    audit::Format::Jsonl => "jsonl", audit::Format::Csv => "csv"},
+                    "file": file.display().to_string()}),
+            )
+            .await?;
+            let mut out: Box<dyn Write> = if file.as_os_str() == "-" {
+                Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
+            } else {
+                Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(&file)
+                        .with_context(|| format!("cannot create {}", file.display()))?,
+                ))
+            };
+            let mut stream = std::pin::pin!(audit::export(store.clone(), format, from_t, to_t));
+            while let Some(chunk) = stream.next().await {
+                out.write_all(&chunk?)?;
+            }
+            out.flush()?;
+        }
+        AuditCommand::Purge => {
+            let run = audit::retention(
+                store,
+                vault,
+                config.retention.prompt_log_days,
+                exbrief::store::now(),
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&run)?);
+        }
+    }
+    Ok(())
 }
 
 async fn outbox_command(store: &Store, command: OutboxCommand) -> anyhow::Result<()> {

@@ -15,8 +15,11 @@ use uuid::Uuid;
 use crate::bundle::{Bundle, Task};
 use crate::llm::{Attempt, AttemptKind, Llm, LlmError, ModelRequest, TaskResult};
 use crate::prompts::{self, PromptError, Registry, TemplateRef};
-use crate::redact::{Policies, PolicyError, Redacted, Redactor, leftover_masks};
-use crate::store::{self, Claim, NewClaim, NewOutbox, NewPromptLog, Store, StoreError, SummaryRow};
+use crate::redact::{Policies, PolicyError, PseudonymMap, Redacted, Redactor, leftover_masks};
+use crate::store::{
+    self, Claim, NewClaim, NewOutbox, NewPromptLog, NewSealedMap, Store, StoreError, SummaryRow,
+};
+use crate::vault::Vault;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -74,6 +77,8 @@ pub struct Pipeline {
     in_flight: Arc<InFlight>,
     /// Odoo models whose records get the write-back when a bundle names no `write_back`.
     write_back_models: Vec<String>,
+    vault: Arc<Vault>,
+    pseudonym_days: u32,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -110,7 +115,20 @@ impl Pipeline {
             lease,
             in_flight: Arc::new(InFlight::default()),
             write_back_models: Vec::new(),
+            vault: Arc::new(Vault::ephemeral()),
+            pseudonym_days: 30,
         }
+    }
+
+    /// Seals pseudonym maps with `vault`, kept for `pseudonym_days`.
+    pub fn with_vault(mut self, vault: Arc<Vault>, pseudonym_days: u32) -> Self {
+        self.vault = vault;
+        self.pseudonym_days = pseudonym_days;
+        self
+    }
+
+    pub fn vault(&self) -> &Arc<Vault> {
+        &self.vault
     }
 
     /// Bundles from Odoo about these models get a write-back to their source record when they
@@ -191,14 +209,14 @@ impl Pipeline {
                     };
                     return self.produce(owned, input, templates, redactor).await;
                 }
-                Claim::Existing(row) => row,
+                Claim::Existing(row) => *row,
                 Claim::Vanished => continue,
             };
             if existing.request_sha256 != request_sha256 {
                 return Err(PipelineError::Conflict { key });
             }
             if existing.status != "processing" {
-                return Ok(document_of(&existing));
+                return Ok(document_of(&existing, &self.vault));
             }
             if existing.lease_until_ms < unix_ms() {
                 let owner = Uuid::new_v4();
@@ -227,7 +245,11 @@ impl Pipeline {
     }
 
     pub async fn get(&self, id: Uuid) -> Result<Option<Value>, PipelineError> {
-        Ok(self.store.summary(id).await?.map(|row| document_of(&row)))
+        Ok(self
+            .store
+            .summary(id)
+            .await?
+            .map(|row| document_of(&row, &self.vault)))
     }
 
     fn templates(&self, bundle: &Bundle) -> Result<Vec<TemplateRef>, PromptError> {
@@ -360,6 +382,10 @@ impl Pipeline {
             return Err(PipelineError::ModelUnavailable(reason));
         }
         let document = document(id, owned.created_at, bundle, redactor, &redacted, &results);
+        let sealed = (!redacted.pseudonyms.is_empty()).then(|| NewSealedMap {
+            sealed: seal_map(&self.vault, id, &redacted.pseudonyms),
+            expires_at: store::now() + time::Duration::days(i64::from(self.pseudonym_days)),
+        });
         let source = &bundle.source;
         let target = match &bundle.write_back {
             Some(wb) => Some((wb.model.as_str(), wb.res_id, wb.activity_user_id)),
@@ -380,7 +406,7 @@ impl Pipeline {
             .collect();
         match self
             .store
-            .complete(id, owned.owner, &document, &logs, &outbox)
+            .complete(id, owned.owner, &document, sealed.as_ref(), &logs, &outbox)
             .await
         {
             Ok(()) => {}
@@ -394,12 +420,23 @@ impl Pipeline {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(summary_id = %id, tasks = results.len(), model_calls = logs.len(), "summary stored");
-        Ok(document)
+        Ok(reveal(document, Some(&redacted.pseudonyms)))
     }
 }
 
-/// The response document. Outputs are restored for the people who read them; an output with a
-/// token that cannot be restored stays redacted and the summary says it needs attention.
+/// Which classes each part of a document gets back when a person reads it: a customer reads
+/// the reply, so only customer data comes back there.
+const REVEALED: &[(&str, Option<&[&str]>)] = &[
+    ("impact_summary", None),
+    ("classification", None),
+    ("draft_reply", Some(&["customer_pii"])),
+    ("key_facts", None),
+];
+
+/// The document as it is stored: outputs as the model wrote them, with pseudonym tokens, and
+/// key facts from the redacted bundle. No raw PII or prices are stored; [`reveal`] restores
+/// them from the sealed map when a person reads the summary. An output with a token that
+/// cannot be restored is flagged now, so the flag does not depend on when it is read.
 fn document(
     id: Uuid,
     created_at: time::OffsetDateTime,
@@ -426,13 +463,11 @@ fn document(
             Task::Classification => "classification",
             Task::CustomerReply => "draft_reply",
         };
-        // A customer reads the reply: only customer data comes back there.
-        let classes: Option<&[&str]> = if result.task == Task::CustomerReply {
-            Some(&["customer_pii"])
-        } else {
-            None
-        };
-        let output = match redacted.pseudonyms.restore_value(&result.output, classes) {
+        let classes = REVEALED
+            .iter()
+            .find(|(f, _)| *f == field)
+            .and_then(|(_, c)| *c);
+        let restored = match redacted.pseudonyms.restore_value(&result.output, classes) {
             Ok(restored) => restored,
             Err(unresolved) => {
                 attention.push(format!(
@@ -445,8 +480,8 @@ fn document(
         if result.task == Task::CustomerReply {
             let text = format!(
                 "{} {}",
-                output["subject"].as_str().unwrap_or(""),
-                output["body"].as_str().unwrap_or("")
+                restored["subject"].as_str().unwrap_or(""),
+                restored["body"].as_str().unwrap_or("")
             );
             let masks = leftover_masks(&text);
             if !masks.is_empty() {
@@ -456,7 +491,7 @@ fn document(
                 ));
             }
         }
-        doc[field] = output;
+        doc[field] = result.output.clone();
         let fell_back = result
             .attempts
             .iter()
@@ -482,19 +517,69 @@ fn document(
         "policy_version": policy.version,
         "policy_sha256": policy.sha256,
         "counts": redacted.counts,
+        "pseudonyms": redacted.pseudonyms.len(),
         // Where values were redacted (paths and character offsets, never the values).
         "findings": redacted.findings.iter().take(500).collect::<Vec<_>>(),
     });
-    // What the reviewer needs to place the draft; names as the customer wrote them.
+    // What the reviewer needs to place the draft; names come back through `reveal`.
     let s = &bundle.source;
+    let r = &redacted.value;
     doc["key_facts"] = json!({
-        "source": {"system": s.system, "model": s.model, "res_id": s.res_id, "name": s.name},
+        "source": {"system": s.system, "model": s.model, "res_id": s.res_id,
+            "name": r["source"]["name"]},
         "occurred_at": store::rfc3339(bundle.occurred_at),
         "locale": bundle.locale,
-        "reply_to": bundle.reply_to.as_ref().map(|r| json!({"name": r.name, "lang": r.lang})),
+        "reply_to": bundle.reply_to.as_ref().map(|rt| json!({"name": r["reply_to"]["name"], "lang": rt.lang})),
         "write_back": bundle.write_back.as_ref().map(|w| json!({"model": w.model, "res_id": w.res_id})),
     });
     doc
+}
+
+/// The document a person reads: tokens restored from the pseudonym map, each part only with
+/// the classes it may show ([`REVEALED`]); a part whose tokens do not all resolve stays as
+/// stored. Without the map (purged by retention) the tokens stay and the document says why.
+pub fn reveal(mut doc: Value, map: Option<&PseudonymMap>) -> Value {
+    match map {
+        Some(map) => {
+            for (field, classes) in REVEALED {
+                if let Some(part) = doc.get(*field)
+                    && let Ok(restored) = map.restore_value(part, *classes)
+                {
+                    doc[*field] = restored;
+                }
+            }
+        }
+        None if doc["redaction"]["pseudonyms"].as_u64().unwrap_or(0) > 0 => {
+            if let Some(a) = doc["needs_attention"].as_array_mut() {
+                a.push(json!(
+                    "pseudonym map deleted by retention: names and values show as placeholders"
+                ));
+            }
+        }
+        None => {}
+    }
+    doc
+}
+
+/// The map sealed for storage, bound to its summary.
+fn seal_map(vault: &Vault, id: Uuid, map: &PseudonymMap) -> crate::vault::Sealed {
+    let plain = serde_json::to_vec(&map.entries()).unwrap_or_default();
+    vault.seal(id.as_bytes(), &plain)
+}
+
+/// The stored map of a summary, opened; `None` when there is none or it does not open (which
+/// is logged: a missing key or an altered row).
+fn open_map(vault: &Vault, row: &SummaryRow) -> Option<PseudonymMap> {
+    let sealed = row.sealed.get()?;
+    match vault.open(row.id.as_bytes(), &sealed) {
+        Ok(plain) => serde_json::from_slice::<Vec<(String, String, String)>>(&plain)
+            .ok()
+            .map(PseudonymMap::from_entries),
+        Err(e) => {
+            tracing::error!(summary_id = %row.id, error = %e, "pseudonym map does not open");
+            None
+        }
+    }
 }
 
 fn log_row(
@@ -540,11 +625,12 @@ fn log_row(
     }
 }
 
-/// The stored document, with the row's current status (reviews change it later).
-pub fn document_of(row: &SummaryRow) -> Value {
+/// The stored document as a person reads it ([`reveal`]), with the row's current status
+/// (reviews change it later).
+pub fn document_of(row: &SummaryRow, vault: &Vault) -> Value {
     match &row.document {
         Some(doc) => {
-            let mut doc = doc.0.clone();
+            let mut doc = reveal(doc.0.clone(), open_map(vault, row).as_ref());
             doc["status"] = json!(row.status);
             doc
         }

@@ -8,7 +8,10 @@ use uuid::Uuid;
 
 use crate::outbox::{PENDING_REVIEW, REVIEW_DECISION};
 use crate::pipeline::document_of;
-use crate::store::{self, Decided, NewDecision, NewOutbox, QueueFilter, Store, StoreError};
+use crate::store::{
+    self, Decided, NewDecision, NewOutbox, QueueFilter, Store, StoreError, SummaryRow,
+};
+use crate::vault::Vault;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -67,7 +70,12 @@ fn checked(
 }
 
 /// Records the decision; returns the summary's new state.
-pub async fn decide(store: &Store, id: Uuid, input: DecisionInput) -> Result<Value, ReviewError> {
+pub async fn decide(
+    store: &Store,
+    vault: &Vault,
+    id: Uuid,
+    input: DecisionInput,
+) -> Result<Value, ReviewError> {
     let reviewer = checked("reviewer", Some(&input.reviewer), 200)?
         .ok_or_else(|| invalid("reviewer", "is required"))?;
     let comment = checked("comment", input.comment.as_deref(), 2000)?;
@@ -88,7 +96,7 @@ pub async fn decide(store: &Store, id: Uuid, input: DecisionInput) -> Result<Val
     if row.status != "pending_review" {
         return Err(ReviewError::Conflict { status: row.status });
     }
-    let doc = document_of(&row);
+    let doc = document_of(&row, vault);
     let draft = doc.get("draft_reply").filter(|d| d.is_object()).cloned();
     // Approving an emptied reply would send the draft: say so instead.
     if blank_reply && draft.is_some() && input.verdict == Verdict::Approve {
@@ -173,7 +181,12 @@ pub async fn decide(store: &Store, id: Uuid, input: DecisionInput) -> Result<Val
         decision: decision.to_owned(),
         reviewer: reviewer.clone(),
         comment: comment.clone(),
-        draft_reply: draft,
+        // The draft as stored (placeholders, not names): only the approved reply is kept in clear.
+        draft_reply: row
+            .document
+            .as_ref()
+            .map(|d| d.0["draft_reply"].clone())
+            .filter(Value::is_object),
         final_reply: final_reply.clone(),
         edited,
         prompt_version: doc["tasks"]["customer_reply"]["prompt_version"]
@@ -208,11 +221,25 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Queue rows as the API lists them.
-pub fn queue_items(rows: &[store::QueueRow]) -> Vec<Value> {
+pub fn queue_items(rows: &[store::QueueRow], vault: &Vault) -> Vec<Value> {
     let now = store::now();
     rows.iter()
         .map(|r| {
-            let doc = r.document.as_ref().map(|d| &d.0);
+            let revealed = r.document.as_ref().map(|d| {
+                let summary = SummaryRow {
+                    id: r.id,
+                    idempotency_key: String::new(),
+                    event_id: r.event_id.clone(),
+                    request_sha256: String::new(),
+                    status: r.status.clone(),
+                    lease_until_ms: 0,
+                    document: Some(d.clone()),
+                    created_at: r.created_at,
+                    sealed: r.sealed.clone(),
+                };
+                document_of(&summary, vault)
+            });
+            let doc = revealed.as_ref();
             let get = |path: &[&str]| {
                 let mut v = doc.unwrap_or(&Value::Null);
                 for p in path {
@@ -232,7 +259,11 @@ pub fn queue_items(rows: &[store::QueueRow]) -> Vec<Value> {
 }
 
 /// One page of the review queue, oldest first, and the cursor of the next page.
-pub async fn queue(store: &Store, filter: QueueFilter) -> Result<Value, ReviewError> {
+pub async fn queue(
+    store: &Store,
+    vault: &Vault,
+    filter: QueueFilter,
+) -> Result<Value, ReviewError> {
     let limit = filter.limit;
     let mut rows = store
         .review_queue(&QueueFilter {
@@ -242,7 +273,7 @@ pub async fn queue(store: &Store, filter: QueueFilter) -> Result<Value, ReviewEr
         .await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(0));
-    let items = queue_items(&rows);
+    let items = queue_items(&rows, vault);
     let next = if more {
         rows.last().map(|r| json!(r.id.to_string()))
     } else {
@@ -254,12 +285,12 @@ pub async fn queue(store: &Store, filter: QueueFilter) -> Result<Value, ReviewEr
 /// Everything a reviewer needs on one summary: the document (key facts, outputs, redaction
 /// counts and findings without values, prompt and policy versions), the decision once made,
 /// and the Odoo ids once written.
-pub async fn detail(store: &Store, id: Uuid) -> Result<Value, ReviewError> {
+pub async fn detail(store: &Store, vault: &Vault, id: Uuid) -> Result<Value, ReviewError> {
     let row = store.summary(id).await?.ok_or(ReviewError::NotFound)?;
     if row.status == "processing" {
         return Err(ReviewError::NotFound);
     }
-    let mut doc = document_of(&row);
+    let mut doc = document_of(&row, vault);
     doc["decision"] = match store.decision(id).await? {
         Some(d) => json!({"decision": d.decision, "reviewer": d.reviewer, "comment": d.comment,
             "edited": d.edited, "final_reply": d.final_reply.map(|f| f.0),

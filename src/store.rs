@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit;
+use crate::vault::Sealed;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -100,6 +101,41 @@ macro_rules! insert_logs {
     }};
 }
 
+/// The chain head's hash, read in the caller's transaction (which holds the chain lock).
+macro_rules! chain_head {
+    ($tx:ident) => {{
+        let head: Option<(String,)> =
+            sqlx::query_as("SELECT hash FROM prompt_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *$tx)
+                .await?;
+        head.map(|(h,)| h)
+            .unwrap_or_else(|| audit::GENESIS.to_owned())
+    }};
+}
+
+/// Appends one access or checkpoint entry after `prev`.
+macro_rules! insert_entry {
+    ($tx:ident, $prev:expr, $entry:expr) => {{
+        let e: &NewAuditEntry = $entry;
+        let prev: &str = $prev;
+        let hash = audit::chain_hash(prev, &e.canonical());
+        sqlx::query(
+            "INSERT INTO prompt_log (id, kind, created_at, request_id, key_id, detail, prev_hash, \
+             hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(e.id)
+        .bind(e.kind)
+        .bind(e.created_at)
+        .bind(&e.request_id)
+        .bind(&e.key_id)
+        .bind(Json(&e.detail))
+        .bind(prev)
+        .bind(&hash)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
 /// One stored summary (or a claim on its idempotency key while it is being made).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SummaryRow {
@@ -111,6 +147,26 @@ pub struct SummaryRow {
     pub lease_until_ms: i64,
     pub document: Option<Json<Value>>,
     pub created_at: OffsetDateTime,
+    #[sqlx(flatten)]
+    pub sealed: SealedColumns,
+}
+
+/// The summary's sealed pseudonym map, when one is stored and not yet purged.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct SealedColumns {
+    pub vault_key_id: Option<String>,
+    pub vault_nonce: Option<Vec<u8>>,
+    pub vault_ciphertext: Option<Vec<u8>>,
+}
+
+impl SealedColumns {
+    pub fn get(&self) -> Option<Sealed> {
+        Some(Sealed {
+            key_id: self.vault_key_id.clone()?,
+            nonce: self.vault_nonce.clone()?,
+            ciphertext: self.vault_ciphertext.clone()?,
+        })
+    }
 }
 
 const OUTBOX_COLUMNS: &str = "id, summary_id, kind, payload, status, attempts, next_attempt_at, \
@@ -160,6 +216,8 @@ pub struct QueueRow {
     pub severity: Option<String>,
     pub created_at: OffsetDateTime,
     pub document: Option<Json<Value>>,
+    #[sqlx(flatten)]
+    pub sealed: SealedColumns,
 }
 
 /// A stored decision with what the quality figures need.
@@ -263,6 +321,13 @@ impl NewPromptLog {
     }
 }
 
+/// A summary's pseudonym map, sealed, and when retention deletes it.
+#[derive(Debug, Clone)]
+pub struct NewSealedMap {
+    pub sealed: Sealed,
+    pub expires_at: OffsetDateTime,
+}
+
 /// A write to Odoo that the outbox worker (issue #5) delivers.
 #[derive(Debug, Clone)]
 pub struct NewOutbox {
@@ -277,7 +342,7 @@ pub enum Claim {
     /// This request owns the key and must produce the summary.
     Owned,
     /// Another request got there first; here is its row as it stands.
-    Existing(SummaryRow),
+    Existing(Box<SummaryRow>),
     /// The row went away between our insert and our read (its owner released it): claim again.
     Vanished,
 }
@@ -295,8 +360,16 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-const SUMMARY_COLUMNS: &str =
-    "id, idempotency_key, event_id, request_sha256, status, lease_until_ms, document, created_at";
+/// Summary columns with the sealed map beside them (`s` is `summaries`).
+const SUMMARY_COLUMNS: &str = "s.id, s.idempotency_key, s.event_id, s.request_sha256, s.status, \
+     s.lease_until_ms, s.document, s.created_at, p.key_id AS vault_key_id, p.nonce AS vault_nonce, \
+     p.ciphertext AS vault_ciphertext FROM summaries s \
+     LEFT JOIN pseudonym_maps p ON p.summary_id = s.id";
+
+const QUEUE_COLUMNS: &str = "s.id, s.event_id, s.event_type, s.status, s.severity, s.created_at, \
+     s.document, p.key_id AS vault_key_id, p.nonce AS vault_nonce, \
+     p.ciphertext AS vault_ciphertext FROM summaries s \
+     LEFT JOIN pseudonym_maps p ON p.summary_id = s.id";
 
 impl Store {
     /// Connects (creating a SQLite file when missing) and applies pending migrations.
@@ -365,7 +438,7 @@ impl Store {
             return Ok(Claim::Owned);
         }
         match self.summary_by_key(&c.idempotency_key).await? {
-            Some(row) => Ok(Claim::Existing(row)),
+            Some(row) => Ok(Claim::Existing(Box::new(row))),
             None => Ok(Claim::Vanished),
         }
     }
@@ -397,14 +470,14 @@ impl Store {
     }
 
     pub async fn summary(&self, id: Uuid) -> Result<Option<SummaryRow>> {
-        let sql = format!("SELECT {SUMMARY_COLUMNS} FROM summaries WHERE id = $1");
+        let sql = format!("SELECT {SUMMARY_COLUMNS} WHERE s.id = $1");
         Ok(
             on_pool!(self, pool => sqlx::query_as::<_, SummaryRow>(&sql).bind(id).fetch_optional(pool).await?),
         )
     }
 
     pub async fn summary_by_key(&self, key: &str) -> Result<Option<SummaryRow>> {
-        let sql = format!("SELECT {SUMMARY_COLUMNS} FROM summaries WHERE idempotency_key = $1");
+        let sql = format!("SELECT {SUMMARY_COLUMNS} WHERE s.idempotency_key = $1");
         Ok(
             on_pool!(self, pool => sqlx::query_as::<_, SummaryRow>(&sql).bind(key).fetch_optional(pool).await?),
         )
@@ -416,6 +489,7 @@ impl Store {
         id: Uuid,
         owner: Uuid,
         document: &Value,
+        sealed: Option<&NewSealedMap>,
         logs: &[NewPromptLog],
         outbox: &[NewOutbox],
     ) -> Result<()> {
@@ -439,6 +513,20 @@ impl Store {
                 if updated != 1 {
                     // Dropping the transaction rolls it back.
                     return Err(StoreError::LostClaim);
+                }
+                if let Some(m) = sealed {
+                    sqlx::query(
+                        "INSERT INTO pseudonym_maps (summary_id, key_id, nonce, ciphertext, \
+                         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(id)
+                    .bind(&m.sealed.key_id)
+                    .bind(&m.sealed.nonce)
+                    .bind(&m.sealed.ciphertext)
+                    .bind(now)
+                    .bind(m.expires_at)
+                    .execute(&mut *$tx)
+                    .await?;
                 }
                 insert_logs!($tx, logs);
                 for o in outbox {
@@ -552,12 +640,13 @@ impl Store {
 
     /// Summaries for the review queue, oldest first, never those still being made.
     pub async fn review_queue(&self, f: &QueueFilter) -> Result<Vec<QueueRow>> {
-        let sql = "SELECT id, event_id, event_type, status, severity, created_at, document \
-                   FROM summaries WHERE status <> 'processing' \
-                   AND ($1 IS NULL OR status = $1) AND ($2 IS NULL OR event_type = $2) \
-                   AND ($3 IS NULL OR severity = $3) AND ($4 IS NULL OR id > $4) \
-                   ORDER BY id LIMIT $5";
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, QueueRow>(sql)
+        let sql = format!(
+            "SELECT {QUEUE_COLUMNS} WHERE s.status <> 'processing' \
+             AND ($1 IS NULL OR s.status = $1) AND ($2 IS NULL OR s.event_type = $2) \
+             AND ($3 IS NULL OR s.severity = $3) AND ($4 IS NULL OR s.id > $4) \
+             ORDER BY s.id LIMIT $5"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, QueueRow>(&sql)
             .bind(&f.status).bind(&f.event_type).bind(&f.severity).bind(f.after).bind(f.limit)
             .fetch_all(pool).await?))
     }
@@ -580,11 +669,12 @@ impl Store {
         event_type: Option<&str>,
         limit: i64,
     ) -> Result<Vec<QueueRow>> {
-        let sql = "SELECT id, event_id, event_type, status, severity, created_at, document \
-                   FROM summaries WHERE status = $1 AND ($2 IS NULL OR event_type = $2) \
-                   ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 \
-                   WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, id LIMIT $3";
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, QueueRow>(sql)
+        let sql = format!(
+            "SELECT {QUEUE_COLUMNS} WHERE s.status = $1 AND ($2 IS NULL OR s.event_type = $2) \
+             ORDER BY CASE s.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 \
+             WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, s.id LIMIT $3"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, QueueRow>(&sql)
             .bind(status).bind(event_type).bind(limit).fetch_all(pool).await?))
     }
 
@@ -691,6 +781,130 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// One page of the audit chain, in chain order.
+    pub async fn audit_page(&self, f: &AuditFilter) -> Result<Vec<ChainRow>> {
+        let sql = format!(
+            "SELECT {CHAIN_COLUMNS} FROM prompt_log WHERE ($1 IS NULL OR kind = $1) \
+             AND ($2 IS NULL OR created_at >= $2) AND ($3 IS NULL OR created_at < $3) \
+             AND ($4 IS NULL OR event_type = $4) AND ($5 IS NULL OR task = $5) \
+             AND ($6 IS NULL OR template_version = $6) AND ($7 IS NULL OR model = $7) \
+             AND ($8 IS NULL OR key_id = $8) AND ($9 IS NULL OR outcome = $9) \
+             AND ($10 IS NULL OR summary_id = $10) AND seq > $11 ORDER BY seq LIMIT $12"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, ChainRow>(&sql)
+            .bind(&f.kind).bind(f.from).bind(f.to).bind(&f.event_type).bind(&f.task)
+            .bind(&f.template_version).bind(&f.model).bind(&f.key_id).bind(&f.outcome)
+            .bind(f.summary_id).bind(f.after_seq.unwrap_or(0)).bind(f.limit)
+            .fetch_all(pool).await?))
+    }
+
+    pub async fn audit_row(&self, id: Uuid) -> Result<Option<ChainRow>> {
+        let sql = format!("SELECT {CHAIN_COLUMNS} FROM prompt_log WHERE id = $1");
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, ChainRow>(&sql).bind(id).fetch_optional(pool).await?),
+        )
+    }
+
+    /// Appends one access or checkpoint entry to the chain.
+    pub async fn append_entry(&self, entry: &NewAuditEntry) -> Result<()> {
+        match self {
+            Store::Sqlite(pool) => {
+                // IMMEDIATE takes the write lock before the head is read.
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let prev = chain_head!(tx);
+                insert_entry!(tx, &prev, entry);
+                tx.commit().await?;
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                lock_chain_pg(&mut tx).await?;
+                let prev = chain_head!(tx);
+                insert_entry!(tx, &prev, entry);
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the chain's rows from its start up to (not including) the first row created at
+    /// or after `cutoff`, after appending the checkpoint `checkpoint(&purge)` makes for them;
+    /// one transaction, under the chain lock. `None` when nothing is old enough.
+    pub async fn purge_chain(
+        &self,
+        cutoff: OffsetDateTime,
+        checkpoint: impl FnOnce(&Purge) -> NewAuditEntry,
+    ) -> Result<Option<Purge>> {
+        macro_rules! body {
+            ($tx:ident) => {{
+                let first_kept: Option<(i64,)> = sqlx::query_as(
+                    "SELECT seq FROM prompt_log WHERE created_at >= $1 ORDER BY seq LIMIT 1",
+                )
+                .bind(cutoff)
+                .fetch_optional(&mut *$tx)
+                .await?;
+                let last: Option<(i64, String)> = match first_kept {
+                    Some((kept,)) => sqlx::query_as(
+                        "SELECT seq, hash FROM prompt_log WHERE seq < $1 ORDER BY seq DESC LIMIT 1",
+                    )
+                    .bind(kept)
+                    .fetch_optional(&mut *$tx)
+                    .await?,
+                    None => {
+                        sqlx::query_as("SELECT seq, hash FROM prompt_log ORDER BY seq DESC LIMIT 1")
+                            .fetch_optional(&mut *$tx)
+                            .await?
+                    }
+                };
+                let Some((through_seq, anchor_hash)) = last else {
+                    return Ok(None);
+                };
+                let (rows,): (i64,) =
+                    sqlx::query_as("SELECT COUNT(*) FROM prompt_log WHERE seq <= $1")
+                        .bind(through_seq)
+                        .fetch_one(&mut *$tx)
+                        .await?;
+                let purge = Purge {
+                    through_seq,
+                    rows,
+                    anchor_hash,
+                };
+                // The checkpoint goes on the chain's head before the old rows go, so the head
+                // is never a removed row.
+                let prev = chain_head!($tx);
+                insert_entry!($tx, &prev, &checkpoint(&purge));
+                sqlx::query("DELETE FROM prompt_log WHERE seq <= $1")
+                    .bind(through_seq)
+                    .execute(&mut *$tx)
+                    .await?;
+                purge
+            }};
+        }
+        let purge = match self {
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let p = body!(tx);
+                tx.commit().await?;
+                p
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                lock_chain_pg(&mut tx).await?;
+                let p = body!(tx);
+                tx.commit().await?;
+                p
+            }
+        };
+        Ok(Some(purge))
+    }
+
+    /// Deletes sealed pseudonym maps whose time is up; returns how many.
+    pub async fn purge_pseudonyms(&self, now: OffsetDateTime) -> Result<u64> {
+        Ok(
+            on_pool!(self, pool => sqlx::query("DELETE FROM pseudonym_maps WHERE expires_at <= $1")
+            .bind(now).execute(pool).await?.rows_affected()),
+        )
     }
 
     /// Prompt-log rows of one summary, oldest first (as JSON, for tests and the audit issue).
@@ -855,6 +1069,149 @@ impl LogRow {
             "policy_sha256": self.policy_sha256, "messages": self.messages.0,
             "prev_hash": self.prev_hash, "hash": self.hash})
     }
+}
+
+/// An audit-chain entry that is not a model call: an access to the log, a retention checkpoint.
+#[derive(Debug, Clone)]
+pub struct NewAuditEntry {
+    pub id: Uuid,
+    /// `access` or `checkpoint`.
+    pub kind: &'static str,
+    pub created_at: OffsetDateTime,
+    pub request_id: String,
+    pub key_id: Option<String>,
+    pub detail: Value,
+}
+
+impl NewAuditEntry {
+    pub fn new(kind: &'static str, request_id: &str, key_id: Option<&str>, detail: Value) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            kind,
+            created_at: now(),
+            request_id: request_id.to_owned(),
+            key_id: key_id.map(str::to_owned),
+            detail,
+        }
+    }
+
+    /// What the chain hash covers. Model-call rows have no `kind` key (their shape predates the
+    /// other kinds), so the two shapes cannot be mistaken for each other.
+    pub fn canonical(&self) -> Value {
+        json!({"kind": self.kind, "id": self.id, "created_at": rfc3339(self.created_at),
+            "request_id": self.request_id, "key_id": self.key_id, "detail": self.detail})
+    }
+}
+
+const CHAIN_COLUMNS: &str = "seq, id, kind, created_at, request_id, key_id, summary_id, \
+    event_id, event_type, task, attempt_kind, template_version, template_sha256, policy_version, \
+    policy_sha256, provider, model, parameters, messages, raw_response, parsed_output, \
+    prompt_tokens, completion_tokens, total_tokens, latency_ms, outcome, error, redaction_counts, \
+    detail, prev_hash, hash";
+
+/// One row of the audit chain as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ChainRow {
+    pub seq: i64,
+    pub id: Uuid,
+    pub kind: String,
+    pub created_at: OffsetDateTime,
+    pub request_id: String,
+    pub key_id: Option<String>,
+    pub summary_id: Option<Uuid>,
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub task: Option<String>,
+    pub attempt_kind: Option<String>,
+    pub template_version: Option<String>,
+    pub template_sha256: Option<String>,
+    pub policy_version: Option<String>,
+    pub policy_sha256: Option<String>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub parameters: Option<Json<Value>>,
+    pub messages: Option<Json<Value>>,
+    pub raw_response: Option<Json<Value>>,
+    pub parsed_output: Option<Json<Value>>,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub total_tokens: Option<i64>,
+    pub latency_ms: Option<i64>,
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+    pub redaction_counts: Option<Json<Value>>,
+    pub detail: Option<Json<Value>>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+fn json_of(v: &Option<Json<Value>>) -> Value {
+    v.as_ref().map(|j| j.0.clone()).unwrap_or(Value::Null)
+}
+
+impl ChainRow {
+    /// The canonical JSON its hash covers, rebuilt from the stored columns.
+    pub fn canonical(&self) -> Value {
+        if self.kind == "model_call" {
+            json!({
+                "id": self.id, "created_at": rfc3339(self.created_at),
+                "request_id": self.request_id, "key_id": self.key_id,
+                "summary_id": self.summary_id, "event_id": self.event_id,
+                "event_type": self.event_type, "task": self.task,
+                "attempt_kind": self.attempt_kind, "template_version": self.template_version,
+                "template_sha256": self.template_sha256, "policy_version": self.policy_version,
+                "policy_sha256": self.policy_sha256, "provider": self.provider,
+                "model": self.model, "parameters": json_of(&self.parameters),
+                "messages": json_of(&self.messages), "raw_response": json_of(&self.raw_response),
+                "parsed_output": json_of(&self.parsed_output),
+                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "total_tokens": self.total_tokens, "latency_ms": self.latency_ms,
+                "outcome": self.outcome, "error": self.error,
+                "redaction_counts": json_of(&self.redaction_counts),
+            })
+        } else {
+            json!({"kind": self.kind, "id": self.id, "created_at": rfc3339(self.created_at),
+                "request_id": self.request_id, "key_id": self.key_id,
+                "detail": json_of(&self.detail)})
+        }
+    }
+
+    /// Every column, for the query API and exports.
+    pub fn to_json(&self) -> Value {
+        let mut v = self.canonical();
+        v["seq"] = json!(self.seq);
+        v["kind"] = json!(self.kind);
+        v["prev_hash"] = json!(self.prev_hash);
+        v["hash"] = json!(self.hash);
+        v
+    }
+}
+
+/// Filters of the audit query API; every one optional. Rows come in chain order.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub kind: Option<String>,
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+    pub event_type: Option<String>,
+    pub task: Option<String>,
+    pub template_version: Option<String>,
+    pub model: Option<String>,
+    pub key_id: Option<String>,
+    pub outcome: Option<String>,
+    pub summary_id: Option<Uuid>,
+    /// Only rows after this sequence number (the cursor).
+    pub after_seq: Option<i64>,
+    pub limit: i64,
+}
+
+/// What one retention run removed from the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purge {
+    pub through_seq: i64,
+    pub rows: i64,
+    /// The hash of the last removed row: the first remaining row's `prev_hash`.
+    pub anchor_hash: String,
 }
 
 /// Replicas on PostgreSQL serialise chain appends with a transaction-scoped advisory lock.

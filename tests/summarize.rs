@@ -546,7 +546,7 @@ async fn only_the_claim_owner_can_complete(backend: Backend) {
     let doc = json!({"id": claim.id});
     let stranger = uuid::Uuid::new_v4();
     let e = store
-        .complete(claim.id, stranger, &doc, &[], &[])
+        .complete(claim.id, stranger, &doc, None, &[], &[])
         .await
         .unwrap_err();
     assert!(matches!(e, exbrief::store::StoreError::LostClaim));
@@ -563,7 +563,7 @@ async fn only_the_claim_owner_can_complete(backend: Backend) {
             .unwrap()
     );
     store
-        .complete(claim.id, claim.owner, &doc, &[], &[])
+        .complete(claim.id, claim.owner, &doc, None, &[], &[])
         .await
         .unwrap();
     assert_eq!(

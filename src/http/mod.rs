@@ -1,5 +1,6 @@
 //! The HTTP surface: router, request ids, body limits, problem+json errors.
 
+mod audit;
 mod body;
 mod health;
 mod metrics;
@@ -46,6 +47,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(reviews::router())
         .merge(pages::router())
         .merge(metrics::router())
+        .merge(audit::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -93,7 +93,7 @@ async fn list(
             }
         }
     }
-    review::queue(state.pipeline.store(), filter)
+    review::queue(state.pipeline.store(), state.pipeline.vault(), filter)
         .await
         .map(Json)
         .map_err(review_problem)
@@ -106,7 +106,7 @@ async fn one(
     let Some(id) = id.ok().and_then(|Path(id)| uuid::Uuid::parse_str(&id).ok()) else {
         return Err(Problem::not_found("no summary has this id"));
     };
-    review::detail(state.pipeline.store(), id)
+    review::detail(state.pipeline.store(), state.pipeline.vault(), id)
         .await
         .map(Json)
         .map_err(review_problem)
@@ -173,7 +173,7 @@ async fn decision(
         subject: req.subject,
         comment: req.comment,
     };
-    review::decide(state.pipeline.store(), id, input)
+    review::decide(state.pipeline.store(), state.pipeline.vault(), id, input)
         .await
         .map(Json)
         .map_err(review_problem)

@@ -18,6 +18,7 @@ use crate::config::OdooConfig;
 use crate::odoo::{Client, OdooError};
 use crate::pipeline::document_of;
 use crate::store::{self, OutboxRow, Store, StoreError};
+use crate::vault::Vault;
 
 /// A pending-review note plus a review activity on one Odoo record.
 pub const PENDING_REVIEW: &str = "odoo.pending_review";
@@ -76,14 +77,16 @@ pub struct Worker {
     store: Store,
     odoo: Arc<Client>,
     settings: Settings,
+    vault: Arc<Vault>,
 }
 
 impl Worker {
-    pub fn new(store: Store, odoo: Arc<Client>, settings: Settings) -> Self {
+    pub fn new(store: Store, odoo: Arc<Client>, settings: Settings, vault: Arc<Vault>) -> Self {
         Self {
             store,
             odoo,
             settings,
+            vault,
         }
     }
 
@@ -321,7 +324,7 @@ impl Worker {
         let summary = self.store.summary(row.summary_id).await?.ok_or_else(|| {
             DeliveryError::Payload(format!("summary {} not found", row.summary_id))
         })?;
-        let doc = document_of(&summary);
+        let doc = document_of(&summary, &self.vault);
         let marker = note::marker(&row.summary_id.to_string());
         let mut result = row
             .result

@@ -102,6 +102,34 @@ impl PseudonymMap {
         self.by_token.len()
     }
 
+    /// Every (token, original value, class), in token order: what is sealed at rest so the
+    /// outputs can be restored when a person reads them later.
+    pub fn entries(&self) -> Vec<(String, String, String)> {
+        self.by_token
+            .iter()
+            .map(|(t, (v, c))| (t.clone(), v.clone(), c.clone()))
+            .collect()
+    }
+
+    /// The map back from [`PseudonymMap::entries`].
+    pub fn from_entries(entries: impl IntoIterator<Item = (String, String, String)>) -> Self {
+        let mut map = Self::default();
+        for (token, value, class) in entries {
+            if let Some((label, n)) = token
+                .strip_prefix('[')
+                .and_then(|t| t.strip_suffix(']'))
+                .and_then(|t| t.rsplit_once('_'))
+            {
+                let n: u32 = n.parse().unwrap_or(0);
+                let counter = map.counters.entry(label.to_owned()).or_insert(0);
+                *counter = (*counter).max(n);
+            }
+            map.by_key.insert(Self::key(&value), token.clone());
+            map.by_token.insert(token, (value, class));
+        }
+        map
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_token.is_empty()
     }

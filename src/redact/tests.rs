@@ -112,6 +112,24 @@ fn the_same_value_gets_the_same_token_everywhere() {
 }
 
 #[test]
+fn a_map_rebuilt_from_its_entries_restores_the_same() {
+    let r = policies().get(None).unwrap().redact(&design_bundle());
+    let back = PseudonymMap::from_entries(r.pseudonyms.entries());
+    assert_eq!(back.entries(), r.pseudonyms.entries());
+    let text = "Dear [PERSON_1], about [Customer 1] and CUSTOMER-1; not [CUSTOMER_7]";
+    assert_eq!(
+        back.restore_checked(text),
+        r.pseudonyms.restore_checked(text)
+    );
+    let fine = "Dear [Person 1], about customer_1";
+    assert_eq!(
+        back.restore_checked(fine),
+        r.pseudonyms.restore_checked(fine)
+    );
+    assert!(back.restore_checked(fine).is_ok());
+}
+
+#[test]
 fn invented_tokens_are_not_restored() {
     let r = policies().get(None).unwrap().redact(&design_bundle());
     let e = r

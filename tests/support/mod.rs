@@ -164,6 +164,13 @@ impl Default for Options {
     }
 }
 
+/// A fresh random vault key, as `vault.key` takes it.
+pub fn test_vault_key() -> String {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 pub async fn spawn_app(backend: Backend, options: Options) -> TestApp {
     let db = TestDb::new(backend).await;
     let mut config = Config::default();
@@ -175,6 +182,7 @@ pub async fn spawn_app(backend: Backend, options: Options) -> TestApp {
     config.llm.backoff_base_ms = 10;
     config.llm.backoff_max_ms = 50;
     config.server.request_timeout_secs = 30;
+    config.vault.key = Some(test_vault_key().into());
     let fake = if options.model {
         let (fake, base_url) = FakeLlm::start().await;
         config.llm.base_url = base_url;

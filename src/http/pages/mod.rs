@@ -339,7 +339,7 @@ async fn queue(
         }
     };
     // Most severe first, then oldest first (the database orders them).
-    let mut items = review::queue_items(&rows);
+    let mut items = review::queue_items(&rows, state.pipeline.vault());
     for i in &mut items {
         i["age"] = json!(age(i["age_seconds"].as_i64().unwrap_or(0)));
     }
@@ -390,7 +390,7 @@ async fn render_detail(
     status: StatusCode,
     error: Option<String>,
 ) -> Response {
-    match review::detail(state.pipeline.store(), id).await {
+    match review::detail(state.pipeline.store(), state.pipeline.vault(), id).await {
         Ok(doc) => {
             let ctx = context! {reviewer => w.reviewer, csrf => w.csrf,
             doc => minijinja::Value::from_serialize(&doc), error};
@@ -479,7 +479,7 @@ async fn decide(
         subject: normalise(f.subject),
         comment: normalise(f.comment),
     };
-    match review::decide(state.pipeline.store(), id, input).await {
+    match review::decide(state.pipeline.store(), state.pipeline.vault(), id, input).await {
         Ok(_) => Redirect::to(&format!("/review/{id}")).into_response(),
         Err(ReviewError::Invalid { field, message }) => {
             render_detail(
