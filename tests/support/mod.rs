@@ -141,6 +141,8 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     pub db: TestDb,
+    /// The `vault.key` the server runs with (the CLI needs it to verify checkpoints).
+    pub vault_key: String,
 }
 
 pub struct Options {
@@ -182,7 +184,8 @@ pub async fn spawn_app(backend: Backend, options: Options) -> TestApp {
     config.llm.backoff_base_ms = 10;
     config.llm.backoff_max_ms = 50;
     config.server.request_timeout_secs = 30;
-    config.vault.key = Some(test_vault_key().into());
+    let vault_key = test_vault_key();
+    config.vault.key = Some(vault_key.clone().into());
     let fake = if options.model {
         let (fake, base_url) = FakeLlm::start().await;
         config.llm.base_url = base_url;
@@ -232,6 +235,7 @@ pub async fn spawn_app(backend: Backend, options: Options) -> TestApp {
         shutdown: Some(tx),
         server: Some(server),
         db,
+        vault_key,
     }
 }
 
@@ -283,6 +287,97 @@ impl TestApp {
                 .unwrap(),
         )
         .await
+    }
+
+    /// Raw bytes of a GET (exports).
+    pub async fn get_text(&self, path: &str) -> (u16, String, String) {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let ct = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        (status, ct, res.text().await.unwrap())
+    }
+
+    /// Runs one SQL statement against the test database (tampering, in tests).
+    pub async fn sql(&self, statement: &str) -> u64 {
+        match self.pipeline.store() {
+            exbrief::store::Store::Sqlite(pool) => sqlx::query(statement)
+                .execute(pool)
+                .await
+                .unwrap()
+                .rows_affected(),
+            exbrief::store::Store::Postgres(pool) => sqlx::query(statement)
+                .execute(pool)
+                .await
+                .unwrap()
+                .rows_affected(),
+        }
+    }
+
+    /// Every value of every column of every table, as text, labelled `table.column`.
+    pub async fn dump(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        match self.pipeline.store() {
+            exbrief::store::Store::Sqlite(pool) => {
+                let tables: Vec<(String,)> = sqlx::query_as(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+                )
+                .fetch_all(pool)
+                .await
+                .unwrap();
+                for (t,) in tables {
+                    let cols: Vec<(String,)> =
+                        sqlx::query_as(&format!("SELECT name FROM pragma_table_info('{t}')"))
+                            .fetch_all(pool)
+                            .await
+                            .unwrap();
+                    for (c,) in cols {
+                        let vals: Vec<(Option<Vec<u8>>,)> =
+                            sqlx::query_as(&format!("SELECT CAST(\"{c}\" AS BLOB) FROM \"{t}\""))
+                                .fetch_all(pool)
+                                .await
+                                .unwrap();
+                        for v in vals.into_iter().filter_map(|(v,)| v) {
+                            out.push((
+                                format!("{t}.{c}"),
+                                String::from_utf8_lossy(&v).into_owned(),
+                            ));
+                        }
+                    }
+                }
+            }
+            exbrief::store::Store::Postgres(pool) => {
+                let cols: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT table_name::text, column_name::text FROM information_schema.columns \
+                     WHERE table_schema = 'public'",
+                )
+                .fetch_all(pool)
+                .await
+                .unwrap();
+                for (t, c) in cols {
+                    let vals: Vec<(Option<String>,)> =
+                        sqlx::query_as(&format!("SELECT \"{c}\"::text FROM \"{t}\""))
+                            .fetch_all(pool)
+                            .await
+                            .unwrap();
+                    for (v,) in vals {
+                        if let Some(v) = v {
+                            out.push((format!("{t}.{c}"), v));
+                        }
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Stops the server (draining requests) and closes the pool before the database is dropped.
