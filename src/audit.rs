@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::store::{self, AuditFilter, ChainRow, NewAuditEntry, Purge, Store, StoreError};
+use crate::store::{self, AuditFilter, ExportRow, NewAuditEntry, Purge, Store, StoreError};
 use crate::vault::Vault;
 
 /// The hash that starts the chain.
@@ -243,41 +243,130 @@ const CSV_COLUMNS: &[&str] = &[
     "hash",
 ];
 
+/// One exported value.
+enum Cell<'a> {
+    Int(Option<i64>),
+    Text(Option<&'a str>),
+    /// JSON text as the database holds it, written as is.
+    Json(Option<&'a str>),
+}
+
+/// The columns of a row, in [`CSV_COLUMNS`] order.
+fn cells(r: &ExportRow) -> [Cell<'_>; 31] {
+    fn t(v: &Option<String>) -> Option<&str> {
+        v.as_deref()
+    }
+    use Cell::{Int, Json, Text};
+    [
+        Int(Some(r.seq)),
+        Text(None), // id, written from `ids` below
+        Text(Some(&r.kind)),
+        Text(None), // created_at
+        Text(Some(&r.request_id)),
+        Text(t(&r.key_id)),
+        Text(None), // summary_id
+        Text(t(&r.event_id)),
+        Text(t(&r.event_type)),
+        Text(t(&r.task)),
+        Text(t(&r.attempt_kind)),
+        Text(t(&r.template_version)),
+        Text(t(&r.template_sha256)),
+        Text(t(&r.policy_version)),
+        Text(t(&r.policy_sha256)),
+        Text(t(&r.provider)),
+        Text(t(&r.model)),
+        Json(t(&r.parameters)),
+        Json(t(&r.messages)),
+        Json(t(&r.raw_response)),
+        Json(t(&r.parsed_output)),
+        Int(r.prompt_tokens),
+        Int(r.completion_tokens),
+        Int(r.total_tokens),
+        Int(r.latency_ms),
+        Text(t(&r.outcome)),
+        Text(t(&r.error)),
+        Json(t(&r.redaction_counts)),
+        Json(t(&r.detail)),
+        Text(Some(&r.prev_hash)),
+        Text(Some(&r.hash)),
+    ]
+}
+
+/// Columns a JSONL line carries besides `seq`, `kind`, `prev_hash` and `hash`: exactly the
+/// keys of the row's canonical JSON, so a line re-verifies offline.
+const ACCESS_KEYS: &[&str] = &["id", "created_at", "request_id", "key_id", "detail"];
+
 /// RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled. Values are
 /// written exactly (no spreadsheet-formula defusing): the export is evidence, and the JSONL
 /// form is the one to re-verify.
-fn csv_field(out: &mut String, v: &Value) {
-    let text = match v {
-        Value::Null => return,
-        Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
-        other => std::borrow::Cow::Owned(other.to_string()),
-    };
+fn csv_text(out: &mut Vec<u8>, text: &str) {
     if text.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        out.push_str(&text.replace('"', "\"\""));
-        out.push('"');
+        out.push(b'"');
+        out.extend_from_slice(text.replace('"', "\"\"").as_bytes());
+        out.push(b'"');
     } else {
-        out.push_str(&text);
+        out.extend_from_slice(text.as_bytes());
     }
 }
 
-fn encode(format: Format, rows: &[ChainRow]) -> String {
-    let mut out = String::new();
+fn json_text(out: &mut Vec<u8>, text: &str) {
+    // Writing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+fn encode(format: Format, rows: &[ExportRow]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rows.len() * 4096);
     for row in rows {
-        let v = row.to_json();
+        let (id, created, summary) = (
+            row.id.to_string(),
+            store::rfc3339(row.created_at),
+            row.summary_id.map(|s| s.to_string()),
+        );
+        let mut cells = cells(row);
+        cells[1] = Cell::Text(Some(&id));
+        cells[3] = Cell::Text(Some(&created));
+        cells[6] = Cell::Text(summary.as_deref());
         match format {
             Format::Jsonl => {
-                out.push_str(&v.to_string());
-                out.push('\n');
+                out.push(b'{');
+                let mut first = true;
+                for (name, cell) in CSV_COLUMNS.iter().zip(&cells) {
+                    let wanted = if row.kind == "model_call" {
+                        *name != "detail"
+                    } else {
+                        ["seq", "kind", "prev_hash", "hash"].contains(name)
+                            || ACCESS_KEYS.contains(name)
+                    };
+                    if !wanted {
+                        continue;
+                    }
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    json_text(&mut out, name);
+                    out.push(b':');
+                    match cell {
+                        Cell::Int(Some(n)) => out.extend_from_slice(n.to_string().as_bytes()),
+                        Cell::Text(Some(t)) => json_text(&mut out, t),
+                        Cell::Json(Some(j)) => out.extend_from_slice(j.as_bytes()),
+                        _ => out.extend_from_slice(b"null"),
+                    }
+                }
+                out.extend_from_slice(b"}\n");
             }
             Format::Csv => {
-                for (i, c) in CSV_COLUMNS.iter().enumerate() {
+                for (i, cell) in cells.iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
-                    csv_field(&mut out, &v[*c]);
+                    match cell {
+                        Cell::Int(Some(n)) => out.extend_from_slice(n.to_string().as_bytes()),
+                        Cell::Text(Some(t)) | Cell::Json(Some(t)) => csv_text(&mut out, t),
+                        _ => {}
+                    }
                 }
-                out.push_str("\r\n");
+                out.extend_from_slice(b"\r\n");
             }
         }
     }
@@ -302,14 +391,7 @@ pub fn export(
             return Some((Ok(Bytes::from(h)), (store, after, None)));
         }
         let after = after?;
-        let filter = AuditFilter {
-            from,
-            to,
-            after_seq: Some(after),
-            limit: PAGE,
-            ..AuditFilter::default()
-        };
-        match store.audit_page(&filter).await {
+        match store.export_page(from, to, after, PAGE).await {
             Ok(rows) if rows.is_empty() => None,
             Ok(rows) => {
                 let next = (rows.len() as i64 == PAGE).then(|| rows[rows.len() - 1].seq);
@@ -386,20 +468,14 @@ mod tests {
 
     #[test]
     fn csv_quotes_what_needs_quoting_and_nothing_else() {
-        let mut out = String::new();
-        for v in [
-            json!("plain"),
-            json!("a,b"),
-            json!("say \"hi\"\nbye"),
-            json!(null),
-            json!({"k": 1}),
-        ] {
-            csv_field(&mut out, &v);
-            out.push('|');
+        let mut out = Vec::new();
+        for v in ["plain", "a,b", "say \"hi\"\nbye", "{\"k\":1}"] {
+            csv_text(&mut out, v);
+            out.push(b'|');
         }
         assert_eq!(
-            out,
-            "plain|\"a,b\"|\"say \"\"hi\"\"\nbye\"||\"{\"\"k\"\":1}\"|"
+            String::from_utf8(out).unwrap(),
+            "plain|\"a,b\"|\"say \"\"hi\"\"\nbye\"|\"{\"\"k\"\":1}\"|"
         );
     }
 

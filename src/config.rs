@@ -523,6 +523,28 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_is_valid_and_sets_what_the_defaults_set() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("exbrief.example.toml");
+        let example = Config::load_from(Some(&path), env(&[])).unwrap();
+        let defaults = Config::default();
+        assert_eq!(
+            example.retention.prompt_log_days,
+            defaults.retention.prompt_log_days
+        );
+        assert_eq!(
+            example.retention.pseudonym_days,
+            defaults.retention.pseudonym_days
+        );
+        assert!(example.vault.key.is_none() && example.vault.previous_keys.is_empty());
+        let zero = Config::load_from(None, env(&[("EXBRIEF_RETENTION__PSEUDONYM_DAYS", "0")]));
+        assert!(
+            zero.unwrap_err()
+                .to_string()
+                .contains("retention.pseudonym_days")
+        );
+    }
+
+    #[test]
     fn no_file_and_no_env_gives_local_defaults() {
         let c = Config::load_from(None, env(&[])).unwrap();
         assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");

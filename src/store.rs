@@ -800,6 +800,38 @@ impl Store {
             .fetch_all(pool).await?))
     }
 
+    /// One page of chain rows created in `[from, to)` after `after_seq`, for exports.
+    pub async fn export_page(
+        &self,
+        from: Option<OffsetDateTime>,
+        to: Option<OffsetDateTime>,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<ExportRow>> {
+        let json_cols = [
+            "parameters",
+            "messages",
+            "raw_response",
+            "parsed_output",
+            "redaction_counts",
+            "detail",
+        ];
+        let cast = |c: &str| -> String {
+            match self {
+                Store::Postgres(_) if json_cols.contains(&c) => format!("{c}::text AS {c}"),
+                _ => c.to_owned(),
+            }
+        };
+        let cols: Vec<String> = CHAIN_COLUMNS.split(',').map(|c| cast(c.trim())).collect();
+        let sql = format!(
+            "SELECT {} FROM prompt_log WHERE ($1 IS NULL OR created_at >= $1) \
+             AND ($2 IS NULL OR created_at < $2) AND seq > $3 ORDER BY seq LIMIT $4",
+            cols.join(", ")
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, ExportRow>(&sql)
+            .bind(from).bind(to).bind(after_seq).bind(limit).fetch_all(pool).await?))
+    }
+
     pub async fn audit_row(&self, id: Uuid) -> Result<Option<ChainRow>> {
         let sql = format!("SELECT {CHAIN_COLUMNS} FROM prompt_log WHERE id = $1");
         Ok(
@@ -1185,6 +1217,42 @@ impl ChainRow {
         v["hash"] = json!(self.hash);
         v
     }
+}
+
+/// A chain row as exports write it: JSON columns as the database's JSON text, not parsed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ExportRow {
+    pub seq: i64,
+    pub id: Uuid,
+    pub kind: String,
+    pub created_at: OffsetDateTime,
+    pub request_id: String,
+    pub key_id: Option<String>,
+    pub summary_id: Option<Uuid>,
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub task: Option<String>,
+    pub attempt_kind: Option<String>,
+    pub template_version: Option<String>,
+    pub template_sha256: Option<String>,
+    pub policy_version: Option<String>,
+    pub policy_sha256: Option<String>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub parameters: Option<String>,
+    pub messages: Option<String>,
+    pub raw_response: Option<String>,
+    pub parsed_output: Option<String>,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub total_tokens: Option<i64>,
+    pub latency_ms: Option<i64>,
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+    pub redaction_counts: Option<String>,
+    pub detail: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
 }
 
 /// Filters of the audit query API; every one optional. Rows come in chain order.

@@ -420,24 +420,24 @@ async fn exports_stream_the_range_and_verify_offline(backend: Backend) {
         app.summarize(&bundle("04-quality-hold.json", n)).await;
     }
     let (status, ct, jsonl) = app.get_text("/v1/audit/export?format=jsonl").await;
+    // A line of the export is the row the query API returns.
+    let api = app.get("/v1/audit/prompts?limit=1").await.json["items"][0].clone();
+    let line: Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert_eq!(line, api);
     assert_eq!(status, 200);
     assert_eq!(ct, "application/x-ndjson");
     // 9 model calls and the export's own access record, written before it streams.
     assert_eq!(verify_jsonl(&jsonl), 10);
-    assert!(
-        jsonl
-            .lines()
-            .last()
-            .unwrap()
-            .contains("\"operation\":\"export\"")
-    );
+    let last: Value = serde_json::from_str(jsonl.lines().last().unwrap()).unwrap();
+    assert_eq!(last["detail"]["operation"], "export");
 
     let (status, ct, csv) = app.get_text("/v1/audit/export?format=csv").await;
     assert_eq!(status, 200);
     assert!(ct.starts_with("text/csv"));
     let records = csv_records(&csv);
     assert_eq!(records[0][0], "seq");
-    assert_eq!(records.len(), 1 + 11);
+    // Header, 9 model calls, and three access rows (two exports and one list).
+    assert_eq!(records.len(), 1 + 12);
     assert!(records.iter().all(|r| r.len() == records[0].len()));
     let messages = records[0].iter().position(|c| c == "messages").unwrap();
     let first: Value = serde_json::from_str(&records[1][messages]).unwrap();
@@ -481,7 +481,10 @@ async fn exports_stream_the_range_and_verify_offline(backend: Backend) {
     let text = std::fs::read_to_string(&file).unwrap();
     let n = verify_jsonl(&text);
     assert!(n >= 13, "{n}");
-    assert!(text.contains("\"actor\":\"cli:auditor-test\""));
+    assert!(text.lines().any(|l| {
+        let row: Value = serde_json::from_str(l).unwrap();
+        row["detail"]["actor"] == "cli:auditor-test"
+    }));
     let csv_file = dir.path().join("audit.csv");
     let out = cli(
         &app,
