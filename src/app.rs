@@ -100,7 +100,18 @@ pub async fn serve(
             .secret
             .is_some()
             .then(|| Arc::new(http::pages::Pages::new(&config.review))),
+        limits: config.limits.clone(),
+        auth: Arc::new(http::auth::Auth::new(
+            &config.auth,
+            &config.limits,
+            config.server.max_body_bytes,
+        )),
     };
+    if config.auth.disabled {
+        tracing::warn!(
+            "auth.disabled = true: every caller may do everything; for local demos only"
+        );
+    }
     let router = http::router(state, config.server.max_body_bytes);
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let worker = outbox_worker(

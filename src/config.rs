@@ -42,6 +42,60 @@ pub struct Config {
     pub review: ReviewConfig,
     pub vault: VaultConfig,
     pub retention: RetentionConfig,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+}
+
+/// API-key authentication and request signatures.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// No keys checked, every caller may do everything: local demos only (warned at every start).
+    pub disabled: bool,
+    /// A signed request older or newer than this is refused, and a signature is remembered this
+    /// long to refuse its replay.
+    pub signature_max_skew_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            disabled: false,
+            signature_max_skew_secs: 300,
+        }
+    }
+}
+
+/// Rate limits and budgets (per API key unless named global).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Requests per minute per key, refilled evenly; `burst` may arrive at once.
+    pub requests_per_minute: u32,
+    pub burst: u32,
+    /// Global: model tokens per minute across all keys (prompt estimate + max completion);
+    /// a call waits for its share, at most until its request times out. 0: no cap.
+    pub model_tokens_per_minute: u32,
+    /// Per key and UTC day: model tokens (as the provider counted them). 0: no budget.
+    pub daily_token_budget: u64,
+    /// A bundle with more messages, or more fact values, or a longer string is refused (422).
+    pub max_messages: usize,
+    pub max_fact_values: usize,
+    pub max_string_chars: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            requests_per_minute: 600,
+            burst: 60,
+            model_tokens_per_minute: 0,
+            daily_token_budget: 0,
+            max_messages: 200,
+            max_fact_values: 5_000,
+            max_string_chars: 100_000,
+        }
+    }
 }
 
 /// The key that seals pseudonym maps at rest (AES-256-GCM) and signs retention checkpoints.
@@ -411,6 +465,18 @@ impl Config {
             return Err(invalid(
                 "retention.pseudonym_days",
                 "must be at least 1 (reviews need the names back)",
+            ));
+        }
+        if self.limits.requests_per_minute == 0 || self.limits.burst == 0 {
+            return Err(invalid(
+                "limits.requests_per_minute",
+                "and limits.burst must be at least 1",
+            ));
+        }
+        if self.auth.signature_max_skew_secs == 0 {
+            return Err(invalid(
+                "auth.signature_max_skew_secs",
+                "must be at least 1",
             ));
         }
         if self.retention.interval_minutes == 0 {

@@ -11,7 +11,7 @@ use exbrief::config::{Config, LogFormat};
 use exbrief::prompts::{self, Registry};
 use exbrief::redact::Policies;
 use exbrief::vault::Vault;
-use exbrief::{app, audit, demo, store::Store};
+use exbrief::{app, audit, demo, keys, store::Store};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -63,6 +63,11 @@ enum Command {
     Outbox {
         #[command(subcommand)]
         command: OutboxCommand,
+    },
+    /// API keys: create (the secret is printed once), list, revoke.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
     },
     /// The compliance log: verify its hash chain, export it, apply retention.
     Audit {
@@ -117,6 +122,28 @@ enum OutboxCommand {
         #[arg(long)]
         dead: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a key; prints its secret (and signing secret) once — only hashes are stored.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: summarize, review, audit, admin (admin holds every scope).
+        #[arg(long)]
+        scopes: String,
+        /// Pin the key's requests to this redaction policy.
+        #[arg(long)]
+        policy: Option<String>,
+        /// Require X-Exbrief-Signature on the key's POST requests; prints the signing secret.
+        #[arg(long)]
+        signed: bool,
+    },
+    /// Every key: id, name, scopes, policy, signed, created, revoked.
+    List,
+    /// Refuse a key from now on.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -178,6 +205,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             | Command::Prompts { .. }
             | Command::Outbox { .. }
             | Command::Audit { .. }
+            | Command::Keys { .. }
     ) {
         "warn"
     } else {
@@ -204,6 +232,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 return Ok(());
             }
             let pipeline = app::pipeline(&config).await?;
+            if !config.auth.disabled
+                && let Some(k) = keys::bootstrap(pipeline.store(), pipeline.vault()).await?
+            {
+                // Printed, not logged: a secret never goes to the logs.
+                println!(
+                    "exbrief: no API keys existed, so this admin key was made. It is shown only now:\n\n    {}\n\nUse it as `Authorization: Bearer <key>`; make narrower keys with `exbrief keys create`.",
+                    keys::reveal_once(&k.secret)
+                );
+            }
             let listener = tokio::net::TcpListener::bind(config.server.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -256,6 +293,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             result
         }
+        Command::Keys { command } => {
+            let vault = Vault::from_config(&config.vault, &config.database.url)?;
+            let store = Store::connect(&config.database.url, 1).await?;
+            let result = keys_command(&store, &vault, &config, command).await;
+            store.close().await;
+            result
+        }
         Command::Audit { command } => {
             let vault = Vault::from_config(&config.vault, &config.database.url)?;
             let store = Store::connect(&config.database.url, 1).await?;
@@ -270,6 +314,72 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn keys_command(
+    store: &Store,
+    vault: &Vault,
+    config: &Config,
+    command: KeysCommand,
+) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Create {
+            name,
+            scopes,
+            policy,
+            signed,
+        } => {
+            if let Some(p) = &policy {
+                Policies::load(&config.redaction.dir, &config.redaction.policy)?.get(Some(p))?;
+            }
+            let created = keys::create(
+                store,
+                vault,
+                &keys::Request {
+                    name,
+                    scopes: keys::parse_scopes(&scopes)?,
+                    policy,
+                    signed,
+                },
+            )
+            .await?;
+            println!("id:     {}", created.id);
+            println!("secret: {}", keys::reveal_once(&created.secret));
+            if let Some(w) = &created.webhook_secret {
+                println!("signing secret: {}", keys::reveal_once(w));
+            }
+            println!("(shown only now: exbrief stores hashes, and the signing secret sealed)");
+        }
+        KeysCommand::List => {
+            println!(
+                "{:<12}  {:<24} {:<28} {:<10} {:<6} {:<25} revoked",
+                "id", "name", "scopes", "policy", "signed", "created"
+            );
+            for k in store.keys().await? {
+                println!(
+                    "{:<12}  {:<24} {:<28} {:<10} {:<6} {:<25} {}",
+                    k.id,
+                    k.name,
+                    k.scopes,
+                    k.policy.as_deref().unwrap_or("-"),
+                    if k.webhook_key_id.is_some() {
+                        "yes"
+                    } else {
+                        "no"
+                    },
+                    exbrief::store::rfc3339(k.created_at),
+                    k.revoked_at
+                        .map(exbrief::store::rfc3339)
+                        .unwrap_or_else(|| "-".to_owned())
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            keys::revoke(store, &id).await?;
+            println!("key {id} revoked");
+        }
+    }
+    Ok(())
 }
 
 /// Who runs the CLI, as the access record names them.

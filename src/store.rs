@@ -939,6 +939,109 @@ impl Store {
         )
     }
 
+    pub async fn insert_key(&self, k: &NewKey) -> Result<()> {
+        on_pool!(self, pool => insert_key_q(k).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Inserts `k` only if no key was ever bootstrapped; true when this call did it. The marker
+    /// row's primary key decides between replicas starting at once.
+    pub async fn bootstrap_key(&self, k: &NewKey) -> Result<bool> {
+        macro_rules! body {
+            ($pool:ident) => {{
+                let mut tx = $pool.begin().await?;
+                let (existing,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM api_keys")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if existing > 0 {
+                    return Ok(false);
+                }
+                let won = sqlx::query(
+                    "INSERT INTO bootstrap (what, done_at) VALUES ('admin_key', $1) \
+                     ON CONFLICT (what) DO NOTHING",
+                )
+                .bind(k.created_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if won {
+                    insert_key_q(k).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                won
+            }};
+        }
+        Ok(match self {
+            Store::Sqlite(pool) => body!(pool),
+            Store::Postgres(pool) => body!(pool),
+        })
+    }
+
+    pub async fn key(&self, id: &str) -> Result<Option<KeyRow>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1");
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, KeyRow>(&sql).bind(id).fetch_optional(pool).await?),
+        )
+    }
+
+    pub async fn keys(&self) -> Result<Vec<KeyRow>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id");
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, KeyRow>(&sql).fetch_all(pool).await?))
+    }
+
+    /// Revokes a key that is not revoked yet; false when there is no such key.
+    pub async fn revoke_key(&self, id: &str, at: OffsetDateTime) -> Result<bool> {
+        let n = on_pool!(self, pool => sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
+            .bind(at).bind(id).execute(pool).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Records a request signature; false when it was already seen (a replay).
+    pub async fn first_use_of_signature(
+        &self,
+        signature: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        let n = on_pool!(self, pool => sqlx::query(
+            "INSERT INTO webhook_signatures (signature, seen_at) VALUES ($1, $2) \
+             ON CONFLICT (signature) DO NOTHING")
+            .bind(signature).bind(at).execute(pool).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    pub async fn signature_used(&self, signature: &str) -> Result<bool> {
+        let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT signature FROM webhook_signatures WHERE signature = $1")
+            .bind(signature).fetch_optional(pool).await?);
+        Ok(row.is_some())
+    }
+
+    /// Forgets signatures seen before `before` (they are outside the replay window).
+    pub async fn forget_signatures(&self, before: OffsetDateTime) -> Result<u64> {
+        Ok(
+            on_pool!(self, pool => sqlx::query("DELETE FROM webhook_signatures WHERE seen_at < $1")
+            .bind(before).execute(pool).await?.rows_affected()),
+        )
+    }
+
+    /// Adds model tokens to a key's count for `day` (`YYYY-MM-DD`, UTC).
+    pub async fn add_usage(&self, key_id: &str, day: &str, tokens: i64) -> Result<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO key_usage (key_id, day, tokens) VALUES ($1, $2, $3) \
+             ON CONFLICT (key_id, day) DO UPDATE SET tokens = key_usage.tokens + excluded.tokens")
+            .bind(key_id).bind(day).bind(tokens).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn usage(&self, key_id: &str, day: &str) -> Result<i64> {
+        let row: Option<(i64,)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT tokens FROM key_usage WHERE key_id = $1 AND day = $2")
+            .bind(key_id).bind(day).fetch_optional(pool).await?);
+        Ok(row.map(|(n,)| n).unwrap_or(0))
+    }
+
     /// Prompt-log rows of one summary, oldest first (as JSON, for tests and the audit issue).
     pub async fn prompt_log_for(&self, summary_id: Uuid) -> Result<Vec<Value>> {
         let sql = "SELECT task, attempt_kind, provider, model, outcome, template_version, \
@@ -1282,10 +1385,64 @@ pub struct Purge {
     pub anchor_hash: String,
 }
 
+/// An API key as it is stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRow {
+    pub id: String,
+    pub name: String,
+    pub secret_sha256: String,
+    pub scopes: String,
+    pub policy: Option<String>,
+    pub webhook_key_id: Option<String>,
+    pub webhook_nonce: Option<Vec<u8>>,
+    pub webhook_ciphertext: Option<Vec<u8>>,
+    pub created_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// A key to store.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub id: String,
+    pub name: String,
+    pub secret_sha256: String,
+    pub scopes: String,
+    pub policy: Option<String>,
+    pub webhook: Option<Sealed>,
+    pub created_at: OffsetDateTime,
+}
+
+const KEY_COLUMNS: &str = "id, name, secret_sha256, scopes, policy, webhook_key_id, \
+    webhook_nonce, webhook_ciphertext, created_at, revoked_at";
+
 /// Replicas on PostgreSQL serialise chain appends with a transaction-scoped advisory lock.
 async fn lock_chain_pg(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<()> {
     sqlx::query("SELECT pg_advisory_xact_lock(7355608)")
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+fn insert_key_q<'q, DB: sqlx::Database>(
+    k: &'q NewKey,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<Vec<u8>>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    OffsetDateTime: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO api_keys (id, name, secret_sha256, scopes, policy, webhook_key_id, \
+         webhook_nonce, webhook_ciphertext, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(k.id.clone())
+    .bind(k.name.clone())
+    .bind(k.secret_sha256.clone())
+    .bind(k.scopes.clone())
+    .bind(k.policy.clone())
+    .bind(k.webhook.as_ref().map(|w| w.key_id.clone()))
+    .bind(k.webhook.as_ref().map(|w| w.nonce.clone()))
+    .bind(k.webhook.as_ref().map(|w| w.ciphertext.clone()))
+    .bind(k.created_at)
 }

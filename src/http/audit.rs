@@ -17,6 +17,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{AppState, Problem, RequestId};
 use crate::audit::{self, Format};
+use crate::keys::Caller;
 use crate::store::{AuditFilter, StoreError};
 
 pub fn router() -> Router<AppState> {
@@ -26,9 +27,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/audit/export", get(export))
         .route("/v1/audit/verify", get(verify))
 }
-
-/// Until API keys exist (issue 8) the caller is known only by its request id.
-const ACTOR: &str = "api";
 
 fn bad_query(field: &str, detail: impl Into<String>) -> Problem {
     Problem::new(
@@ -119,6 +117,7 @@ fn parameters(q: &BTreeMap<String, String>) -> Value {
 async fn list(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    Extension(caller): Extension<Caller>,
     query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let Query(q) = query.map_err(|e| bad_query("(query)", e.body_text()))?;
@@ -142,9 +141,16 @@ async fn list(
     )?;
     f.kind.get_or_insert_with(|| "model_call".to_owned());
     let store = state.pipeline.store();
-    audit::record_access(store, &request_id, None, ACTOR, "list", params)
-        .await
-        .map_err(storage)?;
+    audit::record_access(
+        store,
+        &request_id,
+        caller.key_id.as_deref(),
+        &caller.actor(),
+        "list",
+        params,
+    )
+    .await
+    .map_err(storage)?;
     let limit = f.limit;
     f.limit += 1;
     let mut rows = store.audit_page(&f).await.map_err(storage)?;
@@ -162,15 +168,23 @@ async fn list(
 async fn one(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    Extension(caller): Extension<Caller>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, Problem> {
     let Some(id) = id.ok().and_then(|Path(id)| uuid::Uuid::parse_str(&id).ok()) else {
         return Err(Problem::not_found("no prompt-log row has this id"));
     };
     let store = state.pipeline.store();
-    audit::record_access(store, &request_id, None, ACTOR, "get", json!({"id": id}))
-        .await
-        .map_err(storage)?;
+    audit::record_access(
+        store,
+        &request_id,
+        caller.key_id.as_deref(),
+        &caller.actor(),
+        "get",
+        json!({"id": id}),
+    )
+    .await
+    .map_err(storage)?;
     match store.audit_row(id).await.map_err(storage)? {
         Some(row) => Ok(Json(row.to_json())),
         None => Err(Problem::not_found("no prompt-log row has this id")),
@@ -182,6 +196,7 @@ async fn one(
 async fn export(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    Extension(caller): Extension<Caller>,
     query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
 ) -> Result<Response, Problem> {
     let Query(mut q) = query.map_err(|e| bad_query("(query)", e.body_text()))?;
@@ -192,9 +207,16 @@ async fn export(
     };
     let f = filter(q, &["from", "to"])?;
     let store = state.pipeline.store().clone();
-    audit::record_access(&store, &request_id, None, ACTOR, "export", params)
-        .await
-        .map_err(storage)?;
+    audit::record_access(
+        &store,
+        &request_id,
+        caller.key_id.as_deref(),
+        &caller.actor(),
+        "export",
+        params,
+    )
+    .await
+    .map_err(storage)?;
     let ext = match format {
         Format::Jsonl => "jsonl",
         Format::Csv => "csv",
@@ -218,11 +240,19 @@ async fn export(
 async fn verify(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, Problem> {
     let store = state.pipeline.store();
-    audit::record_access(store, &request_id, None, ACTOR, "verify", json!({}))
-        .await
-        .map_err(storage)?;
+    audit::record_access(
+        store,
+        &request_id,
+        caller.key_id.as_deref(),
+        &caller.actor(),
+        "verify",
+        json!({}),
+    )
+    .await
+    .map_err(storage)?;
     let report = audit::verify(store, state.pipeline.vault())
         .await
         .map_err(storage)?;

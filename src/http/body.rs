@@ -7,6 +7,8 @@ use serde_json::Value;
 
 use super::Problem;
 use crate::bundle::Bundle;
+use crate::config::LimitsConfig;
+use crate::keys::Caller;
 
 /// The body as JSON and as a validated bundle, or the problem that names what is wrong.
 pub fn bundle(
@@ -18,6 +20,106 @@ pub fn bundle(
     let bundle =
         Bundle::from_value(&raw).map_err(|e| Problem::invalid_bundle(&e.path, e.to_string()))?;
     Ok((raw, bundle))
+}
+
+/// Bundle-size limits (`limits.*`): messages, fact values, string length. Checked before any
+/// work, so an oversized bundle costs nothing and stores nothing.
+pub fn within_limits(raw: &Value, limits: &LimitsConfig) -> Result<(), Problem> {
+    let too_big = |field: &str, detail: String| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bundle-too-large",
+            "The bundle is over a limit",
+            detail,
+        )
+        .with_field(field)
+    };
+    if let Some(m) = raw.get("messages").and_then(Value::as_array)
+        && m.len() > limits.max_messages
+    {
+        return Err(too_big(
+            "messages",
+            format!(
+                "{} messages; at most {} (limits.max_messages): send the latest ones",
+                m.len(),
+                limits.max_messages
+            ),
+        ));
+    }
+    fn leaves(v: &Value) -> usize {
+        match v {
+            Value::Array(a) => a.iter().map(leaves).sum(),
+            Value::Object(o) => o.values().map(leaves).sum(),
+            _ => 1,
+        }
+    }
+    if let Some(f) = raw.get("facts") {
+        let n = leaves(f);
+        if n > limits.max_fact_values {
+            return Err(too_big(
+                "facts",
+                format!(
+                    "{n} fact values; at most {} (limits.max_fact_values)",
+                    limits.max_fact_values
+                ),
+            ));
+        }
+    }
+    fn longest(v: &Value, path: &mut String, max: usize) -> Option<(String, usize)> {
+        match v {
+            Value::String(s) => {
+                let n = s.chars().count();
+                (n > max).then(|| (path.clone(), n))
+            }
+            Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let r = longest(x, path, max);
+                path.truncate(len);
+                r
+            }),
+            Value::Object(o) => o.iter().find_map(|(k, x)| {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                let r = longest(x, path, max);
+                path.truncate(len);
+                r
+            }),
+            _ => None,
+        }
+    }
+    if let Some((path, n)) = longest(raw, &mut String::new(), limits.max_string_chars) {
+        return Err(too_big(
+            &path,
+            format!(
+                "a string of {n} characters; at most {} (limits.max_string_chars)",
+                limits.max_string_chars
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A key pinned to a policy: the bundle may name that policy or none, never another.
+pub fn apply_key_policy(caller: &Caller, bundle: &mut Bundle) -> Result<(), Problem> {
+    let Some(pinned) = &caller.policy else {
+        return Ok(());
+    };
+    match &bundle.policy {
+        Some(asked) if asked != pinned => Err(Problem::invalid_bundle(
+            "policy",
+            format!(
+                "this API key is pinned to redaction policy `{pinned}`; omit `policy` or name that one"
+            ),
+        )),
+        _ => {
+            bundle.policy = Some(pinned.clone());
+            Ok(())
+        }
+    }
 }
 
 /// The body as a JSON value: content type, size, UTF-8, depth and syntax checked.

@@ -1,6 +1,7 @@
 //! The HTTP surface: router, request ids, body limits, problem+json errors.
 
 mod audit;
+pub mod auth;
 mod body;
 mod health;
 mod metrics;
@@ -22,6 +23,7 @@ use tracing::Instrument;
 
 pub use problem::{PROBLEM_JSON, Problem};
 
+use crate::keys::Scope;
 use crate::pipeline::Pipeline;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -33,6 +35,8 @@ pub struct AppState {
     pub max_json_depth: usize,
     /// The review pages, when `review.secret` is set.
     pub pages: Option<Arc<pages::Pages>>,
+    pub auth: Arc<auth::Auth>,
+    pub limits: crate::config::LimitsConfig,
 }
 
 /// The request id of the current request (accepted from `X-Request-Id` or generated).
@@ -40,14 +44,21 @@ pub struct AppState {
 pub struct RequestId(pub String);
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    // Each group's routes need one scope; unknown paths stay 404 without a key.
+    let scoped = |r: Router<AppState>, scope: Scope| {
+        r.route_layer(middleware::from_fn_with_state(
+            (state.clone(), scope),
+            auth::require,
+        ))
+    };
     Router::new()
         .merge(health::router())
-        .merge(summaries::router())
-        .merge(redact::router())
-        .merge(reviews::router())
+        .merge(scoped(summaries::router(), Scope::Summarize))
+        .merge(scoped(redact::router(), Scope::Summarize))
+        .merge(scoped(reviews::router(), Scope::Review))
         .merge(pages::router())
-        .merge(metrics::router())
-        .merge(audit::router())
+        .merge(scoped(metrics::router(), Scope::Admin))
+        .merge(scoped(audit::router(), Scope::Audit))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -5,10 +5,11 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 
 use super::{AppState, Problem, body};
+use crate::keys::Caller;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/redact", post(redact))
@@ -16,10 +17,13 @@ pub fn router() -> Router<AppState> {
 
 async fn redact(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, Problem> {
-    let (raw, bundle) = body::bundle(&headers, body, state.max_json_depth)?;
+    let (raw, mut bundle) = body::bundle(&headers, body, state.max_json_depth)?;
+    body::within_limits(&raw, &state.limits)?;
+    body::apply_key_policy(&caller, &mut bundle)?;
     let redactor = state
         .pipeline
         .policies()

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::{AppState, Problem, RequestId, body};
 use crate::bundle::EventId;
+use crate::keys::Caller;
 use crate::pipeline::SummarizeInput;
 
 pub fn router() -> Router<AppState> {
@@ -21,10 +22,13 @@ pub fn router() -> Router<AppState> {
 async fn summarize(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, Problem> {
-    let (raw, bundle) = body::bundle(&headers, body, state.max_json_depth)?;
+    let (raw, mut bundle) = body::bundle(&headers, body, state.max_json_depth)?;
+    body::within_limits(&raw, &state.limits)?;
+    body::apply_key_policy(&caller, &mut bundle)?;
     let idempotency_key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
@@ -42,8 +46,7 @@ async fn summarize(
         bundle,
         idempotency_key,
         request_id,
-        // Filled by API-key authentication (issue #8).
-        key_id: None,
+        key_id: caller.key_id.clone(),
     };
     let doc = state.pipeline.summarize(input).await?;
     Ok(Json(doc))

@@ -141,6 +141,8 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     pub db: TestDb,
+    /// An admin API key (`client` sends it on every request).
+    pub admin_key: String,
     /// The `vault.key` the server runs with (the CLI needs it to verify checkpoints).
     pub vault_key: String,
 }
@@ -215,6 +217,29 @@ pub async fn spawn_app(backend: Backend, options: Options) -> TestApp {
     };
     (options.tweak)(&mut config);
     let pipeline = exbrief::app::pipeline(&config).await.unwrap();
+    // Every request of `client` carries an admin key; security tests use their own clients.
+    let admin = exbrief::keys::create(
+        pipeline.store(),
+        pipeline.vault(),
+        &exbrief::keys::Request {
+            name: "test-admin".to_owned(),
+            scopes: vec![exbrief::keys::Scope::Admin],
+            policy: None,
+            signed: false,
+        },
+    )
+    .await
+    .unwrap();
+    let admin_key = exbrief::keys::reveal_once(&admin.secret).to_owned();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "authorization",
+        format!("Bearer {admin_key}").parse().unwrap(),
+    );
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
@@ -228,7 +253,8 @@ pub async fn spawn_app(backend: Backend, options: Options) -> TestApp {
     });
     TestApp {
         base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
+        client,
+        admin_key,
         fake,
         odoo,
         pipeline,

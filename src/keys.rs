@@ -1,0 +1,379 @@
+//! API keys: scopes, secrets shown once and stored only as sha256, revocation, the optional
+//! webhook-signing secret (sealed, since a signature check needs it back), and the first admin
+//! key a fresh installation prints once.
+//!
+//! A secret is `exb_<id>_<43 base64url characters>` (256 random bits). The id in it finds the
+//! row; the sha256 of the whole secret is compared in constant time. A fast hash is enough: the
+//! secret is random, not a password.
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::store::{KeyRow, NewKey, Store, StoreError};
+use crate::vault::{Sealed, Vault};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// `POST /v1/summarize`, `POST /v1/redact`, `GET /v1/summaries/{id}`.
+    Summarize,
+    /// The review API.
+    Review,
+    /// The compliance log.
+    Audit,
+    /// Everything, plus `/metrics`.
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [Scope::Summarize, Scope::Review, Scope::Audit, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Summarize => "summarize",
+            Scope::Review => "review",
+            Scope::Audit => "audit",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scope {
+    type Err = KeyError;
+    fn from_str(s: &str) -> Result<Self, KeyError> {
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == s.trim())
+            .ok_or_else(|| KeyError::UnknownScope(s.trim().to_owned()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("unknown scope `{0}` (summarize, review, audit, admin)")]
+    UnknownScope(String),
+    #[error("a key needs at least one scope")]
+    NoScope,
+    #[error("a key name is 1 to 64 characters")]
+    BadName,
+    #[error("no key has id `{0}`")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Who is calling: what authentication found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Caller {
+    /// `None` only when `auth.disabled`.
+    pub key_id: Option<String>,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// The redaction policy for this key's requests when a bundle names none.
+    pub policy: Option<String>,
+    /// Set when the key requires signed requests.
+    #[serde(skip)]
+    pub webhook_secret: Option<SecretString>,
+}
+
+impl Caller {
+    /// Everything allowed: `auth.disabled` (local demos only).
+    pub fn anonymous() -> Self {
+        Self {
+            key_id: None,
+            name: "anonymous".to_owned(),
+            scopes: Scope::ALL.to_vec(),
+            policy: None,
+            webhook_secret: None,
+        }
+    }
+
+    /// Admin holds every scope.
+    pub fn may(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope) || self.scopes.contains(&Scope::Admin)
+    }
+
+    /// How the audit log names this caller.
+    pub fn actor(&self) -> String {
+        match &self.key_id {
+            Some(id) => format!("key:{id} ({})", self.name),
+            None => "anonymous (auth.disabled)".to_owned(),
+        }
+    }
+}
+
+/// A key as it is created: the secrets are shown once, then only hashes (and the sealed
+/// webhook secret) remain.
+#[derive(Debug)]
+pub struct Created {
+    pub id: String,
+    pub secret: SecretString,
+    pub webhook_secret: Option<SecretString>,
+}
+
+fn random_b64(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+pub fn secret_sha256(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// The id inside a secret, when it has our shape.
+fn id_of(secret: &str) -> Option<&str> {
+    let rest = secret.strip_prefix("exb_")?;
+    let (id, random) = rest.split_once('_')?;
+    (id.len() == 12
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && random.len() == 43)
+        .then_some(id)
+}
+
+fn new_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut b = [0u8; 12];
+    rand::rng().fill_bytes(&mut b);
+    b.iter()
+        .map(|x| ALPHABET[(*x as usize) % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Parses `summarize,review` into scopes.
+pub fn parse_scopes(list: &str) -> Result<Vec<Scope>, KeyError> {
+    let mut scopes = list
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(Scope::from_str)
+        .collect::<Result<Vec<_>, _>>()?;
+    scopes.sort();
+    scopes.dedup();
+    if scopes.is_empty() {
+        return Err(KeyError::NoScope);
+    }
+    Ok(scopes)
+}
+
+fn join_scopes(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// What `create` needs.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub policy: Option<String>,
+    /// Require `X-Exbrief-Signature` on this key's requests (a signing secret is made).
+    pub signed: bool,
+}
+
+fn build(vault: &Vault, r: &Request) -> Result<(NewKey, Created), KeyError> {
+    if r.name.trim().is_empty() || r.name.chars().count() > 64 {
+        return Err(KeyError::BadName);
+    }
+    if r.scopes.is_empty() {
+        return Err(KeyError::NoScope);
+    }
+    let id = new_id();
+    let secret = format!("exb_{id}_{}", random_b64(32));
+    let webhook = r.signed.then(|| format!("whsec_{}", random_b64(32)));
+    let sealed = webhook
+        .as_ref()
+        .map(|w| vault.seal(id.as_bytes(), w.as_bytes()));
+    let row = NewKey {
+        id: id.clone(),
+        name: r.name.trim().to_owned(),
+        secret_sha256: secret_sha256(&secret),
+        scopes: join_scopes(&r.scopes),
+        policy: r.policy.clone(),
+        webhook: sealed,
+        created_at: crate::store::now(),
+    };
+    Ok((
+        row,
+        Created {
+            id,
+            secret: secret.into(),
+            webhook_secret: webhook.map(Into::into),
+        },
+    ))
+}
+
+pub async fn create(store: &Store, vault: &Vault, r: &Request) -> Result<Created, KeyError> {
+    let (row, created) = build(vault, r)?;
+    store.insert_key(&row).await?;
+    Ok(created)
+}
+
+/// On a first start with no keys, one admin key — made once even when replicas start together.
+pub async fn bootstrap(store: &Store, vault: &Vault) -> Result<Option<Created>, KeyError> {
+    let (row, created) = build(
+        vault,
+        &Request {
+            name: "initial-admin".to_owned(),
+            scopes: vec![Scope::Admin],
+            policy: None,
+            signed: false,
+        },
+    )?;
+    Ok(store.bootstrap_key(&row).await?.then_some(created))
+}
+
+pub async fn revoke(store: &Store, id: &str) -> Result<(), KeyError> {
+    if store.revoke_key(id, crate::store::now()).await? {
+        Ok(())
+    } else {
+        Err(KeyError::NotFound(id.to_owned()))
+    }
+}
+
+/// Why a presented key was refused (the HTTP layer says 401 for every one of these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    Malformed,
+    Unknown,
+    Revoked,
+}
+
+/// Checks a presented secret: the row its id names, the hash compared in constant time, not
+/// revoked.
+pub async fn authenticate(
+    store: &Store,
+    vault: &Vault,
+    secret: &str,
+) -> Result<Result<Caller, Refused>, StoreError> {
+    let Some(id) = id_of(secret) else {
+        return Ok(Err(Refused::Malformed));
+    };
+    let Some(row) = store.key(id).await? else {
+        // Spend the same hash as a hit would, so timing does not tell ids apart.
+        let _ = secret_sha256(secret)
+            .as_bytes()
+            .ct_eq(secret_sha256("").as_bytes());
+        return Ok(Err(Refused::Unknown));
+    };
+    let presented = secret_sha256(secret);
+    if !bool::from(presented.as_bytes().ct_eq(row.secret_sha256.as_bytes())) {
+        return Ok(Err(Refused::Unknown));
+    }
+    if row.revoked_at.is_some() {
+        return Ok(Err(Refused::Revoked));
+    }
+    Ok(Ok(caller_of(vault, row)))
+}
+
+fn caller_of(vault: &Vault, row: KeyRow) -> Caller {
+    let webhook_secret = match (
+        row.webhook_key_id,
+        row.webhook_nonce,
+        row.webhook_ciphertext,
+    ) {
+        (Some(key_id), Some(nonce), Some(ciphertext)) => {
+            let sealed = Sealed {
+                key_id,
+                nonce,
+                ciphertext,
+            };
+            match vault.open(row.id.as_bytes(), &sealed) {
+                Ok(plain) => String::from_utf8(plain).ok().map(SecretString::from),
+                Err(e) => {
+                    tracing::error!(key_id = %row.id, error = %e, "webhook secret does not open; the key's signed requests will be refused");
+                    Some(SecretString::from(String::new()))
+                }
+            }
+        }
+        _ => None,
+    };
+    Caller {
+        key_id: Some(row.id),
+        name: row.name,
+        scopes: parse_scopes(&row.scopes).unwrap_or_default(),
+        policy: row.policy,
+        webhook_secret,
+    }
+}
+
+/// Shows a secret for the one time it is printed.
+pub fn reveal_once(secret: &SecretString) -> &str {
+    secret.expose_secret()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_have_the_shape_their_ids_are_read_from() {
+        let vault = Vault::new(&[1u8; 32], &[]);
+        let (row, created) = build(
+            &vault,
+            &Request {
+                name: "n8n-prod".to_owned(),
+                scopes: parse_scopes("summarize,review").unwrap(),
+                policy: None,
+                signed: true,
+            },
+        )
+        .unwrap();
+        let secret = created.secret.expose_secret();
+        assert_eq!(id_of(secret), Some(created.id.as_str()));
+        assert_eq!(row.secret_sha256, secret_sha256(secret));
+        assert!(!row.secret_sha256.contains(&secret[4..16]));
+        assert_eq!(row.scopes, "summarize,review");
+        let webhook = created.webhook_secret.unwrap();
+        let sealed = row.webhook.unwrap();
+        assert_eq!(
+            vault.open(created.id.as_bytes(), &sealed).unwrap(),
+            webhook.expose_secret().as_bytes()
+        );
+        for bad in [
+            "",
+            "exb_",
+            "Bearer x",
+            "exb_short_abc",
+            &secret[..secret.len() - 1],
+        ] {
+            assert_eq!(id_of(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn scopes_parse_strictly_and_admin_holds_all() {
+        assert!(
+            matches!(parse_scopes("summarize,everything"), Err(KeyError::UnknownScope(s)) if s == "everything")
+        );
+        assert!(matches!(parse_scopes(" , "), Err(KeyError::NoScope)));
+        let admin = Caller {
+            scopes: vec![Scope::Admin],
+            ..Caller::anonymous()
+        };
+        assert!(Scope::ALL.iter().all(|s| admin.may(*s)));
+        let reviewer = Caller {
+            scopes: vec![Scope::Review],
+            ..Caller::anonymous()
+        };
+        assert!(reviewer.may(Scope::Review) && !reviewer.may(Scope::Audit));
+    }
+}
