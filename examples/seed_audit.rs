@@ -44,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
                 idempotency_key: None,
                 request_id: format!("seed-{i}"),
                 key_id: Some("bench".to_owned()),
+                daily_token_budget: None,
             })
             .await?;
     }

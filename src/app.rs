@@ -46,7 +46,9 @@ pub fn parts(config: &Config) -> Result<Parts, StartError> {
     Ok(Parts {
         policies: Policies::load(&config.redaction.dir, &config.redaction.policy)?,
         prompts: Registry::load(&config.prompts.dir, &config.prompts)?,
-        llm: Llm::from_config(&config.llm).map_err(StartError::Llm)?,
+        llm: Llm::from_config(&config.llm)
+            .map_err(StartError::Llm)?
+            .with_token_limit(config.limits.model_tokens_per_minute),
     })
 }
 
@@ -101,6 +103,7 @@ pub async fn serve(
             .is_some()
             .then(|| Arc::new(http::pages::Pages::new(&config.review))),
         limits: config.limits.clone(),
+        max_concurrent_model_calls: config.llm.max_concurrent,
         auth: Arc::new(http::auth::Auth::new(
             &config.auth,
             &config.limits,

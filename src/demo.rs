@@ -57,6 +57,7 @@ pub async fn run(
             idempotency_key: None,
             request_id: "demo".to_owned(),
             key_id: None,
+            daily_token_budget: None,
         };
         let doc = pipeline
             .summarize(input)

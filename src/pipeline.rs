@@ -33,6 +33,8 @@ pub enum PipelineError {
     ModelUnavailable(String),
     #[error("event `{key}` is still being processed by another request")]
     StillProcessing { key: String },
+    #[error("this key used {used} of its {budget} model tokens today (limits.daily_token_budget)")]
+    BudgetExhausted { used: i64, budget: u64 },
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -49,6 +51,9 @@ pub struct SummarizeInput {
     pub idempotency_key: Option<String>,
     pub request_id: String,
     pub key_id: Option<String>,
+    /// Model tokens the key may spend per UTC day; checked only before new model calls, so a
+    /// retry of a stored summary is answered whatever the budget.
+    pub daily_token_budget: Option<u64>,
 }
 
 /// Summaries being produced right now, so that shutdown can wait for them.
@@ -142,6 +147,10 @@ impl Pipeline {
         &self.store
     }
 
+    pub fn prompts(&self) -> &Registry {
+        &self.prompts
+    }
+
     pub fn llm(&self) -> &Llm {
         &self.llm
     }
@@ -202,6 +211,15 @@ impl Pipeline {
             };
             let existing = match self.store.claim(&claim).await? {
                 Claim::Owned => {
+                    if let (Some(key_id), Some(budget)) = (&input.key_id, input.daily_token_budget)
+                    {
+                        let used = self.store.usage(key_id, &utc_day()).await?;
+                        if used >= i64::try_from(budget).unwrap_or(i64::MAX) {
+                            self.store.abandon(claim.id, claim.owner, &[]).await?;
+                            crate::metrics::rate_limited("budget");
+                            return Err(PipelineError::BudgetExhausted { used, budget });
+                        }
+                    }
                     let owned = Owned {
                         id: claim.id,
                         owner: claim.owner,
@@ -372,6 +390,7 @@ impl Pipeline {
                 }
             }
         }
+        record_metrics(all_attempts.iter().map(|(_, a)| a), &redacted);
         let logs: Vec<NewPromptLog> = all_attempts
             .iter()
             .map(|(t, a)| log_row(id, &input, redactor, &redacted, t, a))
@@ -420,6 +439,14 @@ impl Pipeline {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(summary_id = %id, tasks = results.len(), model_calls = logs.len(), "summary stored");
+        if let Some(key) = &input.key_id {
+            let tokens: i64 = logs.iter().filter_map(|l| l.total_tokens).sum();
+            if tokens > 0
+                && let Err(e) = self.store.add_usage(key, &utc_day(), tokens).await
+            {
+                tracing::warn!(error = %e, "could not count the key's tokens");
+            }
+        }
         Ok(reveal(document, Some(&redacted.pseudonyms)))
     }
 }
@@ -636,6 +663,67 @@ pub fn document_of(row: &SummaryRow, vault: &Vault) -> Value {
         }
         None => json!({"id": row.id, "event_id": row.event_id, "status": row.status,
             "created_at": store::rfc3339(row.created_at)}),
+    }
+}
+
+/// Today in UTC as `YYYY-MM-DD`: the day of a key's token budget.
+pub fn utc_day() -> String {
+    let d = time::OffsetDateTime::now_utc().date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// Model calls and redactions, counted for `/metrics`.
+fn record_metrics<'a>(attempts: impl Iterator<Item = &'a Attempt>, redacted: &Redacted) {
+    use crate::metrics::{count, observe};
+    let label = |v: Value| v.as_str().map(str::to_owned).unwrap_or_default();
+    for a in attempts {
+        let (task, kind, outcome) = (
+            a.task.as_str(),
+            label(json!(a.kind)),
+            label(json!(a.outcome)),
+        );
+        count(
+            "exbrief_model_calls_total",
+            &[
+                ("provider", a.provider),
+                ("model", &a.model),
+                ("task", task),
+                ("attempt_kind", &kind),
+                ("outcome", &outcome),
+            ],
+            1.0,
+        );
+        observe(
+            "exbrief_model_call_duration_seconds",
+            &[("model", &a.model), ("task", task)],
+            a.latency_ms as f64 / 1000.0,
+        );
+        if let Some(u) = &a.usage {
+            for (k, n) in [
+                ("prompt", u.prompt_tokens),
+                ("completion", u.completion_tokens),
+            ] {
+                count(
+                    "exbrief_model_tokens_total",
+                    &[("model", &a.model), ("task", task), ("kind", k)],
+                    n as f64,
+                );
+            }
+        }
+        match a.kind {
+            AttemptKind::Retry | AttemptKind::Repair => {
+                count("exbrief_model_retries_total", &[("task", task)], 1.0)
+            }
+            AttemptKind::Fallback => count("exbrief_model_fallbacks_total", &[("task", task)], 1.0),
+            AttemptKind::First => {}
+        }
+    }
+    for f in &redacted.findings {
+        count(
+            "exbrief_redactions_total",
+            &[("class", &f.class), ("entity", &f.entity)],
+            1.0,
+        );
     }
 }
 

@@ -407,6 +407,25 @@ impl Store {
         Ok(())
     }
 
+    /// Migrations this binary knows that the database has not applied.
+    pub async fn pending_migrations(&self) -> Result<usize> {
+        let (known, applied): (usize, Vec<(i64,)>) = match self {
+            Store::Sqlite(pool) => (
+                sqlx::migrate!("./migrations/sqlite").migrations.len(),
+                sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
+                    .fetch_all(pool)
+                    .await?,
+            ),
+            Store::Postgres(pool) => (
+                sqlx::migrate!("./migrations/postgres").migrations.len(),
+                sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
+                    .fetch_all(pool)
+                    .await?,
+            ),
+        };
+        Ok(known.saturating_sub(applied.len()))
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Store::Sqlite(_) => "sqlite",
@@ -996,6 +1015,13 @@ impl Store {
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
             .bind(at).bind(id).execute(pool).await?.rows_affected());
         Ok(n == 1)
+    }
+
+    /// Outbox rows per status with their delivery attempts.
+    pub async fn outbox_stats(&self) -> Result<Vec<(String, i64, i64)>> {
+        Ok(on_pool!(self, pool => sqlx::query_as(
+            "SELECT status, COUNT(*), CAST(COALESCE(SUM(attempts), 0) AS BIGINT) FROM outbox GROUP BY status ORDER BY status")
+            .fetch_all(pool).await?))
     }
 
     /// Records a request signature; false when it was already seen (a replay).

@@ -91,6 +91,46 @@ pub fn within_limits(raw: &Value, limits: &LimitsConfig) -> Result<(), Problem> 
             _ => None,
         }
     }
+    fn hostile(v: &Value, path: &mut String) -> Option<(String, &'static str)> {
+        match v {
+            Value::String(s) if s.contains('\0') => Some((path.clone(), "holds a NUL character")),
+            Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let r = hostile(x, path);
+                path.truncate(len);
+                r
+            }),
+            Value::Object(o) => o.iter().find_map(|(k, x)| {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                // Bundles travel on to JavaScript (n8n): keys that rewrite an object's prototype
+                // there have no business in an exception bundle.
+                let r = if k.contains('\0') {
+                    Some((path.clone(), "is a key with a NUL character"))
+                } else if ["__proto__", "constructor", "prototype"].contains(&k.as_str()) {
+                    Some((
+                        path.clone(),
+                        "is a key JavaScript treats as an object's prototype",
+                    ))
+                } else {
+                    hostile(x, path)
+                };
+                path.truncate(len);
+                r
+            }),
+            _ => None,
+        }
+    }
+    if let Some((path, what)) = hostile(raw, &mut String::new()) {
+        return Err(Problem::invalid_bundle(
+            &path,
+            format!("`{path}` {what}; remove it"),
+        ));
+    }
     if let Some((path, n)) = longest(raw, &mut String::new(), limits.max_string_chars) {
         return Err(too_big(
             &path,

@@ -18,21 +18,43 @@ async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// Ready when the database answers with every migration applied; also says what is loaded and
+/// when Odoo last answered (Odoo being down does not make exbrief unready: the outbox waits).
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let store = state.pipeline.store();
-    match store.ping().await {
-        Ok(()) => (
+    let p = &state.pipeline;
+    let store = p.store();
+    let odoo = crate::outbox::last_contact()
+        .map(|(at, ok)| json!({"at": crate::store::rfc3339(at), "ok": ok}));
+    let loaded = json!({
+        "prompt_versions": p.prompts().list().len(),
+        "policies": p.policies().names(),
+    });
+    let (status, database) = match store.pending_migrations().await {
+        Ok(0) => (
             StatusCode::OK,
-            Json(
-                json!({"status": "ready", "database": store.backend(), "llm": state.pipeline.llm().describe()}),
-            ),
+            json!({"backend": store.backend(), "migrations": "applied"}),
+        ),
+        Ok(n) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"backend": store.backend(), "migrations": format!("{n} pending")}),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "database": store.backend()})),
+                json!({"backend": store.backend(), "error": "does not answer"}),
             )
         }
-    }
+    };
+    let ready = status == StatusCode::OK;
+    (
+        status,
+        Json(json!({
+            "status": if ready { "ready" } else { "unavailable" },
+            "database": database,
+            "llm": p.llm().describe(),
+            "loaded": loaded,
+            "odoo_last_contact": odoo,
+        })),
+    )
 }

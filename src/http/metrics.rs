@@ -1,5 +1,6 @@
-//! `GET /metrics` in Prometheus' text format. Review quality figures for now; request and model
-//! metrics come with the operations issue (#8).
+//! `GET /metrics` in Prometheus' text format: review figures, outbox and review gauges read from
+//! the database at scrape time, configured limits, and what `crate::metrics` recorded (requests,
+//! model calls and tokens, retries, fallbacks, redactions, rate-limit refusals).
 
 use std::fmt::Write as _;
 
@@ -15,12 +16,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(metrics))
 }
 
-/// A Prometheus label value: backslash, quote and newline escaped.
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
+use crate::metrics::label_value as label;
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let rows = match state.pipeline.store().decisions().await {
@@ -96,6 +92,66 @@ async fn metrics(State(state): State<AppState>) -> Response {
             "exbrief_review_edit_distance_chars_count{{prompt_version=\"{v}\"}} {count}"
         );
     }
+    let store = state.pipeline.store();
+    match (store.review_overview().await, store.outbox_stats().await) {
+        (Ok((reviews, _)), Ok(outbox)) => {
+            let _ = writeln!(out, "# HELP exbrief_reviews Summaries by review status.");
+            let _ = writeln!(out, "# TYPE exbrief_reviews gauge");
+            for (status, n) in &reviews {
+                let _ = writeln!(out, "exbrief_reviews{{status=\"{}\"}} {n}", label(status));
+            }
+            let _ = writeln!(
+                out,
+                "# HELP exbrief_outbox_rows Odoo outbox rows by status (pending is the depth; dead need `exbrief outbox retry`)."
+            );
+            let _ = writeln!(out, "# TYPE exbrief_outbox_rows gauge");
+            for (status, n, _) in &outbox {
+                let _ = writeln!(
+                    out,
+                    "exbrief_outbox_rows{{status=\"{}\"}} {n}",
+                    label(status)
+                );
+            }
+            let _ = writeln!(
+                out,
+                "# HELP exbrief_outbox_attempts Delivery attempts made so far, by row status (attempts beyond the first are retries)."
+            );
+            let _ = writeln!(out, "# TYPE exbrief_outbox_attempts gauge");
+            for (status, _, attempts) in &outbox {
+                let _ = writeln!(
+                    out,
+                    "exbrief_outbox_attempts{{status=\"{}\"}} {attempts}",
+                    label(status)
+                );
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "metrics: cannot read review or outbox figures");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    }
+    let l = &state.limits;
+    let _ = writeln!(out, "# HELP exbrief_limit Configured limits (0: none).");
+    let _ = writeln!(out, "# TYPE exbrief_limit gauge");
+    for (name, v) in [
+        ("requests_per_minute", u64::from(l.requests_per_minute)),
+        ("burst", u64::from(l.burst)),
+        (
+            "model_tokens_per_minute",
+            u64::from(l.model_tokens_per_minute),
+        ),
+        ("daily_token_budget", l.daily_token_budget),
+        ("max_messages", l.max_messages as u64),
+        ("max_fact_values", l.max_fact_values as u64),
+        ("max_string_chars", l.max_string_chars as u64),
+        (
+            "max_concurrent_model_calls",
+            state.max_concurrent_model_calls as u64,
+        ),
+    ] {
+        let _ = writeln!(out, "exbrief_limit{{name=\"{name}\"}} {v}");
+    }
+    crate::metrics::render(&mut out);
     (
         [(
             header::CONTENT_TYPE,

@@ -37,6 +37,7 @@ pub struct AppState {
     pub pages: Option<Arc<pages::Pages>>,
     pub auth: Arc<auth::Auth>,
     pub limits: crate::config::LimitsConfig,
+    pub max_concurrent_model_calls: usize,
 }
 
 /// The request id of the current request (accepted from `X-Request-Id` or generated).
@@ -79,6 +80,26 @@ async fn method_not_allowed(method: Method) -> Problem {
     )
 }
 
+/// The route template of a path for metric labels: ids become `{id}`, and paths no route
+/// answered are one label, so clients cannot grow the label set.
+fn route_label(path: &str, status: StatusCode) -> String {
+    if matches!(
+        status,
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+    ) || path.len() > 200
+    {
+        return "unmatched".to_owned();
+    }
+    path.split('/')
+        .map(|seg| {
+            let looks_like_id = seg.len() >= 8 && seg.bytes().any(|b| b.is_ascii_digit())
+                || uuid::Uuid::parse_str(seg).is_ok();
+            if looks_like_id { "{id}" } else { seg }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// Accepts a sane `X-Request-Id` or makes one, echoes it, and logs one line per request
 /// (method, path, status, latency — never bodies).
 async fn request_id(mut req: Request, next: Next) -> Response {
@@ -92,7 +113,25 @@ async fn request_id(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
     let mut response = next.run(req).instrument(span.clone()).await;
+    let route = route_label(&path, response.status());
+    let status = response.status().as_u16().to_string();
+    crate::metrics::count(
+        "exbrief_http_requests_total",
+        &[
+            ("route", &route),
+            ("method", method.as_str()),
+            ("status", &status),
+        ],
+        1.0,
+    );
+    crate::metrics::observe(
+        "exbrief_http_request_duration_seconds",
+        &[("route", &route)],
+        started.elapsed().as_secs_f64(),
+    );
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),

@@ -144,6 +144,19 @@ impl From<PipelineError> for Problem {
                 )
                 .with_retry_after(30)
             }
+            PipelineError::BudgetExhausted { .. } => {
+                let now = time::OffsetDateTime::now_utc();
+                let midnight = (now.date() + time::Duration::days(1))
+                    .midnight()
+                    .assume_utc();
+                Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "budget-exhausted",
+                    "The key's daily token budget is spent",
+                    format!("{e}; it renews at 00:00 UTC. Stored summaries are still returned."),
+                )
+                .with_retry_after((midnight - now).whole_seconds().max(1) as u64)
+            }
             PipelineError::StillProcessing { .. } => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "still-processing",

@@ -47,6 +47,8 @@ async fn summarize(
         idempotency_key,
         request_id,
         key_id: caller.key_id.clone(),
+        daily_token_budget: (state.limits.daily_token_budget > 0)
+            .then_some(state.limits.daily_token_budget),
     };
     let doc = state.pipeline.summarize(input).await?;
     Ok(Json(doc))

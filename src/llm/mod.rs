@@ -168,6 +168,9 @@ pub struct Llm {
     backoff_max: Duration,
     max_retry_after: Duration,
     on_failure: OnFailure,
+    /// Global model tokens per minute (`limits.model_tokens_per_minute`), when capped.
+    tokens: Option<Arc<governor::DefaultDirectRateLimiter>>,
+    token_quota: u32,
 }
 
 impl std::fmt::Debug for Llm {
@@ -199,7 +202,35 @@ impl Llm {
             backoff_max: Duration::from_millis(cfg.backoff_max_ms),
             max_retry_after: Duration::from_secs(cfg.max_retry_after_secs),
             on_failure: cfg.on_failure,
+            tokens: None,
+            token_quota: 0,
         })
+    }
+
+    /// Caps model tokens per minute across every request of this process; 0 leaves it open.
+    pub fn with_token_limit(mut self, per_minute: u32) -> Self {
+        if let Some(n) = std::num::NonZeroU32::new(per_minute) {
+            self.tokens = Some(Arc::new(governor::RateLimiter::direct(
+                governor::Quota::per_minute(n),
+            )));
+            self.token_quota = per_minute;
+        }
+        self
+    }
+
+    /// Waits until the token budget of this minute has room for the call about to be made:
+    /// a flood queues here instead of burning the provider's quota.
+    async fn spend_tokens(&self, messages: &[ChatMessage], max_tokens: Option<u64>) {
+        let Some(limiter) = &self.tokens else { return };
+        let chars: usize = messages.iter().map(|m| m.content.len()).sum();
+        let estimate = (chars / 4) as u64 + max_tokens.unwrap_or(1024);
+        let n = std::num::NonZeroU32::new(estimate.clamp(1, u64::from(self.token_quota)) as u32)
+            .unwrap_or(std::num::NonZeroU32::MIN);
+        if limiter.check_n(n).is_ok_and(|r| r.is_ok()) {
+            return;
+        }
+        crate::metrics::rate_limited("tokens");
+        let _ = limiter.until_n_ready(n).await;
     }
 
     /// `offline` or `openai:<model>`, for logs and health output.
@@ -223,6 +254,9 @@ impl Llm {
         let mut repaired = false;
         let mut downgraded = false;
         let reason = loop {
+            let parameters = primary.parameters(req);
+            self.spend_tokens(&messages, parameters["max_tokens"].as_u64())
+                .await;
             let started_at = OffsetDateTime::now_utc();
             let clock = Instant::now();
             let result = primary.complete(req, &messages).await;
@@ -231,7 +265,7 @@ impl Llm {
                 kind,
                 provider: primary.name(),
                 model: primary.model().to_owned(),
-                parameters: primary.parameters(req),
+                parameters,
                 messages: messages.clone(),
                 started_at,
                 latency_ms: clock.elapsed().as_millis() as u64,

@@ -73,6 +73,21 @@ enum DeliveryError {
     Payload(String),
 }
 
+/// When this process last talked to Odoo, and whether Odoo answered well (for `/readyz`).
+static LAST_CONTACT: std::sync::Mutex<Option<(time::OffsetDateTime, bool)>> =
+    std::sync::Mutex::new(None);
+
+fn record_contact(ok: bool) {
+    if let Ok(mut c) = LAST_CONTACT.lock() {
+        *c = Some((store::now(), ok));
+    }
+}
+
+/// The last Odoo contact of this process's worker: (when, whether it succeeded).
+pub fn last_contact() -> Option<(time::OffsetDateTime, bool)> {
+    LAST_CONTACT.lock().ok().and_then(|c| *c)
+}
+
 pub struct Worker {
     store: Store,
     odoo: Arc<Client>,
@@ -135,7 +150,13 @@ impl Worker {
 
     async fn deliver(&self, row: &OutboxRow) -> Result<(), StoreError> {
         let attempts = row.attempts.saturating_add(1);
-        match self.try_deliver(row).await {
+        let result = self.try_deliver(row).await;
+        match &result {
+            Ok(_) => record_contact(true),
+            Err(DeliveryError::Odoo(_)) => record_contact(false),
+            Err(_) => {}
+        }
+        match result {
             Ok(result) => {
                 tracing::info!(outbox_id = %row.id, summary_id = %row.summary_id, attempts, "outbox: delivered to Odoo");
                 self.store
