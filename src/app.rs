@@ -104,6 +104,9 @@ pub async fn serve(
             .then(|| Arc::new(http::pages::Pages::new(&config.review))),
         limits: config.limits.clone(),
         max_concurrent_model_calls: config.llm.max_concurrent,
+        // The pipeline answers `still-processing` at the request timeout itself; this is the
+        // backstop for everything else.
+        request_timeout: Duration::from_secs(config.server.request_timeout_secs + 5),
         auth: Arc::new(http::auth::Auth::new(
             &config.auth,
             &config.limits,

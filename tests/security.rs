@@ -526,3 +526,30 @@ async fn metrics_count_requests_model_calls_and_redactions(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(1)).await;
     app.stop().await;
 }
+
+/// A request that outlives `server.request_timeout_secs` (plus a margin) gets a problem, and the
+/// summary it started still completes for the retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_its_timeout_gets_503_and_the_retry_gets_the_summary() {
+    let app = spawn_app(
+        Backend::Sqlite,
+        Options {
+            model: true,
+            tweak: |c| {
+                c.server.request_timeout_secs = 1;
+                c.llm.timeout_secs = 30;
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    app.fake().set_delay(Duration::from_millis(7_000));
+    let r = app.summarize(&bundle(40)).await;
+    problem(&r, 503, "request-timeout");
+    assert!(r.headers.get("retry-after").is_some());
+    app.fake().set_delay(Duration::from_millis(0));
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let again = app.summarize(&bundle(40)).await;
+    assert_eq!(again.status, 200, "{}", again.json);
+    app.stop().await;
+}

@@ -18,7 +18,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 pub use problem::{PROBLEM_JSON, Problem};
@@ -38,6 +38,8 @@ pub struct AppState {
     pub auth: Arc<auth::Auth>,
     pub limits: crate::config::LimitsConfig,
     pub max_concurrent_model_calls: usize,
+    /// Past this an answer is 503 `request-timeout`; a summary being made still completes.
+    pub request_timeout: std::time::Duration,
 }
 
 /// The request id of the current request (accepted from `X-Request-Id` or generated).
@@ -63,6 +65,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.request_timeout,
+            request_timeout,
+        ))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
@@ -78,6 +84,29 @@ async fn method_not_allowed(method: Method) -> Problem {
         "Method not allowed",
         format!("{method} is not allowed on this path"),
     )
+}
+
+/// Bounds every request in time. Summaries run in their own task, so one cut off here still
+/// completes and is stored; the retry with the same event_id receives it.
+async fn request_timeout(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request-timeout",
+            "The request took too long",
+            format!(
+                "no answer within {} s (server.request_timeout_secs and a margin); a summary being made still completes: retry with the same event_id",
+                limit.as_secs()
+            ),
+        )
+        .with_retry_after(5)
+        .into_response(),
+    }
 }
 
 /// The route template of a path for metric labels: ids become `{id}`, and paths no route
