@@ -107,6 +107,7 @@ pub async fn serve(
         // The pipeline answers `still-processing` at the request timeout itself; this is the
         // backstop for everything else.
         request_timeout: Duration::from_secs(config.server.request_timeout_secs + 5),
+        openapi: Arc::default(),
         auth: Arc::new(http::auth::Auth::new(
             &config.auth,
             &config.limits,

@@ -18,7 +18,19 @@ pub struct BundleError {
 }
 
 /// The outputs exbrief can produce for one bundle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Task {
     ImpactSummary,
@@ -62,7 +74,7 @@ impl fmt::Display for Task {
 }
 
 /// The kinds of operational exception exbrief knows how to brief.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
     ReceiptDelay,
@@ -127,7 +139,7 @@ impl<'de> Deserialize<'de> for EventId {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
     pub system: String,
@@ -137,18 +149,19 @@ pub struct Source {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Message {
     pub role: MessageRole,
     #[serde(default)]
     pub author: Option<String>,
     #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub sent_at: Option<OffsetDateTime>,
     pub body: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageRole {
     Customer,
@@ -157,7 +170,7 @@ pub enum MessageRole {
     Internal,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyTo {
     #[serde(default)]
@@ -168,7 +181,7 @@ pub struct ReplyTo {
     pub lang: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WriteBack {
     pub model: String,
@@ -178,12 +191,15 @@ pub struct WriteBack {
 }
 
 /// An exception bundle. Only `event_id`, `event_type`, `occurred_at` and `source` are required.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Bundle {
+    /// The idempotency key: 1 to 200 visible characters.
+    #[schema(value_type = String, example = "odoo:purchase.order:P00017:receipt_delay:2026-11-20")]
     pub event_id: EventId,
     pub event_type: EventType,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub occurred_at: OffsetDateTime,
     pub source: Source,
     #[serde(default, deserialize_with = "tasks")]
@@ -192,6 +208,7 @@ pub struct Bundle {
     pub locale: Option<String>,
     /// Odoo records as Odoo returns them; free-form.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub facts: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     pub messages: Vec<Message>,
@@ -201,6 +218,7 @@ pub struct Bundle {
     pub write_back: Option<WriteBack>,
     /// Pins a template version per task, overriding the configured production version.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub prompt_versions: BTreeMap<Task, String>,
     /// Redaction policy by name (a file in `redaction/`); the configured default when absent.
     #[serde(default)]

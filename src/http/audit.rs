@@ -9,23 +9,24 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{AppState, Problem, RequestId};
 use crate::audit::{self, Format};
 use crate::keys::Caller;
 use crate::store::{AuditFilter, StoreError};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/audit/prompts", get(list))
-        .route("/v1/audit/prompts/{id}", get(one))
-        .route("/v1/audit/export", get(export))
-        .route("/v1/audit/verify", get(verify))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(one))
+        .routes(routes!(export))
+        .routes(routes!(verify))
 }
 
 fn bad_query(field: &str, detail: impl Into<String>) -> Problem {
@@ -114,6 +115,15 @@ fn parameters(q: &BTreeMap<String, String>) -> Value {
 
 /// `GET /v1/audit/prompts`: model calls by default (`kind=` for access records and
 /// checkpoints), in chain order, `limit` per page, `next_cursor` while more remain.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/prompts",
+    tag = "audit",
+    summary = "The prompt log in chain order (scope audit)",
+    params(("from" = Option<String>, Query, description = "RFC 3339"), ("to" = Option<String>, Query, description = "RFC 3339, exclusive"), ("kind" = Option<String>, Query, description = "model_call (default), access or checkpoint"), ("event_type" = Option<String>, Query), ("task" = Option<String>, Query), ("template_version" = Option<String>, Query), ("model" = Option<String>, Query), ("key_id" = Option<String>, Query), ("outcome" = Option<String>, Query), ("summary_id" = Option<String>, Query), ("cursor" = Option<String>, Query), ("limit" = Option<i64>, Query, description = "1 to 500")),
+    responses((status = 200, description = "Rows and the next cursor", body = Object), (status = 422, description = "Invalid query parameter", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"), (status = 403, description = "The key lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limit", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []), ("api_key" = []))
+)]
 async fn list(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
@@ -165,6 +175,15 @@ async fn list(
     })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit/prompts/{id}",
+    tag = "audit",
+    summary = "One prompt-log row (scope audit)",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "The row", body = Object), (status = 404, description = "No such row", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"), (status = 403, description = "The key lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limit", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []), ("api_key" = []))
+)]
 async fn one(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
@@ -193,6 +212,15 @@ async fn one(
 
 /// `GET /v1/audit/export?format=jsonl|csv&from=&to=`: every chain row in the range, streamed
 /// page by page.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/export",
+    tag = "audit",
+    summary = "The chain rows of a time range, streamed (scope audit)",
+    params(("format" = Option<String>, Query, description = "jsonl (default) or csv"), ("from" = Option<String>, Query), ("to" = Option<String>, Query)),
+    responses((status = 200, description = "JSONL (one row per line); with format=csv, text/csv", content_type = "application/x-ndjson"), (status = 422, description = "Invalid query parameter", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"), (status = 403, description = "The key lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limit", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []), ("api_key" = []))
+)]
 async fn export(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
@@ -237,6 +265,14 @@ async fn export(
 
 /// `GET /v1/audit/verify`: recomputes the whole chain; 200 with `ok: false` and the first
 /// break when it does not hold (the check ran; its finding is the answer).
+#[utoipa::path(
+    get,
+    path = "/v1/audit/verify",
+    tag = "audit",
+    summary = "Recompute the hash chain and name the first row that breaks it (scope audit)",
+    responses((status = 200, description = "The report (ok, rows, head hash, first break)", body = Object), (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"), (status = 403, description = "The key lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limit", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []), ("api_key" = []))
+)]
 async fn verify(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,

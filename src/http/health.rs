@@ -1,25 +1,40 @@
 //! Liveness (`/healthz`: the server accepts requests) and readiness (`/readyz`: storage answers).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    summary = "Liveness: the server accepts requests",
+    responses((status = 200, description = "Alive", body = Object))
+)]
 async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// Ready when the database answers with every migration applied; also says what is loaded and
 /// when Odoo last answered (Odoo being down does not make exbrief unready: the outbox waits).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    summary = "Readiness: database, migrations, what is loaded, last Odoo contact",
+    responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Not ready", body = Object))
+)]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let p = &state.pipeline;
     let store = p.store();

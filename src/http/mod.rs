@@ -5,6 +5,7 @@ pub mod auth;
 mod body;
 mod health;
 mod metrics;
+mod openapi;
 pub mod pages;
 mod problem;
 mod redact;
@@ -25,6 +26,8 @@ pub use problem::{PROBLEM_JSON, Problem};
 
 use crate::keys::Scope;
 use crate::pipeline::Pipeline;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -40,6 +43,8 @@ pub struct AppState {
     pub max_concurrent_model_calls: usize,
     /// Past this an answer is 503 `request-timeout`; a summary being made still completes.
     pub request_timeout: std::time::Duration,
+    /// The OpenAPI document, set once the router is built (it is made from the router).
+    pub openapi: Arc<std::sync::OnceLock<serde_json::Value>>,
 }
 
 /// The request id of the current request (accepted from `X-Request-Id` or generated).
@@ -48,20 +53,27 @@ pub struct RequestId(pub String);
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     // Each group's routes need one scope; unknown paths stay 404 without a key.
-    let scoped = |r: Router<AppState>, scope: Scope| {
+    let scoped = |r: OpenApiRouter<AppState>, scope: Scope| {
         r.route_layer(middleware::from_fn_with_state(
             (state.clone(), scope),
             auth::require,
         ))
     };
-    Router::new()
+    // Every route goes through a documenting router, so the document lists them all.
+    let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(health::router())
+        .merge(openapi::router())
         .merge(scoped(summaries::router(), Scope::Summarize))
         .merge(scoped(redact::router(), Scope::Summarize))
         .merge(scoped(reviews::router(), Scope::Review))
         .merge(pages::router())
         .merge(scoped(metrics::router(), Scope::Admin))
         .merge(scoped(audit::router(), Scope::Audit))
+        .split_for_parts();
+    let _ = state
+        .openapi
+        .set(serde_json::to_value(&api).unwrap_or_default());
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -9,7 +9,9 @@ use crate::pipeline::PipelineError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-#[derive(Debug, Clone, Serialize)]
+/// An RFC 9457 problem: `type` is `urn:exbrief:problem:<slug>` (the slugs are listed in the
+/// API description).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,

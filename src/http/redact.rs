@@ -4,17 +4,29 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
-use axum::routing::post;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{AppState, Problem, body};
+#[allow(unused_imports)]
+use crate::bundle::Bundle;
 use crate::keys::Caller;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/redact", post(redact))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(redact))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/redact",
+    tag = "summaries",
+    summary = "Dry run of redaction: what a model would see, and where values were redacted (scope summarize)",
+    request_body(content = Bundle, content_type = "application/json"),
+    responses((status = 200, description = "Redacted bundle, counts and findings (never values)", body = Object), (status = 422, description = "Invalid bundle", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"), (status = 403, description = "The key lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limit", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []), ("api_key" = []))
+)]
 async fn redact(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -4,24 +4,25 @@
 use axum::body::Bytes;
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{AppState, Problem, body};
 use crate::review::{self, DecisionInput, ReviewError, Verdict};
 use crate::store::QueueFilter;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/reviews", get(list))
-        .route("/v1/reviews/stats", get(stats))
-        .route("/v1/reviews/{id}", get(one))
-        .route("/v1/reviews/{id}/decision", post(decision))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(stats))
+        .routes(routes!(one))
+        .routes(routes!(decision))
 }
 
 fn bad_query(field: &str, detail: impl Into<String>) -> Problem {
@@ -52,6 +53,15 @@ fn review_problem(e: ReviewError) -> Problem {
 }
 
 /// `GET /v1/reviews?status=&event_type=&severity=&cursor=&limit=`: oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/reviews",
+    tag = "reviews",
+    summary = "The review queue, oldest first (scope review)",
+    params(("status" = Option<String>, Query, description = "pending_review, approved or rejected"), ("event_type" = Option<String>, Query), ("severity" = Option<String>, Query, description = "low, medium, high or critical"), ("cursor" = Option<String>, Query), ("limit" = Option<i64>, Query, description = "1 to 200")),
+    responses((status = 200, description = "A page of the queue and the next cursor", body = Object), (status = 422, description = "Invalid query parameter", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"), (status = 403, description = "The key lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limit", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []), ("api_key" = []))
+)]
 async fn list(
     State(state): State<AppState>,
     query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
@@ -99,6 +109,15 @@ async fn list(
         .map_err(review_problem)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/reviews/{id}",
+    tag = "reviews",
+    summary = "One draft with key facts, findings, versions, decision and Odoo ids (scope review)",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "The draft", body = Object), (status = 404, description = "No such summary", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"), (status = 403, description = "The key lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limit", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []), ("api_key" = []))
+)]
 async fn one(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
@@ -112,6 +131,14 @@ async fn one(
         .map_err(review_problem)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/reviews/stats",
+    tag = "reviews",
+    summary = "Review quality figures (scope review)",
+    responses((status = 200, description = "Cycle times, approval and edit figures", body = Object), (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"), (status = 403, description = "The key lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limit", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []), ("api_key" = []))
+)]
 async fn stats(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     review::stats(state.pipeline.store())
         .await
@@ -119,9 +146,10 @@ async fn stats(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
         .map_err(review_problem)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DecisionRequest {
+    /// `approve` or `reject`.
     decision: String,
     reviewer: String,
     #[serde(default)]
@@ -142,6 +170,16 @@ fn invalid(field: &str, detail: impl Into<String>) -> Problem {
     .with_field(field)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/reviews/{id}/decision",
+    tag = "reviews",
+    summary = "Approve (with edits) or reject (with a reason), once (scope review)",
+    params(("id" = String, Path)),
+    request_body(content = DecisionRequest, content_type = "application/json"),
+    responses((status = 200, description = "The decision", body = Object), (status = 404, description = "No such summary", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Already decided", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid decision", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"), (status = 403, description = "The key lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limit", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []), ("api_key" = []))
+)]
 async fn decision(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,

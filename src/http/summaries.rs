@@ -4,21 +4,34 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{AppState, Problem, RequestId, body};
+#[allow(unused_imports)]
+use crate::bundle::Bundle;
 use crate::bundle::EventId;
 use crate::keys::Caller;
 use crate::pipeline::SummarizeInput;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/summarize", post(summarize))
-        .route("/v1/summaries/{id}", get(summary))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(summarize))
+        .routes(routes!(summary))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/summarize",
+    tag = "summaries",
+    summary = "Summarize an exception bundle (scope summarize)",
+    request_body(content = Bundle, content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replaces event_id as the idempotency key"), ("X-Exbrief-Signature" = Option<String>, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256> (keys made with --signed)")),
+    responses((status = 200, description = "The summary document (stored; a repeat returns the same)", body = Object), (status = 400, description = "Malformed JSON, invalid UTF-8 or too deep", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Same key, different body", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid bundle or over a limit", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"), (status = 403, description = "The key lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limit", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Model unavailable, still processing, storage unavailable or timeout", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []), ("api_key" = []))
+)]
 async fn summarize(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
@@ -54,6 +67,15 @@ async fn summarize(
     Ok(Json(doc))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/summaries/{id}",
+    tag = "summaries",
+    summary = "One stored summary, restored for the reader (scope summarize)",
+    params(("id" = String, Path, description = "Summary id (UUID)")),
+    responses((status = 200, description = "The summary document", body = Object), (status = 404, description = "No such summary", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"), (status = 403, description = "The key lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limit", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []), ("api_key" = []))
+)]
 async fn summary(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,

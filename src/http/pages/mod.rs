@@ -6,18 +6,18 @@ mod session;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use minijinja::{Environment, context};
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use crate::config::ReviewConfig;
@@ -132,14 +132,14 @@ fn pages(state: &AppState) -> Option<&Arc<Pages>> {
     state.pages.as_ref()
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/review", get(queue))
-        .route("/review/static/review.css", get(css))
-        .route("/review/static/favicon.svg", get(favicon))
-        .route("/review/sign-in", get(sign_in_page).post(sign_in))
-        .route("/review/sign-out", post(sign_out))
-        .route("/review/{id}", get(detail).post(decide))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(queue))
+        .routes(routes!(css))
+        .routes(routes!(favicon))
+        .routes(routes!(sign_in_page, sign_in))
+        .routes(routes!(sign_out))
+        .routes(routes!(detail, decide))
         .layer(middleware::map_response(security_headers))
 }
 
@@ -164,6 +164,13 @@ async fn security_headers(mut resp: Response) -> Response {
     resp
 }
 
+#[utoipa::path(
+    get,
+    path = "/review/static/review.css",
+    tag = "review pages",
+    summary = "The review pages' style sheet",
+    responses((status = 200, description = "CSS", content_type = "text/css"), (status = 503, description = "review.secret is not set"))
+)]
 async fn css() -> Response {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
@@ -172,6 +179,13 @@ async fn css() -> Response {
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/review/static/favicon.svg",
+    tag = "review pages",
+    summary = "The review pages' icon",
+    responses((status = 200, description = "SVG", content_type = "image/svg+xml"), (status = 503, description = "review.secret is not set"))
+)]
 async fn favicon() -> Response {
     (
         [(header::CONTENT_TYPE, "image/svg+xml")],
@@ -188,6 +202,13 @@ fn not_configured() -> Response {
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/review/sign-in",
+    tag = "review pages",
+    summary = "Reviewer sign-in form",
+    responses((status = 200, description = "HTML page", content_type = "text/html"), (status = 503, description = "review.secret is not set"))
+)]
 async fn sign_in_page(State(state): State<AppState>) -> Response {
     let Some(p) = pages(&state) else {
         return not_configured();
@@ -205,7 +226,7 @@ fn sign_in_form(p: &Pages, status: StatusCode, error: Option<&str>) -> Response 
         .into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct SignIn {
     reviewer: String,
     secret: String,
@@ -213,6 +234,13 @@ struct SignIn {
     csrf: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/review/sign-in",
+    tag = "review pages",
+    summary = "Sign in (form: reviewer, secret, nonce, csrf); sets the session cookie",
+    responses((status = 303, description = "Signed in: to the queue"), (status = 401, description = "Wrong secret: the form again", content_type = "text/html"), (status = 503, description = "review.secret is not set"))
+)]
 async fn sign_in(State(state): State<AppState>, Form(f): Form<SignIn>) -> Response {
     let Some(p) = pages(&state) else {
         return not_configured();
@@ -259,11 +287,18 @@ async fn sign_in(State(state): State<AppState>, Form(f): Form<SignIn>) -> Respon
     resp
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Csrf {
     csrf: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/review/sign-out",
+    tag = "review pages",
+    summary = "Sign out (form: csrf)",
+    responses((status = 303, description = "Signed out"), (status = 503, description = "review.secret is not set"))
+)]
 async fn sign_out(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -306,6 +341,14 @@ fn age(seconds: i64) -> String {
 /// Rows on the queue page; the counts say how many there are in all.
 const PAGE_ROWS: i64 = 200;
 
+#[utoipa::path(
+    get,
+    path = "/review",
+    tag = "review pages",
+    summary = "The review queue page (session cookie)",
+    params(("status" = Option<String>, Query), ("event_type" = Option<String>, Query)),
+    responses((status = 200, description = "HTML page", content_type = "text/html"), (status = 503, description = "review.secret is not set"))
+)]
 async fn queue(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -360,6 +403,14 @@ fn parse_id(id: Result<Path<String>, PathRejection>) -> Option<uuid::Uuid> {
     id.ok().and_then(|Path(id)| uuid::Uuid::parse_str(&id).ok())
 }
 
+#[utoipa::path(
+    get,
+    path = "/review/{id}",
+    tag = "review pages",
+    summary = "One draft to review (session cookie)",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "HTML page", content_type = "text/html"), (status = 503, description = "review.secret is not set"))
+)]
 async fn detail(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -411,7 +462,7 @@ async fn render_detail(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct DecisionForm {
     csrf: String,
     decision: String,
@@ -423,6 +474,14 @@ struct DecisionForm {
     comment: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/review/{id}",
+    tag = "review pages",
+    summary = "Approve or reject from the page (form with csrf; session cookie)",
+    params(("id" = String, Path)),
+    responses((status = 303, description = "Decided: back to the queue"), (status = 422, description = "The form again, with the problem", content_type = "text/html"), (status = 503, description = "review.secret is not set"))
+)]
 async fn decide(
     State(state): State<AppState>,
     headers: HeaderMap,
