@@ -91,13 +91,12 @@ pub fn within_limits(raw: &Value, limits: &LimitsConfig) -> Result<(), Problem> 
             _ => None,
         }
     }
-    fn hostile(v: &Value, path: &mut String) -> Option<(String, &'static str)> {
+    fn prototype_key(v: &Value, path: &mut String) -> Option<(String, &'static str)> {
         match v {
-            Value::String(s) if s.contains('\0') => Some((path.clone(), "holds a NUL character")),
             Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| {
                 let len = path.len();
                 path.push_str(&format!("[{i}]"));
-                let r = hostile(x, path);
+                let r = prototype_key(x, path);
                 path.truncate(len);
                 r
             }),
@@ -109,15 +108,14 @@ pub fn within_limits(raw: &Value, limits: &LimitsConfig) -> Result<(), Problem> 
                 path.push_str(k);
                 // Bundles travel on to JavaScript (n8n): keys that rewrite an object's prototype
                 // there have no business in an exception bundle.
-                let r = if k.contains('\0') {
-                    Some((path.clone(), "is a key with a NUL character"))
-                } else if ["__proto__", "constructor", "prototype"].contains(&k.as_str()) {
+                // (NUL characters are refused earlier, by `Bundle::from_value`.)
+                let r = if ["__proto__", "constructor", "prototype"].contains(&k.as_str()) {
                     Some((
                         path.clone(),
                         "is a key JavaScript treats as an object's prototype",
                     ))
                 } else {
-                    hostile(x, path)
+                    prototype_key(x, path)
                 };
                 path.truncate(len);
                 r
@@ -125,7 +123,7 @@ pub fn within_limits(raw: &Value, limits: &LimitsConfig) -> Result<(), Problem> 
             _ => None,
         }
     }
-    if let Some((path, what)) = hostile(raw, &mut String::new()) {
+    if let Some((path, what)) = prototype_key(raw, &mut String::new()) {
         return Err(Problem::invalid_bundle(
             &path,
             format!("`{path}` {what}; remove it"),

@@ -491,3 +491,43 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod token_limit_tests {
+    use super::*;
+
+    fn message(chars: usize) -> ChatMessage {
+        ChatMessage {
+            role: "user",
+            content: "x".repeat(chars),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_waits_when_the_minute_has_no_tokens_left() {
+        let cfg = LlmConfig::default();
+        let llm = Llm::from_config(&cfg).unwrap().with_token_limit(1_000);
+        // 400 characters ≈ 100 tokens, plus 500 for the answer: 600 of the minute's 1,000.
+        let messages = [message(400)];
+        let call = || llm.spend_tokens(&messages, Some(500));
+        tokio::time::timeout(Duration::from_millis(200), call())
+            .await
+            .expect("the first call fits");
+        // The second needs 600 more; 1,000 per minute refill about 17 a second.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), call())
+                .await
+                .is_err(),
+            "the second call should wait for the bucket"
+        );
+        let open = Llm::from_config(&cfg).unwrap().with_token_limit(0);
+        for _ in 0..5 {
+            tokio::time::timeout(
+                Duration::from_millis(50),
+                open.spend_tokens(&messages, Some(500)),
+            )
+            .await
+            .expect("no limit configured");
+        }
+    }
+}
