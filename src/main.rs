@@ -14,6 +14,11 @@ use exbrief::vault::Vault;
 use exbrief::{app, audit, demo, keys, store::Store};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc: under load the service allocates and frees many short-lived JSON values from many
+/// threads; glibc's per-thread arenas then hold on to freed memory (issue 9's RSS figures).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "exbrief",

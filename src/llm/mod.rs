@@ -247,7 +247,7 @@ impl Llm {
         let Some(primary) = &self.primary else {
             return self.offline(req, AttemptKind::First, attempts).await;
         };
-        let validator = jsonschema::validator_for(&req.rendered.schema).ok();
+        let validator = Some(&*req.rendered.validator);
         let mut messages = req.rendered.messages.clone();
         let mut kind = AttemptKind::First;
         let mut retries = 0u32;
@@ -280,7 +280,7 @@ impl Llm {
                     attempt.raw_response = Some(reply.raw.clone());
                     attempt.usage = reply.usage.clone();
                     attempt.model = reply.model.clone();
-                    match parse_and_validate(&reply.content, validator.as_ref()) {
+                    match parse_and_validate(&reply.content, validator) {
                         Ok(output) => {
                             attempt.parsed = Some(output.clone());
                             attempt.outcome = Outcome::Ok;
@@ -384,8 +384,8 @@ impl Llm {
                 });
             }
         };
-        let validator = jsonschema::validator_for(&req.rendered.schema).ok();
-        let output = match parse_and_validate(&reply.content, validator.as_ref()) {
+        let validator = Some(&*req.rendered.validator);
+        let output = match parse_and_validate(&reply.content, validator) {
             Ok(output) => output,
             Err(reason) => {
                 return Err(LlmError::OfflineInvalid {

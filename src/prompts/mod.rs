@@ -6,6 +6,7 @@
 //! to a candidate.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::path::{Path, PathBuf};
 
 use minijinja::{Environment, UndefinedBehavior};
@@ -117,6 +118,7 @@ pub struct Rendered {
     pub template: TemplateRef,
     pub messages: Vec<ChatMessage>,
     pub schema: Value,
+    pub validator: Arc<jsonschema::Validator>,
     pub meta: Meta,
 }
 
@@ -124,6 +126,8 @@ struct Version {
     sha256: String,
     meta: Meta,
     schema: Value,
+    /// Compiled once: a model answer is validated against it on every call.
+    validator: Arc<jsonschema::Validator>,
     /// File name → text, for `exbrief prompts diff`.
     files: BTreeMap<&'static str, String>,
 }
@@ -346,6 +350,7 @@ impl Registry {
             template: template.clone(),
             messages,
             schema: v.schema.clone(),
+            validator: Arc::clone(&v.validator),
             meta: v.meta.clone(),
         })
     }
@@ -411,10 +416,12 @@ fn load_version(
         path: schema_path.clone(),
         message: e.to_string(),
     })?;
-    jsonschema::validator_for(&schema).map_err(|e| PromptError::Schema {
-        path: schema_path,
-        message: e.to_string(),
-    })?;
+    let validator = Arc::new(jsonschema::validator_for(&schema).map_err(|e| {
+        PromptError::Schema {
+            path: schema_path,
+            message: e.to_string(),
+        }
+    })?);
     for file in ["system.jinja", "user.jinja"] {
         let (path, text) = get(file);
         let name = format!("{task}/{version}/{file}");
@@ -429,6 +436,7 @@ fn load_version(
             })?;
     }
     Ok(Version {
+        validator,
         sha256: hex::encode(hasher.finalize()),
         meta,
         schema,
