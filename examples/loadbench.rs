@@ -10,7 +10,13 @@
 //! "summary", the three chat completions exbrief would make, at once, straight to the model, so
 //! exbrief's overhead is the difference of two runs of one sitting. Prints one JSON line.
 
-#[allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[allow(
+    dead_code,
+    unused_imports,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 #[path = "../tests/support/fake_llm.rs"]
 mod fake_llm;
 

@@ -547,7 +547,6 @@ impl Store {
                     .execute(&mut *$tx)
                     .await?;
                 }
-                insert_logs!($tx, logs);
                 for o in outbox {
                     sqlx::query(
                         "INSERT INTO outbox (id, summary_id, kind, payload, status, attempts, \
@@ -568,12 +567,16 @@ impl Store {
             Store::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
                 body!(tx);
+                insert_logs!(tx, logs);
                 tx.commit().await?;
             }
             Store::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                lock_chain_pg(&mut tx).await?;
                 body!(tx);
+                // The chain lock is taken last, so replicas wait on each other only for the
+                // chain's own rows and the commit.
+                lock_chain_pg(&mut tx).await?;
+                insert_logs!(tx, logs);
                 tx.commit().await?;
             }
         }

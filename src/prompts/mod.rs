@@ -6,8 +6,8 @@
 //! to a candidate.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use minijinja::{Environment, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
@@ -416,12 +416,13 @@ fn load_version(
         path: schema_path.clone(),
         message: e.to_string(),
     })?;
-    let validator = Arc::new(jsonschema::validator_for(&schema).map_err(|e| {
-        PromptError::Schema {
-            path: schema_path,
-            message: e.to_string(),
-        }
-    })?);
+    let validator =
+        Arc::new(
+            jsonschema::validator_for(&schema).map_err(|e| PromptError::Schema {
+                path: schema_path,
+                message: e.to_string(),
+            })?,
+        );
     for file in ["system.jinja", "user.jinja"] {
         let (path, text) = get(file);
         let name = format!("{task}/{version}/{file}");
