@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{Value, json};
@@ -29,15 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(verify))
 }
 
-fn bad_query(field: &str, detail: impl Into<String>) -> Problem {
-    Problem::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid-query",
-        "A query parameter is invalid",
-        detail,
-    )
-    .with_field(field)
-}
+use super::problem::bad_query;
 
 fn storage(e: StoreError) -> Problem {
     tracing::error!(error = %e, "audit storage failed");

@@ -65,71 +65,24 @@ pub fn within_limits(raw: &Value, limits: &LimitsConfig) -> Result<(), Problem> 
             ));
         }
     }
-    fn longest(v: &Value, path: &mut String, max: usize) -> Option<(String, usize)> {
-        match v {
-            Value::String(s) => {
-                let n = s.chars().count();
-                (n > max).then(|| (path.clone(), n))
-            }
-            Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| {
-                let len = path.len();
-                path.push_str(&format!("[{i}]"));
-                let r = longest(x, path, max);
-                path.truncate(len);
-                r
-            }),
-            Value::Object(o) => o.iter().find_map(|(k, x)| {
-                let len = path.len();
-                if !path.is_empty() {
-                    path.push('.');
-                }
-                path.push_str(k);
-                let r = longest(x, path, max);
-                path.truncate(len);
-                r
-            }),
-            _ => None,
-        }
-    }
-    fn prototype_key(v: &Value, path: &mut String) -> Option<(String, &'static str)> {
-        match v {
-            Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| {
-                let len = path.len();
-                path.push_str(&format!("[{i}]"));
-                let r = prototype_key(x, path);
-                path.truncate(len);
-                r
-            }),
-            Value::Object(o) => o.iter().find_map(|(k, x)| {
-                let len = path.len();
-                if !path.is_empty() {
-                    path.push('.');
-                }
-                path.push_str(k);
-                // Bundles travel on to JavaScript (n8n): keys that rewrite an object's prototype
-                // there have no business in an exception bundle.
-                // (NUL characters are refused earlier, by `Bundle::from_value`.)
-                let r = if ["__proto__", "constructor", "prototype"].contains(&k.as_str()) {
-                    Some((
-                        path.clone(),
-                        "is a key JavaScript treats as an object's prototype",
-                    ))
-                } else {
-                    prototype_key(x, path)
-                };
-                path.truncate(len);
-                r
-            }),
-            _ => None,
-        }
-    }
-    if let Some((path, what)) = prototype_key(raw, &mut String::new()) {
+    // Bundles travel on to JavaScript (n8n): keys that rewrite an object's prototype there have
+    // no business in an exception bundle. (NUL characters are refused by `Bundle::from_value`.)
+    let prototype_key = find(raw, &mut |key, _| {
+        key.is_some_and(|k| ["__proto__", "constructor", "prototype"].contains(&k))
+            .then_some("is a key JavaScript treats as an object's prototype")
+    });
+    if let Some((path, what)) = prototype_key {
         return Err(Problem::invalid_bundle(
             &path,
             format!("`{path}` {what}; remove it"),
         ));
     }
-    if let Some((path, n)) = longest(raw, &mut String::new(), limits.max_string_chars) {
+    let longest = find(raw, &mut |_, v| {
+        v.as_str()
+            .map(|s| s.chars().count())
+            .filter(|n| *n > limits.max_string_chars)
+    });
+    if let Some((path, n)) = longest {
         return Err(too_big(
             &path,
             format!(
@@ -139,6 +92,44 @@ pub fn within_limits(raw: &Value, limits: &LimitsConfig) -> Result<(), Problem> 
         ));
     }
     Ok(())
+}
+
+/// The first place (path, finding) where `check(key, value)` finds something, depth first; the
+/// key is the object key a value sits under.
+fn find<T>(
+    root: &Value,
+    check: &mut impl FnMut(Option<&str>, &Value) -> Option<T>,
+) -> Option<(String, T)> {
+    fn walk<T>(
+        v: &Value,
+        key: Option<&str>,
+        path: &mut String,
+        check: &mut impl FnMut(Option<&str>, &Value) -> Option<T>,
+    ) -> Option<(String, T)> {
+        if let Some(found) = check(key, v) {
+            return Some((path.clone(), found));
+        }
+        let len = path.len();
+        let r = match v {
+            Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| {
+                path.truncate(len);
+                path.push_str(&format!("[{i}]"));
+                walk(x, None, path, check)
+            }),
+            Value::Object(o) => o.iter().find_map(|(k, x)| {
+                path.truncate(len);
+                if len > 0 {
+                    path.push('.');
+                }
+                path.push_str(k);
+                walk(x, Some(k), path, check)
+            }),
+            _ => None,
+        };
+        path.truncate(len);
+        r
+    }
+    walk(root, None, &mut String::new(), check)
 }
 
 /// A key pinned to a policy: the bundle may name that policy or none, never another.

@@ -25,6 +25,17 @@ pub struct Problem {
     retry_after: Option<u64>,
 }
 
+/// 422 `invalid-query`: a query parameter of a list or export route.
+pub fn bad_query(field: &str, detail: impl Into<String>) -> Problem {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-query",
+        "A query parameter is invalid",
+        detail,
+    )
+    .with_field(field)
+}
+
 impl Problem {
     pub fn new(
         status: StatusCode,

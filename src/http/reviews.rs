@@ -25,15 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(decision))
 }
 
-fn bad_query(field: &str, detail: impl Into<String>) -> Problem {
-    Problem::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid-query",
-        "A query parameter is invalid",
-        detail,
-    )
-    .with_field(field)
-}
+use super::problem::bad_query;
 
 fn review_problem(e: ReviewError) -> Problem {
     match e {
