@@ -138,7 +138,7 @@ impl Default for RetentionConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReviewConfig {
-    /// What a reviewer types to sign in (until review-scoped API keys exist). Unset: the pages
+    /// What a reviewer types to sign in to the pages (API keys are for the API). Unset: the pages
     /// answer that review sign-in is not configured.
     pub secret: Option<SecretString>,
     /// Signs session cookies and CSRF tokens; set it when several replicas serve the pages

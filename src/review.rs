@@ -22,7 +22,7 @@ pub enum Verdict {
 #[derive(Debug, Clone)]
 pub struct DecisionInput {
     pub verdict: Verdict,
-    /// Who decided (the key's owner once API keys exist).
+    /// Who decided, as the reviewer names themselves.
     pub reviewer: String,
     /// The reply body as the reviewer edited it; the draft's when absent.
     pub reply: Option<String>,
