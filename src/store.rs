@@ -47,60 +47,6 @@ macro_rules! on_pool {
     };
 }
 
-/// Appends rows to the prompt-log chain inside the caller's transaction.
-macro_rules! insert_logs {
-    ($tx:ident, $logs:expr) => {{
-        let head: Option<(String,)> =
-            sqlx::query_as("SELECT hash FROM prompt_log ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *$tx)
-                .await?;
-        let mut prev = head.map(|(h,)| h).unwrap_or_else(|| audit::GENESIS.to_owned());
-        for l in $logs {
-            let hash = audit::chain_hash(&prev, &l.canonical());
-            sqlx::query(
-                "INSERT INTO prompt_log (id, created_at, request_id, key_id, summary_id, event_id, \
-                 event_type, task, attempt_kind, template_version, template_sha256, policy_version, \
-                 policy_sha256, provider, model, parameters, messages, raw_response, parsed_output, \
-                 prompt_tokens, completion_tokens, total_tokens, latency_ms, outcome, error, \
-                 redaction_counts, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
-                 $26, $27, $28)",
-            )
-            .bind(l.id)
-            .bind(l.created_at)
-            .bind(&l.request_id)
-            .bind(&l.key_id)
-            .bind(l.summary_id)
-            .bind(&l.event_id)
-            .bind(&l.event_type)
-            .bind(&l.task)
-            .bind(&l.attempt_kind)
-            .bind(&l.template_version)
-            .bind(&l.template_sha256)
-            .bind(&l.policy_version)
-            .bind(&l.policy_sha256)
-            .bind(&l.provider)
-            .bind(&l.model)
-            .bind(Json(&l.parameters))
-            .bind(Json(&l.messages))
-            .bind(l.raw_response.as_ref().map(Json))
-            .bind(l.parsed_output.as_ref().map(Json))
-            .bind(l.prompt_tokens)
-            .bind(l.completion_tokens)
-            .bind(l.total_tokens)
-            .bind(l.latency_ms)
-            .bind(&l.outcome)
-            .bind(&l.error)
-            .bind(Json(&l.redaction_counts))
-            .bind(&prev)
-            .bind(&hash)
-            .execute(&mut *$tx)
-            .await?;
-            prev = hash;
-        }
-    }};
-}
-
 /// The chain head's hash, read in the caller's transaction (which holds the chain lock).
 macro_rules! chain_head {
     ($tx:ident) => {{
@@ -110,6 +56,60 @@ macro_rules! chain_head {
                 .await?;
         head.map(|(h,)| h)
             .unwrap_or_else(|| audit::GENESIS.to_owned())
+    }};
+}
+
+/// Appends rows to the prompt-log chain inside the caller's transaction: one multi-row insert,
+/// so the chain lock is held for one round trip however many calls a summary made.
+macro_rules! insert_logs {
+    ($tx:ident, $logs:expr) => {{
+        let logs: &[NewPromptLog] = $logs;
+        if !logs.is_empty() {
+            let mut prev = chain_head!($tx);
+            let mut chained = Vec::with_capacity(logs.len());
+            for l in logs {
+                let hash = audit::chain_hash(&prev, &l.canonical());
+                chained.push((l, std::mem::replace(&mut prev, hash.clone()), hash));
+            }
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO prompt_log (id, created_at, request_id, key_id, summary_id, event_id, \
+                 event_type, task, attempt_kind, template_version, template_sha256, policy_version, \
+                 policy_sha256, provider, model, parameters, messages, raw_response, parsed_output, \
+                 prompt_tokens, completion_tokens, total_tokens, latency_ms, outcome, error, \
+                 redaction_counts, prev_hash, hash) ",
+            );
+            qb.push_values(chained.iter(), |mut b, (l, prev, hash)| {
+                b.push_bind(l.id)
+                    .push_bind(l.created_at)
+                    .push_bind(&l.request_id)
+                    .push_bind(&l.key_id)
+                    .push_bind(l.summary_id)
+                    .push_bind(&l.event_id)
+                    .push_bind(&l.event_type)
+                    .push_bind(&l.task)
+                    .push_bind(&l.attempt_kind)
+                    .push_bind(&l.template_version)
+                    .push_bind(&l.template_sha256)
+                    .push_bind(&l.policy_version)
+                    .push_bind(&l.policy_sha256)
+                    .push_bind(&l.provider)
+                    .push_bind(&l.model)
+                    .push_bind(Json(&l.parameters))
+                    .push_bind(Json(&l.messages))
+                    .push_bind(l.raw_response.as_ref().map(Json))
+                    .push_bind(l.parsed_output.as_ref().map(Json))
+                    .push_bind(l.prompt_tokens)
+                    .push_bind(l.completion_tokens)
+                    .push_bind(l.total_tokens)
+                    .push_bind(l.latency_ms)
+                    .push_bind(&l.outcome)
+                    .push_bind(&l.error)
+                    .push_bind(Json(&l.redaction_counts))
+                    .push_bind(prev.as_str())
+                    .push_bind(hash.as_str());
+            });
+            qb.build().execute(&mut *$tx).await?;
+        }
     }};
 }
 

@@ -18,6 +18,16 @@ use super::{ModelReply, ModelRequest, Provider, ProviderError, Usage};
 use crate::config::{LlmConfig, StructuredOutput};
 use crate::prompts::ChatMessage;
 
+/// A chat-completions request: the parameters (model, sampling, response format), the messages
+/// and `stream: false`, as one JSON object.
+#[derive(serde::Serialize)]
+struct Body<'a> {
+    #[serde(flatten)]
+    parameters: Value,
+    messages: &'a [ChatMessage],
+    stream: bool,
+}
+
 pub struct OpenAiProvider {
     client: Client<OpenAIConfig>,
     model: String,
@@ -72,11 +82,13 @@ impl OpenAiProvider {
         }
     }
 
-    fn body(&self, req: &ModelRequest<'_>, messages: &[ChatMessage]) -> Value {
-        let mut body = self.parameters(req);
-        body["messages"] = json!(messages);
-        body["stream"] = json!(false);
-        body
+    /// The request body, borrowing the messages (serialised once, straight into the request).
+    fn body<'a>(&self, req: &ModelRequest<'_>, messages: &'a [ChatMessage]) -> Body<'a> {
+        Body {
+            parameters: self.parameters(req),
+            messages,
+            stream: false,
+        }
     }
 }
 
@@ -114,7 +126,7 @@ impl Provider for OpenAiProvider {
     ) -> BoxFuture<'a, Result<ModelReply, ProviderError>> {
         Box::pin(async move {
             let body = self.body(req, messages);
-            let asked_for_schema = body["response_format"]["type"] == "json_schema";
+            let asked_for_schema = body.parameters["response_format"]["type"] == "json_schema";
             let _permit =
                 self.permits.acquire().await.map_err(|_| {
                     ProviderError::Transport("model call limiter closed".to_owned())
