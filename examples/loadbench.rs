@@ -117,6 +117,19 @@ fn report(kind: &str, rate: f64, wall: f64, mut o: Outcome, sent: usize) -> Valu
         "p50_ms": pct(50.0), "p90_ms": pct(90.0), "p99_ms": pct(99.0), "max_ms": pct(100.0)})
 }
 
+/// Ok for a 2xx whose body arrived; else the status, `timeout` or `transport`.
+async fn outcome(sent: Result<reqwest::Response, reqwest::Error>) -> Result<(), String> {
+    match sent {
+        Ok(resp) if resp.status().is_success() => {
+            let _ = resp.bytes().await;
+            Ok(())
+        }
+        Ok(resp) => Err(resp.status().as_u16().to_string()),
+        Err(e) if e.is_timeout() => Err("timeout".into()),
+        Err(_) => Err("transport".into()),
+    }
+}
+
 async fn load(args: &[String]) -> anyhow::Result<()> {
     let rate: f64 = arg(args, "--rate")
         .unwrap_or_else(|| "100".into())
@@ -160,43 +173,25 @@ async fn load(args: &[String]) -> anyhow::Result<()> {
                             .json(b)
                             .send()
                     });
-                    let answers = futures::future::join_all(calls).await;
                     let mut r = Ok(());
-                    for a in answers {
-                        match a {
-                            Ok(resp) if resp.status().is_success() => {
-                                let _ = resp.bytes().await;
-                            }
-                            Ok(resp) => r = Err(resp.status().as_u16().to_string()),
-                            Err(e) => {
-                                r = Err(if e.is_timeout() {
-                                    "timeout".into()
-                                } else {
-                                    "transport".into()
-                                })
-                            }
+                    for a in futures::future::join_all(calls).await {
+                        if let Err(e) = outcome(a).await {
+                            r = Err(e);
                         }
                     }
                     r
                 }
-                None => match client
-                    .post(format!("{url}/v1/summarize"))
-                    .bearer_auth(&key)
-                    .json(&body)
-                    .send()
+                None => {
+                    outcome(
+                        client
+                            .post(format!("{url}/v1/summarize"))
+                            .bearer_auth(&key)
+                            .json(&body)
+                            .send()
+                            .await,
+                    )
                     .await
-                {
-                    Ok(resp) if resp.status().is_success() => {
-                        let _ = resp.bytes().await;
-                        Ok(())
-                    }
-                    Ok(resp) => Err(resp.status().as_u16().to_string()),
-                    Err(e) => Err(if e.is_timeout() {
-                        "timeout".into()
-                    } else {
-                        "transport".into()
-                    }),
-                },
+                }
             };
             (due.elapsed().as_secs_f64(), result)
         }));
@@ -241,18 +236,7 @@ async fn burst(args: &[String]) -> anyhow::Result<()> {
                     .json(&body)
                     .send()
                     .await;
-                let r = match r {
-                    Ok(resp) if resp.status().is_success() => {
-                        let _ = resp.bytes().await;
-                        Ok(())
-                    }
-                    Ok(resp) => Err(resp.status().as_u16().to_string()),
-                    Err(e) => Err(if e.is_timeout() {
-                        "timeout".into()
-                    } else {
-                        "transport".into()
-                    }),
-                };
+                let r = outcome(r).await;
                 (t.elapsed().as_secs_f64(), r)
             })
         })

@@ -135,6 +135,7 @@ pub async fn serve(
         pipeline.store().clone(),
         Arc::clone(pipeline.vault()),
         config.retention.clone(),
+        Duration::from_secs(2 * config.auth.signature_max_skew_secs),
         stop_tx.subscribe(),
     ));
     axum::serve(listener, router)
@@ -153,12 +154,14 @@ pub async fn serve(
     Ok(())
 }
 
-/// Applies retention at start and every `interval_minutes` until `stop`. Replicas may all run
+/// Applies retention (and clears spent request signatures) at start and every
+/// `interval_minutes` until `stop`. Replicas may all run
 /// it: purges serialise on the chain lock, and a second one finds nothing left to purge.
 async fn retention_job(
     store: Store,
     vault: Arc<Vault>,
     config: crate::config::RetentionConfig,
+    signature_window: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut every = tokio::time::interval(Duration::from_secs(config.interval_minutes * 60));
@@ -167,9 +170,14 @@ async fn retention_job(
             _ = every.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        match crate::audit::retention(&store, &vault, config.prompt_log_days, crate::store::now())
-            .await
-        {
+        let now = crate::store::now();
+        // Spent signatures older than the skew window can never be replayed (their timestamps
+        // are refused); they are cleared here rather than on every signed request.
+        let window = time::Duration::try_from(signature_window).unwrap_or(time::Duration::HOUR);
+        if let Err(e) = store.forget_signatures(now - window).await {
+            tracing::warn!(error = %e, "could not clear spent signatures");
+        }
+        match crate::audit::retention(&store, &vault, config.prompt_log_days, now).await {
             Ok(run) => tracing::info!(
                 pseudonym_maps = run.pseudonym_maps_deleted,
                 prompt_log_rows = run.prompt_log_rows_deleted,

@@ -1273,9 +1273,11 @@ const CHAIN_COLUMNS: &str = "seq, id, kind, created_at, request_id, key_id, summ
     prompt_tokens, completion_tokens, total_tokens, latency_ms, outcome, error, redaction_counts, \
     detail, prev_hash, hash";
 
-/// One row of the audit chain as stored.
+/// One row of the audit chain as stored; `J` is how its JSON columns are read: parsed
+/// ([`ChainRow`], to verify and to answer queries) or as the database's text ([`ExportRow`], to
+/// write exports without a parse and a re-serialisation).
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ChainRow {
+pub struct ChainRowOf<J> {
     pub seq: i64,
     pub id: Uuid,
     pub kind: String,
@@ -1293,21 +1295,24 @@ pub struct ChainRow {
     pub policy_sha256: Option<String>,
     pub provider: Option<String>,
     pub model: Option<String>,
-    pub parameters: Option<Json<Value>>,
-    pub messages: Option<Json<Value>>,
-    pub raw_response: Option<Json<Value>>,
-    pub parsed_output: Option<Json<Value>>,
+    pub parameters: Option<J>,
+    pub messages: Option<J>,
+    pub raw_response: Option<J>,
+    pub parsed_output: Option<J>,
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
     pub total_tokens: Option<i64>,
     pub latency_ms: Option<i64>,
     pub outcome: Option<String>,
     pub error: Option<String>,
-    pub redaction_counts: Option<Json<Value>>,
-    pub detail: Option<Json<Value>>,
+    pub redaction_counts: Option<J>,
+    pub detail: Option<J>,
     pub prev_hash: String,
     pub hash: String,
 }
+
+pub type ChainRow = ChainRowOf<Json<Value>>;
+pub type ExportRow = ChainRowOf<String>;
 
 fn json_of(v: &Option<Json<Value>>) -> Value {
     v.as_ref().map(|j| j.0.clone()).unwrap_or(Value::Null)
@@ -1349,42 +1354,6 @@ impl ChainRow {
         v["hash"] = json!(self.hash);
         v
     }
-}
-
-/// A chain row as exports write it: JSON columns as the database's JSON text, not parsed.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ExportRow {
-    pub seq: i64,
-    pub id: Uuid,
-    pub kind: String,
-    pub created_at: OffsetDateTime,
-    pub request_id: String,
-    pub key_id: Option<String>,
-    pub summary_id: Option<Uuid>,
-    pub event_id: Option<String>,
-    pub event_type: Option<String>,
-    pub task: Option<String>,
-    pub attempt_kind: Option<String>,
-    pub template_version: Option<String>,
-    pub template_sha256: Option<String>,
-    pub policy_version: Option<String>,
-    pub policy_sha256: Option<String>,
-    pub provider: Option<String>,
-    pub model: Option<String>,
-    pub parameters: Option<String>,
-    pub messages: Option<String>,
-    pub raw_response: Option<String>,
-    pub parsed_output: Option<String>,
-    pub prompt_tokens: Option<i64>,
-    pub completion_tokens: Option<i64>,
-    pub total_tokens: Option<i64>,
-    pub latency_ms: Option<i64>,
-    pub outcome: Option<String>,
-    pub error: Option<String>,
-    pub redaction_counts: Option<String>,
-    pub detail: Option<String>,
-    pub prev_hash: String,
-    pub hash: String,
 }
 
 /// Filters of the audit query API; every one optional. Rows come in chain order.

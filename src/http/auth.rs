@@ -167,8 +167,6 @@ pub async fn require(
             if let Err(e) = store.first_use_of_signature(&signature, seen_at).await {
                 tracing::error!(error = %e, "could not record a used signature");
             }
-            let window = time::Duration::seconds(2 * auth.max_skew.as_secs() as i64);
-            let _ = store.forget_signatures(seen_at - window).await;
         }
         return response;
     }
