@@ -45,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
                 request_id: format!("seed-{i}"),
                 key_id: Some("bench".to_owned()),
                 daily_token_budget: None,
+                callback: None,
             })
             .await?;
     }

@@ -10,12 +10,14 @@ use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::llm::Llm;
 use crate::odoo;
-use crate::outbox::{Settings, Worker};
+use crate::outbox::webhook::WebhookDelivery;
+use crate::outbox::{OdooDelivery, Worker};
 use crate::pipeline::Pipeline;
 use crate::prompts::{PromptError, Registry};
 use crate::redact::{Policies, PolicyError};
 use crate::store::{Store, StoreError};
 use crate::vault::Vault;
+use crate::webhook::Webhooks;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -29,6 +31,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("odoo: {0}")]
     Odoo(String),
+    #[error("webhooks: {0}")]
+    Webhooks(String),
     #[error("vault: {0}")]
     Vault(#[from] crate::vault::VaultError),
     #[error("{0}")]
@@ -65,26 +69,53 @@ pub async fn pipeline(config: &Config) -> Result<Arc<Pipeline>, StartError> {
             Duration::from_secs(config.server.request_timeout_secs),
         )
         .with_default_write_back(config.odoo.write_back_models.clone())
-        .with_vault(vault, config.retention.pseudonym_days),
+        .with_vault(vault, config.retention.pseudonym_days)
+        .with_webhooks(Arc::new(Webhooks::from_config(&config.webhooks))),
     ))
 }
 
 /// The Odoo outbox worker, when `odoo.url` is set.
 pub fn outbox_worker(
     config: &Config,
-    store: Store,
-    vault: Arc<Vault>,
-) -> Result<Option<Worker>, StartError> {
+    pipeline: &Pipeline,
+) -> Result<Option<Worker<OdooDelivery>>, StartError> {
     if config.odoo.url.is_empty() {
         return Ok(None);
     }
     let client = odoo::Client::new(&config.odoo).map_err(|e| StartError::Odoo(e.to_string()))?;
+    let store = pipeline.store().clone();
     Ok(Some(Worker::new(
-        store,
-        Arc::new(client),
-        Settings::from_config(&config.odoo),
-        vault,
+        store.clone(),
+        OdooDelivery::new(
+            store,
+            Arc::new(client),
+            &config.odoo,
+            Arc::clone(pipeline.vault()),
+        ),
+        crate::outbox::odoo::settings(&config.odoo),
+        Arc::clone(pipeline.webhooks()),
     )))
+}
+
+/// The webhook worker: callbacks and subscription events.
+pub fn webhook_worker(
+    config: &Config,
+    pipeline: &Pipeline,
+) -> Result<Worker<WebhookDelivery>, StartError> {
+    let store = pipeline.store().clone();
+    let delivery = WebhookDelivery::new(
+        store.clone(),
+        Arc::clone(pipeline.vault()),
+        Arc::clone(pipeline.webhooks()),
+        &config.webhooks,
+    )
+    .map_err(|e| StartError::Webhooks(e.to_string()))?;
+    Ok(Worker::new(
+        store,
+        delivery,
+        crate::outbox::webhook::settings(&config.webhooks),
+        Arc::clone(pipeline.webhooks()),
+    ))
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.
@@ -121,14 +152,20 @@ pub async fn serve(
     }
     let router = http::router(state, config.server.max_body_bytes);
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let worker = outbox_worker(
-        config,
-        pipeline.store().clone(),
-        Arc::clone(pipeline.vault()),
-    )?
-    .map(|w| {
+    let mut stop_webhooks = stop_rx.clone();
+    let worker = outbox_worker(config, &pipeline)?.map(|w| {
         tokio::spawn(w.run(async move {
             let _ = stop_rx.wait_for(|stop| *stop).await;
+        }))
+    });
+    // Without callbacks or subscriptions no webhook row can be made or delivered: no worker.
+    let webhooks = (!config.webhooks.callback_allow.is_empty()
+        || !config.webhooks.subscriptions.is_empty())
+    .then(|| webhook_worker(config, &pipeline))
+    .transpose()?
+    .map(|w| {
+        tokio::spawn(w.run(async move {
+            let _ = stop_webhooks.wait_for(|stop| *stop).await;
         }))
     });
     let retention = tokio::spawn(retention_job(
@@ -143,6 +180,9 @@ pub async fn serve(
         .await?;
     let _ = stop_tx.send(true);
     if let Some(w) = worker {
+        let _ = w.await;
+    }
+    if let Some(w) = webhooks {
         let _ = w.await;
     }
     let _ = retention.await;

@@ -223,6 +223,17 @@ pub struct Bundle {
     /// Redaction policy by name (a file in `redaction/`); the configured default when absent.
     #[serde(default)]
     pub policy: Option<String>,
+    /// Asynchronous mode: answer 202 at once and POST the summary here when it is ready.
+    #[serde(default)]
+    pub callback: Option<Callback>,
+}
+
+/// Where an asynchronous summary is delivered (a URL under `webhooks.callback_allow`).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Callback {
+    #[schema(example = "https://n8n.example.com/webhook-waiting/231")]
+    pub url: String,
 }
 
 fn tasks<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Task>>, D::Error> {

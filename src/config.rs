@@ -44,6 +44,52 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
+    pub webhooks: WebhooksConfig,
+}
+
+/// Outbound webhooks: asynchronous-summary callbacks and event subscriptions (issue 10).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// URL prefixes a bundle's `callback.url` may start with (scheme, host, port and a path
+    /// prefix, e.g. `https://n8n.example.com/webhook-waiting/`). Empty: no callbacks.
+    pub callback_allow: Vec<String>,
+    /// Per delivery attempt.
+    pub timeout_secs: u64,
+    /// Tries per delivery before it is marked `dead` (and an `outbox.dead` event is sent).
+    pub max_attempts: u32,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// How often the webhook worker looks for due deliveries when idle.
+    pub poll_interval_ms: u64,
+    pub subscriptions: Vec<Subscription>,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            callback_allow: Vec::new(),
+            timeout_secs: 10,
+            max_attempts: 8,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 300_000,
+            poll_interval_ms: 500,
+            subscriptions: Vec::new(),
+        }
+    }
+}
+
+/// One receiver of signed event POSTs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscription {
+    /// Names the subscription in logs and in `exbrief outbox list`.
+    pub name: String,
+    pub url: String,
+    /// Any of `summary.created`, `review.approved`, `review.rejected`, `outbox.dead`.
+    pub events: Vec<String>,
+    /// The HMAC key the receiver verifies `X-Exbrief-Signature` with.
+    pub secret: SecretString,
 }
 
 /// API-key authentication and request signatures.
@@ -531,11 +577,64 @@ impl Config {
                 return Err(invalid("llm.model", "is required when llm.base_url is set"));
             }
         }
+        self.webhooks.validate()?;
         if self.llm.max_concurrent == 0 {
             return Err(invalid("llm.max_concurrent", "must be at least 1"));
         }
         if self.llm.timeout_secs == 0 {
             return Err(invalid("llm.timeout_secs", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+impl WebhooksConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: String, message: String| ConfigError::Invalid { key, message };
+        for (i, prefix) in self.callback_allow.iter().enumerate() {
+            crate::webhook::AllowList::parse_prefix(prefix)
+                .map_err(|m| invalid(format!("webhooks.callback_allow[{i}]"), m))?;
+        }
+        if self.max_attempts == 0 || self.timeout_secs == 0 {
+            return Err(invalid(
+                "webhooks.max_attempts".to_owned(),
+                "and webhooks.timeout_secs must be at least 1".to_owned(),
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, sub) in self.subscriptions.iter().enumerate() {
+            let key = |k: &str| format!("webhooks.subscriptions[{i}].{k}");
+            if sub.name.trim().is_empty() || !names.insert(sub.name.as_str()) {
+                return Err(invalid(
+                    key("name"),
+                    "must be non-empty and unique".to_owned(),
+                ));
+            }
+            crate::webhook::AllowList::parse_prefix(&sub.url)
+                .map_err(|m| invalid(key("url"), m))?;
+            if sub.events.is_empty() {
+                return Err(invalid(
+                    key("events"),
+                    "must name at least one event".to_owned(),
+                ));
+            }
+            for e in &sub.events {
+                if !crate::webhook::EVENTS.contains(&e.as_str()) {
+                    return Err(invalid(
+                        key("events"),
+                        format!(
+                            "`{e}` is not an event; use {}",
+                            crate::webhook::EVENTS.join(", ")
+                        ),
+                    ));
+                }
+            }
+            if sub.secret.expose_secret().len() < 16 {
+                return Err(invalid(
+                    key("secret"),
+                    "must be at least 16 characters".to_owned(),
+                ));
+            }
         }
         Ok(())
     }

@@ -65,6 +65,7 @@ pub async fn run(
             request_id: "demo".to_owned(),
             key_id: None,
             daily_token_budget: None,
+            callback: None,
         };
         let doc = pipeline
             .summarize(input)

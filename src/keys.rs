@@ -284,6 +284,24 @@ pub async fn authenticate(
     Ok(Ok(caller_of(vault, row)))
 }
 
+/// The signing secret of a key that is not revoked, for signing what exbrief sends on its
+/// behalf (an asynchronous summary's callback).
+pub async fn signing_secret(
+    store: &Store,
+    vault: &Vault,
+    key_id: &str,
+) -> Result<Option<SecretString>, StoreError> {
+    let Some(row) = store.key(key_id).await? else {
+        return Ok(None);
+    };
+    if row.revoked_at.is_some() {
+        return Ok(None);
+    }
+    Ok(caller_of(vault, row)
+        .webhook_secret
+        .filter(|s| !s.expose_secret().is_empty()))
+}
+
 fn caller_of(vault: &Vault, row: KeyRow) -> Caller {
     let webhook_secret = match (
         row.webhook_key_id,

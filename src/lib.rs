@@ -20,3 +20,4 @@ pub mod redact;
 pub mod review;
 pub mod store;
 pub mod vault;
+pub mod webhook;

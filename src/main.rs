@@ -492,21 +492,24 @@ async fn outbox_command(store: &Store, command: OutboxCommand) -> anyhow::Result
         OutboxCommand::List { dead } => {
             let rows = store.outbox_list(dead).await?;
             println!(
-                "{:<36}  {:<7} {:>5}  {:<20} {:<36}  odoo ids / last error",
-                "id", "status", "tries", "target", "summary"
+                "{:<36}  {:<20} {:<7} {:>5}  {:<36} {:<36}  result / last error",
+                "id", "kind", "status", "tries", "target", "summary"
             );
             for r in &rows {
-                let p = &r.payload.0;
-                let target = format!("{}/{}", p["model"].as_str().unwrap_or("?"), p["res_id"]);
+                let target = exbrief::outbox::describe_target(r);
                 let detail = match (&r.result, &r.last_error) {
                     // Odoo's messages run over several lines; the first says what happened.
                     (_, Some(e)) if r.status != "done" => e.lines().next().unwrap_or("").to_owned(),
                     (Some(res), _) => res.0.to_string(),
                     _ => String::new(),
                 };
+                let summary = r
+                    .summary_id
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".to_owned());
                 println!(
-                    "{:<36}  {:<7} {:>5}  {:<20} {:<36}  {detail}",
-                    r.id, r.status, r.attempts, target, r.summary_id
+                    "{:<36}  {:<20} {:<7} {:>5}  {:<36} {:<36}  {detail}",
+                    r.id, r.kind, r.status, r.attempts, target, summary
                 );
             }
             println!("{} row(s)", rows.len());

@@ -20,6 +20,7 @@ use crate::store::{
     self, Claim, NewClaim, NewOutbox, NewPromptLog, NewSealedMap, Store, StoreError, SummaryRow,
 };
 use crate::vault::Vault;
+use crate::webhook::Webhooks;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -54,6 +55,38 @@ pub struct SummarizeInput {
     /// Model tokens the key may spend per UTC day; checked only before new model calls, so a
     /// retry of a stored summary is answered whatever the budget.
     pub daily_token_budget: Option<u64>,
+    /// Asynchronous mode with a callback: where the document goes when it is ready (already
+    /// checked against the allow-list; signed with the key's signing secret). It is part of
+    /// what the idempotency key stands for, but never part of what is redacted or sent to a
+    /// model.
+    pub callback: Option<String>,
+}
+
+/// What an asynchronous submission learned: the summary's id, and its document when it was
+/// already made.
+#[derive(Debug)]
+pub struct Submitted {
+    pub id: Uuid,
+    pub document: Option<Value>,
+}
+
+/// Turns a failure of an asynchronous summary into the problem document its callback carries.
+pub type ProblemOf = fn(PipelineError) -> Value;
+
+/// Where a claim attempt ended.
+enum Step {
+    Owned(Owned),
+    /// Another request's row, with the same body: done, or still being made.
+    Existing(Box<SummaryRow>),
+}
+
+/// What every path checks before it claims: the key, the body's hash, the templates and the
+/// policy.
+struct Prepared {
+    key: String,
+    request_sha256: String,
+    templates: Vec<TemplateRef>,
+    redactor: Arc<Redactor>,
 }
 
 /// Summaries being produced right now, so that shutdown can wait for them.
@@ -84,6 +117,7 @@ pub struct Pipeline {
     write_back_models: Vec<String>,
     vault: Arc<Vault>,
     pseudonym_days: u32,
+    webhooks: Arc<Webhooks>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -122,7 +156,18 @@ impl Pipeline {
             write_back_models: Vec::new(),
             vault: Arc::new(Vault::ephemeral()),
             pseudonym_days: 30,
+            webhooks: Arc::default(),
         }
+    }
+
+    /// Callbacks and event subscriptions.
+    pub fn with_webhooks(mut self, webhooks: Arc<Webhooks>) -> Self {
+        self.webhooks = webhooks;
+        self
+    }
+
+    pub fn webhooks(&self) -> &Arc<Webhooks> {
+        &self.webhooks
     }
 
     /// Seals pseudonym maps with `vault`, kept for `pseudonym_days`.
@@ -185,27 +230,120 @@ impl Pipeline {
         self: &Arc<Self>,
         input: SummarizeInput,
     ) -> Result<Value, PipelineError> {
+        let prepared = self.prepare(&input)?;
+        let deadline = Instant::now() + self.lease;
+        let mut wait = Duration::from_millis(20);
+        loop {
+            match self.claim(&input, &prepared).await? {
+                Step::Owned(owned) => {
+                    return self
+                        .produce(owned, input, prepared.templates, prepared.redactor)
+                        .await;
+                }
+                Step::Existing(row) if row.status != "processing" => {
+                    return Ok(document_of(&row, &self.vault));
+                }
+                Step::Existing(_) => {}
+            }
+            // A twin request is producing this summary: wait for its result, sharing its calls.
+            if Instant::now() >= deadline {
+                return Err(PipelineError::StillProcessing { key: prepared.key });
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    /// Asynchronous mode: claims the bundle and answers at once; the summary is made in the
+    /// background and, with a callback, delivered through the outbox. A repeat of the same
+    /// request finds the same summary (and queues nothing twice). When the background work
+    /// fails, the claim is released (a retry starts afresh) and the callback carries
+    /// `problem_of`'s document instead.
+    pub async fn submit(
+        self: &Arc<Self>,
+        input: SummarizeInput,
+        problem_of: ProblemOf,
+    ) -> Result<Submitted, PipelineError> {
+        let prepared = self.prepare(&input)?;
+        let owned = match self.claim(&input, &prepared).await? {
+            Step::Owned(owned) => owned,
+            Step::Existing(row) => {
+                let document = (row.status != "processing").then(|| document_of(&row, &self.vault));
+                return Ok(Submitted {
+                    id: row.id,
+                    document,
+                });
+            }
+        };
+        let this = Arc::clone(self);
+        let id = owned.id;
+        tokio::spawn(
+            async move {
+                let (callback, key_id, event_id) = (
+                    input.callback.clone(),
+                    input.key_id.clone(),
+                    input.bundle.event_id.as_str().to_owned(),
+                );
+                let Err(e) = this
+                    .produce(owned, input, prepared.templates, prepared.redactor)
+                    .await
+                else {
+                    return;
+                };
+                // A request that took the claim over finishes the summary, and its callback.
+                if matches!(e, PipelineError::StillProcessing { .. }) {
+                    return;
+                }
+                tracing::warn!(summary_id = %id, error = %e, "asynchronous summary failed; claim released");
+                if let Some(url) = callback {
+                    let mut problem = problem_of(e);
+                    problem["summary_id"] = json!(id);
+                    problem["event_id"] = json!(event_id);
+                    let row = Webhooks::callback(&url, key_id.as_deref(), Some(problem));
+                    if let Err(e) = this.store.enqueue(&[row], None).await {
+                        tracing::error!(summary_id = %id, error = %e, "could not queue the failure callback");
+                    }
+                }
+            }
+            .instrument(tracing::Span::current()),
+        );
+        Ok(Submitted { id, document: None })
+    }
+
+    fn prepare(&self, input: &SummarizeInput) -> Result<Prepared, PipelineError> {
         let key = input
             .idempotency_key
             .clone()
             .unwrap_or_else(|| input.bundle.event_id.as_str().to_owned());
-        let request_sha256 = hex::encode(Sha256::digest(input.raw.to_string().as_bytes()));
+        let mut hasher = Sha256::new();
+        hasher.update(input.raw.to_string().as_bytes());
+        if let Some(url) = &input.callback {
+            hasher.update(b"\ncallback: ");
+            hasher.update(url.as_bytes());
+        }
         // The caller's mistakes are reported before anything is claimed.
-        let templates = self.templates(&input.bundle)?;
-        let redactor = Arc::clone(self.policies.get(input.bundle.policy.as_deref())?);
-        let deadline = Instant::now() + self.lease;
-        let mut wait = Duration::from_millis(20);
+        Ok(Prepared {
+            key,
+            request_sha256: hex::encode(hasher.finalize()),
+            templates: self.templates(&input.bundle)?,
+            redactor: Arc::clone(self.policies.get(input.bundle.policy.as_deref())?),
+        })
+    }
+
+    /// One claim attempt: this request owns the key (budget checked), or another request's row
+    /// with the same body is returned. A dead owner's claim is taken over.
+    async fn claim(&self, input: &SummarizeInput, p: &Prepared) -> Result<Step, PipelineError> {
         loop {
             let claim = NewClaim {
                 id: Uuid::now_v7(),
                 owner: Uuid::new_v4(),
-                idempotency_key: key.clone(),
+                idempotency_key: p.key.clone(),
                 event_id: input.bundle.event_id.as_str().to_owned(),
                 event_type: input.bundle.event_type.as_str().to_owned(),
-                request_sha256: request_sha256.clone(),
+                request_sha256: p.request_sha256.clone(),
                 key_id: input.key_id.clone(),
-                policy_version: redactor.policy().version.clone(),
-                policy_sha256: redactor.policy().sha256.clone(),
+                policy_version: p.redactor.policy().version.clone(),
+                policy_sha256: p.redactor.policy().sha256.clone(),
                 lease_until_ms: unix_ms() + self.lease.as_millis() as i64,
                 created_at: store::now(),
             };
@@ -220,23 +358,19 @@ impl Pipeline {
                             return Err(PipelineError::BudgetExhausted { used, budget });
                         }
                     }
-                    let owned = Owned {
+                    return Ok(Step::Owned(Owned {
                         id: claim.id,
                         owner: claim.owner,
                         created_at: claim.created_at,
-                    };
-                    return self.produce(owned, input, templates, redactor).await;
+                    }));
                 }
-                Claim::Existing(row) => *row,
+                Claim::Existing(row) => row,
                 Claim::Vanished => continue,
             };
-            if existing.request_sha256 != request_sha256 {
-                return Err(PipelineError::Conflict { key });
+            if existing.request_sha256 != p.request_sha256 {
+                return Err(PipelineError::Conflict { key: p.key.clone() });
             }
-            if existing.status != "processing" {
-                return Ok(document_of(&existing, &self.vault));
-            }
-            if existing.lease_until_ms < unix_ms() {
+            if existing.status == "processing" && existing.lease_until_ms < unix_ms() {
                 let owner = Uuid::new_v4();
                 let new_lease = unix_ms() + self.lease.as_millis() as i64;
                 if self
@@ -245,20 +379,14 @@ impl Pipeline {
                     .await?
                 {
                     tracing::warn!(summary_id = %existing.id, "took over the claim of a dead request");
-                    let owned = Owned {
+                    return Ok(Step::Owned(Owned {
                         id: existing.id,
                         owner,
                         created_at: existing.created_at,
-                    };
-                    return self.produce(owned, input, templates, redactor).await;
+                    }));
                 }
             }
-            // A twin request is producing this summary: wait for its result, sharing its calls.
-            if Instant::now() >= deadline {
-                return Err(PipelineError::StillProcessing { key });
-            }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_millis(250));
+            return Ok(Step::Existing(existing));
         }
     }
 
@@ -413,8 +541,9 @@ impl Pipeline {
             }
             None => None,
         };
-        // Delivered by the outbox worker: a pending-review note plus a review activity.
-        let outbox: Vec<NewOutbox> = target
+        // Delivered by the outbox workers: a pending-review note plus a review activity, the
+        // callback of an asynchronous request, and the `summary.created` events.
+        let mut outbox: Vec<NewOutbox> = target
             .map(|(model, res_id, user)| NewOutbox {
                 id: Uuid::now_v7(),
                 kind: crate::outbox::PENDING_REVIEW.to_owned(),
@@ -423,6 +552,13 @@ impl Pipeline {
             })
             .into_iter()
             .collect();
+        if let Some(url) = &input.callback {
+            outbox.push(Webhooks::callback(url, input.key_id.as_deref(), None));
+        }
+        outbox.extend(
+            self.webhooks
+                .events(crate::webhook::SUMMARY_CREATED, json!({"summary_id": id})),
+        );
         match self
             .store
             .complete(id, owned.owner, &document, sealed.as_ref(), &logs, &outbox)
@@ -556,7 +692,8 @@ fn document(
             "name": r["source"]["name"]},
         "occurred_at": store::rfc3339(bundle.occurred_at),
         "locale": bundle.locale,
-        "reply_to": bundle.reply_to.as_ref().map(|rt| json!({"name": r["reply_to"]["name"], "lang": rt.lang})),
+        "reply_to": bundle.reply_to.as_ref().map(|rt| json!({"name": r["reply_to"]["name"],
+            "email": r["reply_to"]["email"], "lang": rt.lang})),
         "write_back": bundle.write_back.as_ref().map(|w| json!({"model": w.model, "res_id": w.res_id})),
     });
     doc

@@ -12,6 +12,7 @@ use crate::store::{
     self, Decided, NewDecision, NewOutbox, QueueFilter, Store, StoreError, SummaryRow,
 };
 use crate::vault::Vault;
+use crate::webhook::Webhooks;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -73,6 +74,7 @@ fn checked(
 pub async fn decide(
     store: &Store,
     vault: &Vault,
+    webhooks: &Webhooks,
     id: Uuid,
     input: DecisionInput,
 ) -> Result<Value, ReviewError> {
@@ -153,7 +155,7 @@ pub async fn decide(
         Verdict::Reject => "rejected",
     };
     // The Odoo side goes where the pending-review note went.
-    let outbox: Vec<NewOutbox> = store
+    let mut outbox: Vec<NewOutbox> = store
         .outbox_row(id, PENDING_REVIEW)
         .await?
         .map(|note| {
@@ -168,6 +170,12 @@ pub async fn decide(
         })
         .into_iter()
         .collect();
+    let odoo = !outbox.is_empty();
+    let event = match input.verdict {
+        Verdict::Approve => crate::webhook::REVIEW_APPROVED,
+        Verdict::Reject => crate::webhook::REVIEW_REJECTED,
+    };
+    outbox.extend(webhooks.events(event, json!({"summary_id": id})));
     let edit = match (&draft, &final_reply) {
         (Some(d), Some(f)) => Some(edit_distance(
             d["body"].as_str().unwrap_or(""),
@@ -197,7 +205,7 @@ pub async fn decide(
     match store.decide(&new, &outbox).await? {
         Decided::Done => Ok(json!({"id": id, "status": decision, "reviewer": reviewer,
             "comment": comment, "edited": edited, "final_reply": final_reply,
-            "odoo": !outbox.is_empty()})),
+            "odoo": odoo})),
         Decided::Conflict(status) => Err(ReviewError::Conflict { status }),
         Decided::NotFound => Err(ReviewError::NotFound),
     }

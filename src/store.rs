@@ -61,6 +61,29 @@ macro_rules! chain_head {
 
 /// Appends rows to the prompt-log chain inside the caller's transaction: one multi-row insert,
 /// so the chain lock is held for one round trip however many calls a summary made.
+/// Queues outbox rows inside a transaction; `summary` is their summary (none for the callback of
+/// a summary that failed and was released).
+macro_rules! insert_outbox {
+    ($tx:ident, $rows:expr, $summary:expr, $now:expr) => {{
+        let rows: &[NewOutbox] = $rows;
+        let summary: Option<Uuid> = $summary;
+        for o in rows {
+            sqlx::query(
+                "INSERT INTO outbox (id, summary_id, kind, payload, status, attempts, \
+                 next_attempt_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)",
+            )
+            .bind(o.id)
+            .bind(summary)
+            .bind(&o.kind)
+            .bind(Json(&o.payload))
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    }};
+}
+
 macro_rules! insert_logs {
     ($tx:ident, $logs:expr) => {{
         let logs: &[NewPromptLog] = $logs;
@@ -176,7 +199,7 @@ const OUTBOX_COLUMNS: &str = "id, summary_id, kind, payload, status, attempts, n
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxRow {
     pub id: Uuid,
-    pub summary_id: Uuid,
+    pub summary_id: Option<Uuid>,
     pub kind: String,
     pub payload: Json<Value>,
     pub status: String,
@@ -334,6 +357,14 @@ pub struct NewOutbox {
     pub id: Uuid,
     pub kind: String,
     pub payload: Value,
+}
+
+/// One failed delivery try: how many so far, why, and when again (`None`: never, it is dead).
+#[derive(Debug, Clone, Copy)]
+pub struct FailedTry<'a> {
+    pub attempts: i32,
+    pub error: &'a str,
+    pub next_attempt_at: Option<OffsetDateTime>,
 }
 
 /// Outcome of trying to claim an idempotency key.
@@ -547,20 +578,7 @@ impl Store {
                     .execute(&mut *$tx)
                     .await?;
                 }
-                for o in outbox {
-                    sqlx::query(
-                        "INSERT INTO outbox (id, summary_id, kind, payload, status, attempts, \
-                         next_attempt_at, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)",
-                    )
-                    .bind(o.id)
-                    .bind(id)
-                    .bind(&o.kind)
-                    .bind(Json(&o.payload))
-                    .bind(now)
-                    .execute(&mut *$tx)
-                    .await?;
-                }
+                insert_outbox!($tx, outbox, Some(id), now);
             }};
         }
         match self {
@@ -629,20 +647,7 @@ impl Store {
                 .bind(d.edit_distance)
                 .execute(&mut *$tx)
                 .await?;
-                for o in outbox {
-                    sqlx::query(
-                        "INSERT INTO outbox (id, summary_id, kind, payload, status, attempts, \
-                         next_attempt_at, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)",
-                    )
-                    .bind(o.id)
-                    .bind(d.summary_id)
-                    .bind(&o.kind)
-                    .bind(Json(&o.payload))
-                    .bind(t)
-                    .execute(&mut *$tx)
-                    .await?;
-                }
+                insert_outbox!($tx, outbox, Some(d.summary_id), t);
             }};
         }
         match self {
@@ -1085,21 +1090,24 @@ impl Store {
     /// another replica holds; SQLite has a single writer.
     pub async fn claim_outbox(
         &self,
+        kind_prefix: &str,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<OutboxRow>> {
+        let kinds = format!("{kind_prefix}%");
         let rows = match self {
             Store::Postgres(pool) => {
                 let sql = format!(
                     "UPDATE outbox SET next_attempt_at = $1, updated_at = $2 WHERE id IN \
                      (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2 \
-                     ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING {OUTBOX_COLUMNS}"
+                     AND kind LIKE $4 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING {OUTBOX_COLUMNS}"
                 );
                 sqlx::query_as::<_, OutboxRow>(&sql)
                     .bind(lease_until)
                     .bind(now)
                     .bind(limit)
+                    .bind(&kinds)
                     .fetch_all(pool)
                     .await?
             }
@@ -1107,12 +1115,13 @@ impl Store {
                 let sql = format!(
                     "UPDATE outbox SET next_attempt_at = $1, updated_at = $2 WHERE id IN \
                      (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2 \
-                     ORDER BY next_attempt_at LIMIT $3) RETURNING {OUTBOX_COLUMNS}"
+                     AND kind LIKE $4 ORDER BY next_attempt_at LIMIT $3) RETURNING {OUTBOX_COLUMNS}"
                 );
                 sqlx::query_as::<_, OutboxRow>(&sql)
                     .bind(lease_until)
                     .bind(now)
                     .bind(limit)
+                    .bind(&kinds)
                     .fetch_all(pool)
                     .await?
             }
@@ -1150,25 +1159,95 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// A failed try: again at `next_attempt_at`, or `dead` when `next_attempt_at` is `None`.
+    /// A failed try: again at `next_attempt_at`, or `dead` when `next_attempt_at` is `None`, in
+    /// which case `on_dead` (the `outbox.dead` events) is queued in the same transaction.
     pub async fn outbox_failed(
         &self,
         id: Uuid,
         claim: OffsetDateTime,
-        attempts: i32,
-        error: &str,
-        next_attempt_at: Option<OffsetDateTime>,
+        failed: &FailedTry<'_>,
+        on_dead: &[NewOutbox],
+        summary: Option<Uuid>,
     ) -> Result<bool> {
+        let FailedTry {
+            attempts,
+            error,
+            next_attempt_at,
+        } = *failed;
+        let t = now();
         let (status, next) = match next_attempt_at {
-            Some(t) => ("pending", t),
-            None => ("dead", now()),
+            Some(n) => ("pending", n),
+            None => ("dead", t),
         };
-        let sql = "UPDATE outbox SET status = $1, attempts = $2, last_error = $3, \
-                   next_attempt_at = $4, updated_at = $5 WHERE id = $6 \
-                   AND status = 'pending' AND next_attempt_at = $7";
-        let n = on_pool!(self, pool => sqlx::query(sql).bind(status).bind(attempts).bind(error)
-            .bind(next).bind(now()).bind(id).bind(claim).execute(pool).await?.rows_affected());
+        let follow: &[NewOutbox] = if next_attempt_at.is_none() {
+            on_dead
+        } else {
+            &[]
+        };
+        macro_rules! body {
+            ($tx:ident) => {{
+                let n = sqlx::query(
+                    "UPDATE outbox SET status = $1, attempts = $2, last_error = $3, \
+                     next_attempt_at = $4, updated_at = $5 WHERE id = $6 \
+                     AND status = 'pending' AND next_attempt_at = $7",
+                )
+                .bind(status)
+                .bind(attempts)
+                .bind(error)
+                .bind(next)
+                .bind(t)
+                .bind(id)
+                .bind(claim)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+                if n == 1 {
+                    insert_outbox!($tx, follow, summary, t);
+                }
+                n
+            }};
+        }
+        let n = match self {
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                let n = body!(tx);
+                tx.commit().await?;
+                n
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let n = body!(tx);
+                tx.commit().await?;
+                n
+            }
+        };
         Ok(n == 1)
+    }
+
+    /// Queues outbox rows on their own (the callback of a summary that failed).
+    pub async fn enqueue(&self, rows: &[NewOutbox], summary: Option<Uuid>) -> Result<()> {
+        let t = now();
+        match self {
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                insert_outbox!(tx, rows, summary, t);
+                tx.commit().await?;
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                insert_outbox!(tx, rows, summary, t);
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An outbox row by id.
+    pub async fn outbox_by_id(&self, id: Uuid) -> Result<Option<OutboxRow>> {
+        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1");
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, OutboxRow>(&sql).bind(id).fetch_optional(pool).await?),
+        )
     }
 
     /// Outbox rows, oldest first; only `dead` ones when asked.

@@ -7,10 +7,8 @@ mod support;
 
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
-use support::{Answer, Backend, Options, TestApp, spawn_app};
+use support::{Answer, Backend, Options, TestApp, key, problem, sign, spawn_app};
 
 fn bundle(n: u32) -> Value {
     let mut b = support::fixture("01-receipt-delay-imported.json");
@@ -48,38 +46,6 @@ async fn send(
         headers,
         json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     }
-}
-
-async fn key(app: &TestApp, scopes: &str, signed: bool) -> (String, Option<String>) {
-    let k = exbrief::keys::create(
-        app.pipeline.store(),
-        app.pipeline.vault(),
-        &exbrief::keys::Request {
-            name: format!("test-{scopes}"),
-            scopes: exbrief::keys::parse_scopes(scopes).unwrap(),
-            policy: None,
-            signed,
-        },
-    )
-    .await
-    .unwrap();
-    (
-        exbrief::keys::reveal_once(&k.secret).to_owned(),
-        k.webhook_secret
-            .as_ref()
-            .map(|w| exbrief::keys::reveal_once(w).to_owned()),
-    )
-}
-
-fn problem(a: &Answer, status: u16, kind: &str) {
-    assert_eq!(a.status, status, "{}", a.json);
-    assert_eq!(a.content_type, "application/problem+json", "{}", a.json);
-    assert_eq!(
-        a.json["type"],
-        format!("urn:exbrief:problem:{kind}"),
-        "{}",
-        a.json
-    );
 }
 
 /// Nothing a refused request could have written: no summary, no model call.
@@ -239,13 +205,6 @@ async fn keys_and_scopes_decide_who_gets_in(backend: Backend) {
     app.stop().await;
 }
 
-fn sign(secret: &str, t: i64, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{t}.").as_bytes());
-    mac.update(body);
-    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
-}
-
 async fn signed_requests_refuse_tampering_replays_and_stale_clocks(backend: Backend) {
     let app = spawn_app(backend, Options::default()).await;
     let (k, secret) = key(&app, "summarize", true).await;
@@ -308,11 +267,38 @@ async fn signed_requests_refuse_tampering_replays_and_stale_clocks(backend: Back
     let good = sign(&secret, now, &body);
     let first = post(Some(good.clone()), body.clone()).await;
     assert_eq!(first.status, 200, "{}", first.json);
-    let replay = post(Some(good), body.clone()).await;
-    problem(&replay, 401, "signature-replayed");
+    // n8n resends the same bytes and signature when its own timeout fired after exbrief had
+    // answered: on /v1/summarize that is an idempotent replay of the stored summary.
+    let resent = post(Some(good), body.clone()).await;
+    assert_eq!(resent.status, 200, "{}", resent.json);
+    assert_eq!(resent.json["id"], first.json["id"]);
     // Signed again, the same bundle is an idempotent repeat: the same summary.
     let again = post(Some(sign(&secret, now + 1, &body)), body.clone()).await;
     assert_eq!(again.json["id"], first.json["id"]);
+    let summaries = app
+        .sql("UPDATE summaries SET updated_at = updated_at")
+        .await;
+    assert_eq!(summaries, 1, "a replay made a second summary");
+    // Elsewhere a spent signature is refused.
+    let dry = serde_json::to_vec(&bundle(3)).unwrap();
+    let sig = sign(&secret, now, &dry);
+    let redact = |sig: String, body: Vec<u8>| {
+        let k = k.clone();
+        let app = &app;
+        async move {
+            send(
+                app,
+                reqwest::Method::POST,
+                "/v1/redact",
+                &[("x-api-key", &k), ("x-exbrief-signature", &sig)],
+                Some(body),
+            )
+            .await
+        }
+    };
+    let ok = redact(sig.clone(), dry.clone()).await;
+    assert_eq!(ok.status, 200, "{}", ok.json);
+    problem(&redact(sig, dry).await, 401, "signature-replayed");
     app.stop().await;
 }
 

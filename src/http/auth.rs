@@ -13,9 +13,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use secrecy::ExposeSecret;
-use sha2::Sha256;
 
 use super::{AppState, Problem};
 use crate::config::{AuthConfig, LimitsConfig};
@@ -150,7 +149,20 @@ pub async fn require(
                 .into_response();
             }
         };
-        let signature = match check_signature(&state, &auth, &caller, &parts.headers, &bytes).await
+        // A resend of an accepted summarize request is answered from the stored summary (the
+        // same bytes carry the same event_id), so it is let through: n8n resends the same bytes
+        // and signature when its own timeout fired after exbrief had already answered.
+        let replay_safe =
+            parts.method == axum::http::Method::POST && parts.uri.path() == "/v1/summarize";
+        let signature = match check_signature(
+            &state,
+            &auth,
+            &caller,
+            &parts.headers,
+            &bytes,
+            replay_safe,
+        )
+        .await
         {
             Ok(sig) => sig,
             Err(r) => return r,
@@ -182,6 +194,7 @@ async fn check_signature(
     caller: &Caller,
     headers: &HeaderMap,
     body: &[u8],
+    replay_safe: bool,
 ) -> Result<String, Response> {
     let Some(header) = headers.get(SIGNATURE).and_then(|v| v.to_str().ok()) else {
         return Err(unauthorized(
@@ -219,15 +232,7 @@ async fn check_signature(
         .as_ref()
         .map(|s| s.expose_secret().as_bytes().to_vec())
         .unwrap_or_default();
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&secret) else {
-        return Err(unauthorized(
-            "bad-signature",
-            "the key's signing secret is unusable",
-        ));
-    };
-    mac.update(t.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
+    let mac = crate::webhook::mac(&secret, t, body);
     let good = v1.iter().find(|sig| {
         hex::decode(sig)
             .ok()
@@ -240,6 +245,9 @@ async fn check_signature(
         ));
     };
     let id = format!("{}:{sig}", caller.key_id.as_deref().unwrap_or(""));
+    if replay_safe {
+        return Ok(id);
+    }
     match state.pipeline.store().signature_used(&id).await {
         Ok(false) => Ok(id),
         Ok(true) => Err(unauthorized(

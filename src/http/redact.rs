@@ -33,9 +33,13 @@ async fn redact(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, Problem> {
-    let (raw, mut bundle) = body::bundle(&headers, body, state.max_json_depth)?;
+    let (mut raw, mut bundle) = body::bundle(&headers, body, state.max_json_depth)?;
     body::within_limits(&raw, &state.limits)?;
     body::apply_key_policy(&caller, &mut bundle)?;
+    // As in summarize: where a callback goes is never sent to a model.
+    if let Some(doc) = raw.as_object_mut() {
+        doc.remove("callback");
+    }
     let redactor = state
         .pipeline
         .policies()

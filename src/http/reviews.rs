@@ -203,8 +203,14 @@ async fn decision(
         subject: req.subject,
         comment: req.comment,
     };
-    review::decide(state.pipeline.store(), state.pipeline.vault(), id, input)
-        .await
-        .map(Json)
-        .map_err(review_problem)
+    review::decide(
+        state.pipeline.store(),
+        state.pipeline.vault(),
+        state.pipeline.webhooks(),
+        id,
+        input,
+    )
+    .await
+    .map(Json)
+    .map_err(review_problem)
 }

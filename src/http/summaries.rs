@@ -3,9 +3,10 @@
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde_json::Value;
+use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -28,8 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "summaries",
     summary = "Summarize an exception bundle (scope summarize)",
     request_body(content = Bundle, content_type = "application/json"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replaces event_id as the idempotency key"), ("X-Exbrief-Signature" = Option<String>, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256> (keys made with --signed)")),
-    responses((status = 200, description = "The summary document (stored; a repeat returns the same)", body = Object), (status = 400, description = "Malformed JSON, invalid UTF-8 or too deep", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Same key, different body", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid bundle or over a limit", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"), (status = 403, description = "The key lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limit", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Model unavailable, still processing, storage unavailable or timeout", body = Problem, content_type = "application/problem+json")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replaces event_id as the idempotency key"), ("X-Exbrief-Signature" = Option<String>, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256> (keys made with --signed)"), ("Prefer" = Option<String>, Header, description = "respond-async: answer 202 at once (also implied by a callback in the bundle)")),
+    responses((status = 200, description = "The summary document (stored; a repeat returns the same)", body = Object), (status = 202, description = "Accepted (asynchronous mode): {id, status, location}; Location names the summary; a callback gets the document when it is ready", body = Object), (status = 400, description = "Malformed JSON, invalid UTF-8 or too deep", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Same key, different body", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid bundle or over a limit", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"), (status = 403, description = "The key lacks the scope", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limit", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Model unavailable, still processing, storage unavailable or timeout", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []), ("api_key" = []))
 )]
 async fn summarize(
@@ -38,8 +39,8 @@ async fn summarize(
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, Problem> {
-    let (raw, mut bundle) = body::bundle(&headers, body, state.max_json_depth)?;
+) -> Result<Response, Problem> {
+    let (mut raw, mut bundle) = body::bundle(&headers, body, state.max_json_depth)?;
     body::within_limits(&raw, &state.limits)?;
     body::apply_key_policy(&caller, &mut bundle)?;
     let idempotency_key = match headers.get("idempotency-key") {
@@ -54,6 +55,15 @@ async fn summarize(
             Some(key.as_str().to_owned())
         }
     };
+    let callback = match bundle.callback.take() {
+        Some(c) => Some(callback_url(&state, &caller, c.url)?),
+        None => None,
+    };
+    // Where to deliver is not part of what is redacted and sent to a model.
+    if let Some(doc) = raw.as_object_mut() {
+        doc.remove("callback");
+    }
+    let respond_async = callback.is_some() || prefers_async(&headers);
     let input = SummarizeInput {
         raw,
         bundle,
@@ -62,9 +72,70 @@ async fn summarize(
         key_id: caller.key_id.clone(),
         daily_token_budget: (state.limits.daily_token_budget > 0)
             .then_some(state.limits.daily_token_budget),
+        callback,
     };
-    let doc = state.pipeline.summarize(input).await?;
-    Ok(Json(doc))
+    if !respond_async {
+        let doc = state.pipeline.summarize(input).await?;
+        return Ok(Json(doc).into_response());
+    }
+    let submitted = state
+        .pipeline
+        .submit(input, |e| {
+            serde_json::to_value(Problem::from(e)).unwrap_or_default()
+        })
+        .await?;
+    let location = format!("/v1/summaries/{}", submitted.id);
+    let status = submitted
+        .document
+        .as_ref()
+        .and_then(|d| d["status"].as_str())
+        .unwrap_or("processing")
+        .to_owned();
+    Ok((
+        StatusCode::ACCEPTED,
+        [
+            (header::LOCATION, location.clone()),
+            (
+                HeaderName::from_static("preference-applied"),
+                "respond-async".to_owned(),
+            ),
+        ],
+        Json(json!({"id": submitted.id, "status": status, "location": location})),
+    )
+        .into_response())
+}
+
+/// `Prefer: respond-async` (RFC 7240), in any of the header's comma-separated preferences.
+fn prefers_async(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
+}
+
+/// A bundle's `callback.url`, once it is under the allow-list and the key can sign for it.
+fn callback_url(state: &AppState, caller: &Caller, url: String) -> Result<String, Problem> {
+    state.pipeline.webhooks().allow.check(&url).map_err(|m| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "callback-not-allowed",
+            "The callback URL is not allowed",
+            m,
+        )
+        .with_field("callback.url")
+    })?;
+    if caller.webhook_secret.is_none() {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "callback-unsigned",
+            "The callback cannot be signed",
+            "callbacks are signed with the calling key's signing secret and this key has none: call with a key made by `exbrief keys create --signed`",
+        )
+        .with_field("callback.url"));
+    }
+    Ok(url)
 }
 
 #[utoipa::path(

@@ -1,11 +1,14 @@
-//! The outbox worker: delivers the Odoo writes that a summary's transaction enqueued. A row is
-//! claimed with a lease (a worker that dies leaves it to the next), each step's Odoo id is stored
-//! as soon as Odoo answers, and before posting a step looks for the note or activity it may
-//! already have made (by the marker its text carries), so a crash between Odoo's answer and the
-//! commit never posts twice. Errors that can heal are retried with backoff; the others, or a
-//! spent budget, mark the row `dead` with Odoo's reason.
+//! The outbox: writes to other systems that a transaction queued, delivered at least once by a
+//! worker. A row is claimed with a lease (a worker that dies leaves it to the next); errors that
+//! can heal are retried with backoff; the others, or a spent budget, mark the row `dead` with
+//! the reason, and queue an `outbox.dead` event for the subscriptions that want one.
+//!
+//! Two deliverers share this loop: [`odoo::OdooDelivery`] (notes and activities) and
+//! [`webhook::WebhookDelivery`] (callbacks and events); each worker claims only its own kinds.
 
 pub mod note;
+pub mod odoo;
+pub mod webhook;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,20 +17,15 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::{Value, json};
 
-use crate::config::OdooConfig;
-use crate::odoo::{Client, OdooError};
-use crate::pipeline::document_of;
-use crate::store::{self, OutboxRow, Store, StoreError};
-use crate::vault::Vault;
+use crate::store::{self, FailedTry, OutboxRow, Store, StoreError};
+use crate::webhook::Webhooks;
 
-/// A pending-review note plus a review activity on one Odoo record.
-pub const PENDING_REVIEW: &str = "odoo.pending_review";
-/// A reviewer's decision: the approved reply (or the rejection) noted, the activity done.
-pub const REVIEW_DECISION: &str = "odoo.review_decision";
+pub use odoo::{OdooDelivery, PENDING_REVIEW, REVIEW_DECISION, last_contact};
 
 /// Rows delivered per round; shutdown is checked between rounds.
 const BATCH: usize = 1;
 
+/// How often a worker tries, and waits.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub max_attempts: u32,
@@ -36,72 +34,52 @@ pub struct Settings {
     pub poll: Duration,
     /// How long a claimed row stays with its worker.
     pub lease: Duration,
-    pub review_url: String,
-    pub default_reviewer: Option<i64>,
-    pub send_on_approve: bool,
 }
 
-impl Settings {
-    pub fn from_config(c: &OdooConfig) -> Self {
-        Self {
-            max_attempts: c.max_attempts.max(1),
-            backoff_base: Duration::from_millis(c.backoff_base_ms),
-            backoff_max: Duration::from_millis(c.backoff_max_ms.max(c.backoff_base_ms)),
-            poll: Duration::from_millis(c.poll_interval_ms.max(10)),
-            // Four calls at most (a look-up and a write per step), and some slack.
-            lease: Duration::from_secs(c.timeout_secs.max(1) * 4 + 2),
-            review_url: c.review_url.clone(),
-            default_reviewer: c.default_reviewer_id,
-            send_on_approve: c.send_on_approve,
-        }
-    }
-}
-
+/// Why a delivery did not finish.
 #[derive(Debug, thiserror::Error)]
-enum DeliveryError {
+pub enum Failure {
     /// Another worker took the row over (this one outlived its lease): it stops here.
     #[error("the row's lease passed to another worker")]
     LostClaim,
-    /// Waits for another row (the decision waits for its pending-review note).
-    #[error("waiting for the pending-review note")]
+    /// Waits for something else first (another row, or the summary it reports on).
+    #[error("waiting")]
     Waiting,
     #[error(transparent)]
-    Odoo(#[from] OdooError),
-    #[error(transparent)]
     Store(#[from] StoreError),
+    /// May heal: tried again after the backoff (at least `at_least`), while the budget lasts.
+    #[error("{reason}")]
+    Retry {
+        reason: String,
+        at_least: Option<Duration>,
+    },
+    /// Will not heal: the row is dead now.
     #[error("{0}")]
-    Payload(String),
+    Permanent(String),
 }
 
-/// When this process last talked to Odoo, and whether Odoo answered well (for `/readyz`).
-static LAST_CONTACT: std::sync::Mutex<Option<(time::OffsetDateTime, bool)>> =
-    std::sync::Mutex::new(None);
-
-fn record_contact(ok: bool) {
-    if let Ok(mut c) = LAST_CONTACT.lock() {
-        *c = Some((store::now(), ok));
-    }
+/// One kind of delivery: the outbox kinds it owns and how to deliver one row.
+pub trait Deliver: Send + Sync + 'static {
+    /// The prefix of the `kind`s this deliverer claims.
+    const KINDS: &'static str;
+    /// Delivers the row; the value is stored as the row's `result`.
+    fn deliver(&self, row: &OutboxRow) -> impl Future<Output = Result<Value, Failure>> + Send;
 }
 
-/// The last Odoo contact of this process's worker: (when, whether it succeeded).
-pub fn last_contact() -> Option<(time::OffsetDateTime, bool)> {
-    LAST_CONTACT.lock().ok().and_then(|c| *c)
-}
-
-pub struct Worker {
+pub struct Worker<D> {
     store: Store,
-    odoo: Arc<Client>,
+    delivery: D,
     settings: Settings,
-    vault: Arc<Vault>,
+    webhooks: Arc<Webhooks>,
 }
 
-impl Worker {
-    pub fn new(store: Store, odoo: Arc<Client>, settings: Settings, vault: Arc<Vault>) -> Self {
+impl<D: Deliver> Worker<D> {
+    pub fn new(store: Store, delivery: D, settings: Settings, webhooks: Arc<Webhooks>) -> Self {
         Self {
             store,
-            odoo,
+            delivery,
             settings,
-            vault,
+            webhooks,
         }
     }
 
@@ -114,7 +92,12 @@ impl Worker {
         let mut done = 0;
         while done < BATCH {
             let now = store::now();
-            let Some(row) = self.store.claim_outbox(now, now + lease, 1).await?.pop() else {
+            let Some(row) = self
+                .store
+                .claim_outbox(D::KINDS, now, now + lease, 1)
+                .await?
+                .pop()
+            else {
                 break;
             };
             self.deliver(&row).await?;
@@ -130,7 +113,7 @@ impl Worker {
             let idle = match self.run_once().await {
                 Ok(n) => n == 0,
                 Err(e) => {
-                    tracing::warn!(error = %e, "outbox: could not read due rows");
+                    tracing::warn!(error = %e, kinds = D::KINDS, "outbox: could not read due rows");
                     true
                 }
             };
@@ -150,26 +133,22 @@ impl Worker {
 
     async fn deliver(&self, row: &OutboxRow) -> Result<(), StoreError> {
         let attempts = row.attempts.saturating_add(1);
-        let result = self.try_deliver(row).await;
-        match &result {
-            Ok(_) => record_contact(true),
-            Err(DeliveryError::Odoo(_)) => record_contact(false),
-            Err(_) => {}
-        }
+        let result = self.delivery.deliver(row).await;
+        let budget_left = u32::try_from(attempts).unwrap_or(u32::MAX) < self.settings.max_attempts;
         match result {
             Ok(result) => {
-                tracing::info!(outbox_id = %row.id, summary_id = %row.summary_id, attempts, "outbox: delivered to Odoo");
+                tracing::info!(outbox_id = %row.id, kind = %row.kind, attempts, "outbox: delivered");
                 self.store
                     .outbox_done(row.id, row.next_attempt_at, attempts, &result)
                     .await
                     .map(|_| ())
             }
-            Err(DeliveryError::Store(e)) => Err(e),
-            Err(DeliveryError::LostClaim) => {
+            Err(Failure::Store(e)) => Err(e),
+            Err(Failure::LostClaim) => {
                 tracing::warn!(outbox_id = %row.id, "outbox: lease expired mid-delivery; left to the new owner");
                 Ok(())
             }
-            Err(DeliveryError::Waiting) => {
+            Err(Failure::Waiting) => {
                 let wait = self.settings.poll.max(Duration::from_millis(200));
                 let next =
                     store::now() + time::Duration::try_from(wait).unwrap_or(time::Duration::SECOND);
@@ -178,34 +157,51 @@ impl Worker {
                     .await
                     .map(|_| ())
             }
-            Err(DeliveryError::Odoo(e))
-                if e.retryable()
-                    && u32::try_from(attempts).unwrap_or(u32::MAX) < self.settings.max_attempts =>
-            {
-                // Odoo may still be finishing a write it timed out on: give it time before the
-                // retry looks for it, so the look-up finds it instead of posting again.
-                let wait = match &e {
-                    OdooError::Timeout(t) => self.backoff(attempts).max(*t * 2),
-                    _ => self.backoff(attempts),
-                };
-                tracing::warn!(outbox_id = %row.id, attempts, error = %e, retry_in_ms = wait.as_millis() as u64, "outbox: Odoo call failed; will retry");
+            Err(Failure::Retry { reason, at_least }) if budget_left => {
+                let wait = self.backoff(attempts).max(at_least.unwrap_or_default());
+                tracing::warn!(outbox_id = %row.id, kind = %row.kind, attempts, error = %reason, retry_in_ms = wait.as_millis() as u64, "outbox: delivery failed; will retry");
                 let next =
                     store::now() + time::Duration::try_from(wait).unwrap_or(time::Duration::MINUTE);
+                let failed = FailedTry {
+                    attempts,
+                    error: &reason,
+                    next_attempt_at: Some(next),
+                };
                 self.store
-                    .outbox_failed(
-                        row.id,
-                        row.next_attempt_at,
-                        attempts,
-                        &e.to_string(),
-                        Some(next),
-                    )
+                    .outbox_failed(row.id, row.next_attempt_at, &failed, &[], None)
                     .await
                     .map(|_| ())
             }
             Err(e) => {
-                tracing::warn!(outbox_id = %row.id, attempts, error = %e, "outbox: giving up; row is dead");
+                let reason = e.to_string();
+                tracing::warn!(outbox_id = %row.id, kind = %row.kind, attempts, error = %reason, "outbox: giving up; row is dead");
+                crate::metrics::count("exbrief_outbox_dead_total", &[("kind", &row.kind)], 1.0);
+                // A dead `outbox.dead` event raises no further event: no loops.
+                let on_dead = if row.kind == crate::webhook::EVENT
+                    && row.payload.0["event"] == crate::webhook::OUTBOX_DEAD
+                {
+                    Vec::new()
+                } else {
+                    self.webhooks.events(
+                        crate::webhook::OUTBOX_DEAD,
+                        json!({"outbox_id": row.id, "kind": row.kind, "summary_id": row.summary_id,
+                            "attempts": attempts, "last_error": reason,
+                            "target": target_of(row)}),
+                    )
+                };
+                let failed = FailedTry {
+                    attempts,
+                    error: &reason,
+                    next_attempt_at: None,
+                };
                 self.store
-                    .outbox_failed(row.id, row.next_attempt_at, attempts, &e.to_string(), None)
+                    .outbox_failed(
+                        row.id,
+                        row.next_attempt_at,
+                        &failed,
+                        &on_dead,
+                        row.summary_id,
+                    )
                     .await
                     .map(|_| ())
             }
@@ -226,171 +222,36 @@ impl Worker {
         let jitter = rand::rng().random_range(0..=half.as_millis() as u64);
         half + Duration::from_millis(jitter)
     }
+}
 
-    async fn try_deliver(&self, row: &OutboxRow) -> Result<Value, DeliveryError> {
-        match row.kind.as_str() {
-            PENDING_REVIEW => self.pending_review(row).await,
-            REVIEW_DECISION => self.review_decision(row).await,
-            other => Err(DeliveryError::Payload(format!(
-                "unknown outbox kind `{other}`"
-            ))),
-        }
+/// Where a row goes, in one line (for `exbrief outbox list`).
+pub fn describe_target(row: &OutboxRow) -> String {
+    let t = target_of(row);
+    let p = &row.payload.0;
+    match row.kind.as_str() {
+        crate::webhook::EVENT => format!(
+            "{} → {}",
+            p["event"].as_str().unwrap_or("?"),
+            t["subscription"].as_str().unwrap_or("?")
+        ),
+        crate::webhook::CALLBACK => t["callback_origin"].as_str().unwrap_or("?").to_owned(),
+        _ => format!("{}/{}", t["model"].as_str().unwrap_or("?"), t["res_id"]),
     }
+}
 
-    async fn review_decision(&self, row: &OutboxRow) -> Result<Value, DeliveryError> {
-        let p = &row.payload.0;
-        let (Some(model), Some(res_id)) = (p["model"].as_str(), p["res_id"].as_i64()) else {
-            return Err(DeliveryError::Payload(
-                "payload without model and res_id".to_owned(),
-            ));
-        };
-        let pending = self
-            .store
-            .outbox_row(row.summary_id, PENDING_REVIEW)
-            .await?;
-        let activity = match pending.as_ref().map(|n| n.status.as_str()) {
-            Some("done") => pending
-                .as_ref()
-                .and_then(|n| n.result.as_ref())
-                .and_then(|r| r.0["activity_id"].as_i64()),
-            // Dead after the note was posted (the activity failed): the decision still goes
-            // on the record, without an activity to close.
-            Some("dead")
-                if pending
-                    .as_ref()
-                    .and_then(|n| n.result.as_ref())
-                    .is_some_and(|r| r.0["message_id"].is_i64()) =>
-            {
-                pending
-                    .as_ref()
-                    .and_then(|n| n.result.as_ref())
-                    .and_then(|r| r.0["activity_id"].as_i64())
-            }
-            Some("dead") => {
-                return Err(DeliveryError::Payload(
-                    "the pending-review note was never delivered".to_owned(),
-                ));
-            }
-            Some(_) => return Err(DeliveryError::Waiting),
-            None => None,
-        };
-        let summary_id = row.summary_id.to_string();
-        let marker = note::decision_marker(&summary_id);
-        let mut result = row
-            .result
-            .as_ref()
-            .map(|r| r.0.clone())
-            .unwrap_or_else(|| json!({}));
-        let approved = p["decision"] == "approved";
-        let send = approved && self.settings.send_on_approve && p["reply"].is_object();
-        if result["message_id"].is_null() {
-            let id = match self.odoo.find_note(model, res_id, &marker).await? {
-                Some(id) => id,
-                None => {
-                    let (body, subtype) = if send {
-                        (
-                            note::customer_reply(&summary_id, &p["reply"]),
-                            "mail.mt_comment",
-                        )
-                    } else {
-                        (note::decision(&summary_id, p), "mail.mt_note")
-                    };
-                    self.odoo
-                        .post_message(model, res_id, &body, subtype)
-                        .await?
-                }
-            };
-            result["message_id"] = json!(id);
-            if !self
-                .store
-                .outbox_progress(row.id, row.next_attempt_at, &result)
-                .await?
-            {
-                return Err(DeliveryError::LostClaim);
-            }
+/// Where a row was going, for the `outbox.dead` event: an Odoo record, a subscription's name or
+/// a callback's origin (never its path, which may carry a resume token).
+fn target_of(row: &OutboxRow) -> Value {
+    let p = &row.payload.0;
+    match row.kind.as_str() {
+        crate::webhook::EVENT => json!({"subscription": p["subscription"]}),
+        crate::webhook::CALLBACK => {
+            let origin = p["url"]
+                .as_str()
+                .and_then(|u| reqwest::Url::parse(u).ok())
+                .map(|u| u.origin().ascii_serialization());
+            json!({"callback_origin": origin})
         }
-        if let Some(activity) = activity
-            && result["activity_done"].is_null()
-        {
-            let reviewer = p["reviewer"].as_str().unwrap_or("a reviewer");
-            let feedback = match (approved, p["comment"].as_str()) {
-                (true, Some(c)) => format!("Approved by {reviewer}: {c}"),
-                (true, None) => format!("Approved by {reviewer}"),
-                (false, c) => format!("Rejected by {reviewer}: {}", c.unwrap_or("")),
-            };
-            match self.odoo.activity_feedback(activity, &feedback).await {
-                // Done already: by an earlier try whose answer was lost, or by hand in Odoo.
-                Ok(())
-                | Err(OdooError::Odoo {
-                    kind: crate::odoo::Kind::Missing,
-                    ..
-                }) => {}
-                Err(e) => return Err(e.into()),
-            }
-            result["activity_done"] = json!(activity);
-        }
-        Ok(result)
-    }
-
-    async fn pending_review(&self, row: &OutboxRow) -> Result<Value, DeliveryError> {
-        let p = &row.payload.0;
-        let (Some(model), Some(res_id)) = (p["model"].as_str(), p["res_id"].as_i64()) else {
-            return Err(DeliveryError::Payload(
-                "payload without model and res_id".to_owned(),
-            ));
-        };
-        let user = p["activity_user_id"]
-            .as_i64()
-            .or(self.settings.default_reviewer);
-        let summary = self.store.summary(row.summary_id).await?.ok_or_else(|| {
-            DeliveryError::Payload(format!("summary {} not found", row.summary_id))
-        })?;
-        let doc = document_of(&summary, &self.vault);
-        let marker = note::marker(&row.summary_id.to_string());
-        let mut result = row
-            .result
-            .as_ref()
-            .map(|r| r.0.clone())
-            .unwrap_or_else(|| json!({}));
-        if result["message_id"].is_null() {
-            let id = match self.odoo.find_note(model, res_id, &marker).await? {
-                Some(id) => id,
-                None => {
-                    let body = note::pending_review(&doc, &self.settings.review_url);
-                    self.odoo.post_note(model, res_id, &body).await?
-                }
-            };
-            result["message_id"] = json!(id);
-            if !self
-                .store
-                .outbox_progress(row.id, row.next_attempt_at, &result)
-                .await?
-            {
-                return Err(DeliveryError::LostClaim);
-            }
-        }
-        if result["activity_id"].is_null() {
-            let id = match self.odoo.find_activity(model, res_id, &marker).await? {
-                Some(id) => id,
-                None => {
-                    let deadline = note::deadline(
-                        doc["classification"]["severity"].as_str(),
-                        summary.created_at.date(),
-                    );
-                    self.odoo
-                        .schedule_activity(
-                            model,
-                            res_id,
-                            "Review AI draft",
-                            &note::activity_note(&doc),
-                            user,
-                            deadline,
-                        )
-                        .await?
-                }
-            };
-            result["activity_id"] = json!(id);
-        }
-        Ok(result)
+        _ => json!({"model": p["model"], "res_id": p["res_id"]}),
     }
 }

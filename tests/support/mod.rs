@@ -4,6 +4,7 @@
 
 pub mod fake_llm;
 pub mod fake_odoo;
+pub mod receiver;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -154,6 +155,8 @@ pub struct Options {
     pub tweak: fn(&mut Config),
     /// Starts a fake Odoo speaking this API and points the outbox worker at it.
     pub odoo: Option<OdooApi>,
+    /// `[webhooks]` (callback allow-list, subscriptions); timing is made fast for tests.
+    pub webhooks: Option<exbrief::config::WebhooksConfig>,
 }
 
 impl Default for Options {
@@ -164,6 +167,7 @@ impl Default for Options {
             max_retries: 2,
             tweak: |_| {},
             odoo: None,
+            webhooks: None,
         }
     }
 }
@@ -215,6 +219,12 @@ pub async fn spawn_app(backend: Backend, options: Options) -> TestApp {
         }
         None => None,
     };
+    if let Some(w) = options.webhooks {
+        config.webhooks = w;
+        config.webhooks.backoff_base_ms = 20;
+        config.webhooks.backoff_max_ms = 100;
+        config.webhooks.poll_interval_ms = 20;
+    }
     (options.tweak)(&mut config);
     let pipeline = exbrief::app::pipeline(&config).await.unwrap();
     // Every request of `client` carries an admin key; security tests use their own clients.
@@ -434,4 +444,47 @@ async fn answer(res: reqwest::Response) -> Answer {
         headers,
         json,
     }
+}
+
+/// A new API key with these scopes (comma-separated); with `signed`, its signing secret too.
+pub async fn key(app: &TestApp, scopes: &str, signed: bool) -> (String, Option<String>) {
+    let k = exbrief::keys::create(
+        app.pipeline.store(),
+        app.pipeline.vault(),
+        &exbrief::keys::Request {
+            name: format!("test-{scopes}"),
+            scopes: exbrief::keys::parse_scopes(scopes).unwrap(),
+            policy: None,
+            signed,
+        },
+    )
+    .await
+    .unwrap();
+    (
+        exbrief::keys::reveal_once(&k.secret).to_owned(),
+        k.webhook_secret
+            .as_ref()
+            .map(|w| exbrief::keys::reveal_once(w).to_owned()),
+    )
+}
+
+/// `X-Exbrief-Signature` as a client computes it (n8n's Crypto node: HMAC-SHA256, hex).
+pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Asserts an RFC 9457 problem of this status and `type` slug.
+pub fn problem(a: &Answer, status: u16, kind: &str) {
+    assert_eq!(a.status, status, "{}", a.json);
+    assert_eq!(a.content_type, "application/problem+json", "{}", a.json);
+    assert_eq!(
+        a.json["type"],
+        format!("urn:exbrief:problem:{kind}"),
+        "{}",
+        a.json
+    );
 }
