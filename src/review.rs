@@ -7,12 +7,12 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::outbox::{PENDING_REVIEW, REVIEW_DECISION};
+use crate::pipeline::Pipeline;
 use crate::pipeline::document_of;
 use crate::store::{
     self, Decided, NewDecision, NewOutbox, QueueFilter, Store, StoreError, SummaryRow,
 };
 use crate::vault::Vault;
-use crate::webhook::Webhooks;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -72,12 +72,11 @@ fn checked(
 
 /// Records the decision; returns the summary's new state.
 pub async fn decide(
-    store: &Store,
-    vault: &Vault,
-    webhooks: &Webhooks,
+    pipeline: &Pipeline,
     id: Uuid,
     input: DecisionInput,
 ) -> Result<Value, ReviewError> {
+    let (store, vault, webhooks) = (pipeline.store(), pipeline.vault(), pipeline.webhooks());
     let reviewer = checked("reviewer", Some(&input.reviewer), 200)?
         .ok_or_else(|| invalid("reviewer", "is required"))?;
     let comment = checked("comment", input.comment.as_deref(), 2000)?;

@@ -9,13 +9,12 @@
 mod support;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use base64::Engine;
 use exbrief::config::{Subscription, WebhooksConfig};
 use serde_json::{Value, json};
 use support::receiver::{Behaviour, Delivery, Receiver};
-use support::{Backend, Options, TestApp, key, sign, spawn_app};
+use support::{Backend, Options, TestApp, key, sign, spawn_app, until};
 
 const WORKFLOWS: [&str; 3] = [
     "odoo-exception-to-exbrief.json",
@@ -230,17 +229,6 @@ async fn submit(app: &TestApp, k: &str, secret: &str, built: &Value) -> (u16, Va
         .await
         .unwrap();
     (res.status().as_u16(), res.json().await.unwrap())
-}
-
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

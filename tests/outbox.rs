@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use exbrief::config::OdooApi;
 use serde_json::{Value, json};
 use support::fake_odoo::Mode;
-use support::{Backend, Options, Reply, spawn_app};
+use support::{Backend, Options, Reply, spawn_app, until};
 
 fn with_odoo(api: OdooApi) -> Options {
     Options {
@@ -22,18 +22,6 @@ fn bundle(n: u32) -> Value {
     let mut b = support::fixture("01-receipt-delay-imported.json");
     b["event_id"] = json!(format!("outbox-test-{n}"));
     b
-}
-
-/// Polls until `done` holds (the worker runs in the background), at most 10 s.
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn rows(app: &support::TestApp) -> Vec<exbrief::store::OutboxRow> {

@@ -4,12 +4,12 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use exbrief::config::OdooApi;
 use serde_json::{Value, json};
 use support::fake_odoo::Mode;
-use support::{Answer, Backend, Options, Reply, TestApp, spawn_app};
+use support::{Answer, Backend, Options, Reply, TestApp, spawn_app, until};
 
 fn bundle(n: u32) -> Value {
     let mut b = support::fixture("01-receipt-delay-imported.json");
@@ -25,17 +25,6 @@ async fn decide(app: &TestApp, id: &str, body: Value) -> Answer {
         &[],
     )
     .await
-}
-
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn with_odoo() -> Options {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use exbrief::config::{Subscription, WebhooksConfig};
 use serde_json::{Value, json};
 use support::receiver::{Behaviour, Delivery, Receiver};
-use support::{Backend, Options, TestApp, key, problem, sign, spawn_app};
+use support::{Backend, Options, TestApp, key, problem, sign, spawn_app, until};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SUBSCRIPTION_SECRET: &str = "whsec_subscription_secret_for_tests";
@@ -45,18 +45,6 @@ fn subscription(name: &str, url: &str, events: &[&str]) -> Subscription {
         url: url.to_owned(),
         events: events.iter().map(|e| (*e).to_owned()).collect(),
         secret: SUBSCRIPTION_SECRET.to_owned().into(),
-    }
-}
-
-/// Polls until `done` holds (the workers run in the background), at most 15 s.
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -203,14 +203,8 @@ async fn decision(
         subject: req.subject,
         comment: req.comment,
     };
-    review::decide(
-        state.pipeline.store(),
-        state.pipeline.vault(),
-        state.pipeline.webhooks(),
-        id,
-        input,
-    )
-    .await
-    .map(Json)
-    .map_err(review_problem)
+    review::decide(&state.pipeline, id, input)
+        .await
+        .map(Json)
+        .map_err(review_problem)
 }

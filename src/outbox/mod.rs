@@ -36,6 +36,20 @@ pub struct Settings {
     pub lease: Duration,
 }
 
+impl Settings {
+    /// From a config section's numbers (milliseconds); `lease` is how long one delivery may take.
+    pub fn new(max_attempts: u32, backoff_ms: (u64, u64), poll_ms: u64, lease: Duration) -> Self {
+        let (base, max) = backoff_ms;
+        Self {
+            max_attempts: max_attempts.max(1),
+            backoff_base: Duration::from_millis(base),
+            backoff_max: Duration::from_millis(max.max(base)),
+            poll: Duration::from_millis(poll_ms.max(10)),
+            lease,
+        }
+    }
+}
+
 /// Why a delivery did not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {

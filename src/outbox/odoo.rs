@@ -23,14 +23,13 @@ pub const REVIEW_DECISION: &str = "odoo.review_decision";
 
 /// The worker's timing for Odoo.
 pub fn settings(c: &OdooConfig) -> Settings {
-    Settings {
-        max_attempts: c.max_attempts.max(1),
-        backoff_base: Duration::from_millis(c.backoff_base_ms),
-        backoff_max: Duration::from_millis(c.backoff_max_ms.max(c.backoff_base_ms)),
-        poll: Duration::from_millis(c.poll_interval_ms.max(10)),
+    Settings::new(
+        c.max_attempts,
+        (c.backoff_base_ms, c.backoff_max_ms),
+        c.poll_interval_ms,
         // Four calls at most (a look-up and a write per step), and some slack.
-        lease: Duration::from_secs(c.timeout_secs.max(1) * 4 + 2),
-    }
+        Duration::from_secs(c.timeout_secs.max(1) * 4 + 2),
+    )
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -25,13 +25,13 @@ pub const EVENT_ID_HEADER: &str = "x-exbrief-event-id";
 
 /// The worker's timing for webhooks.
 pub fn settings(c: &WebhooksConfig) -> Settings {
-    Settings {
-        max_attempts: c.max_attempts.max(1),
-        backoff_base: Duration::from_millis(c.backoff_base_ms),
-        backoff_max: Duration::from_millis(c.backoff_max_ms.max(c.backoff_base_ms)),
-        poll: Duration::from_millis(c.poll_interval_ms.max(10)),
-        lease: Duration::from_secs(c.timeout_secs.max(1) * 2 + 2),
-    }
+    Settings::new(
+        c.max_attempts,
+        (c.backoff_base_ms, c.backoff_max_ms),
+        c.poll_interval_ms,
+        // One POST, and some slack.
+        Duration::from_secs(c.timeout_secs.max(1) * 2 + 2),
+    )
 }
 
 pub struct WebhookDelivery {

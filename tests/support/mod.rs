@@ -488,3 +488,15 @@ pub fn problem(a: &Answer, status: u16, kind: &str) {
         a.json
     );
 }
+
+/// Polls until `done` holds (background workers deliver), failing the test after 15 s.
+pub async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

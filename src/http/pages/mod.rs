@@ -538,15 +538,7 @@ async fn decide(
         subject: normalise(f.subject),
         comment: normalise(f.comment),
     };
-    match review::decide(
-        state.pipeline.store(),
-        state.pipeline.vault(),
-        state.pipeline.webhooks(),
-        id,
-        input,
-    )
-    .await
-    {
+    match review::decide(&state.pipeline, id, input).await {
         Ok(_) => Redirect::to(&format!("/review/{id}")).into_response(),
         Err(ReviewError::Invalid { field, message }) => {
             render_detail(
