@@ -104,6 +104,8 @@ async fn workflows_reference_only_routes_and_headers_that_exist() {
     for file in WORKFLOWS {
         let w = workflow(file);
         assert!(w["name"].is_string() && w["settings"].is_object(), "{file}");
+        // `n8n import:workflow --input=FILE` (2.41.1) needs the id in the file.
+        assert_eq!(w["id"].as_str().map(str::len), Some(16), "{file}: id");
         let nodes = w["nodes"].as_array().unwrap();
         let names: Vec<&str> = nodes.iter().map(|n| n["name"].as_str().unwrap()).collect();
         for n in nodes {
@@ -178,6 +180,11 @@ async fn workflows_reference_only_routes_and_headers_that_exist() {
                         &["low", "medium", "high", "critical"]
                     }
                     "={{ $json.type }}" => &exbrief::webhook::EVENTS,
+                    // A decision without a recipient goes to a person, not to the mailer.
+                    "={{ $json.data.reply_to.email }}" => {
+                        assert_eq!(c["operator"]["operation"], "notEmpty", "{file}");
+                        &[""]
+                    }
                     other => panic!("{file}: IF on {other}"),
                 };
                 assert!(allowed.contains(&right), "{file}: {right}");
@@ -350,6 +357,7 @@ async fn code_nodes_work_against_the_real_server() {
     let e = &first["items"][0]["json"];
     assert_eq!(e["type"], "review.approved");
     reads_exist(&b, "Approved?", e);
+    reads_exist(&b, "Has recipient?", e);
     reads_exist(&b, "Send reply", e);
     assert_eq!(e["data"]["reply_to"]["email"], "einkauf@kunde.example");
     // A repeated delivery of the same event passes nothing on.
