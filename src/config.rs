@@ -688,6 +688,49 @@ mod tests {
     }
 
     #[test]
+    fn webhook_settings_are_checked_at_start_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let check = |toml: &str| {
+            let path = dir.path().join("c.toml");
+            std::fs::write(&path, toml).unwrap();
+            Config::load_from(Some(&path), env(&[])).map(|_| ())
+        };
+        check(
+            "[webhooks]\ncallback_allow = [\"http://n8n:5678/webhook-waiting/\"]\n\
+             [[webhooks.subscriptions]]\nname = \"a\"\nurl = \"https://h.example/x\"\n\
+             events = [\"review.approved\", \"outbox.dead\"]\nsecret = \"0123456789abcdef\"\n",
+        )
+        .unwrap();
+        for (toml, key, says) in [
+            (
+                "[webhooks]\ncallback_allow = [\"ftp://h/\"]\n",
+                "webhooks.callback_allow[0]",
+                "http",
+            ),
+            (
+                "[webhooks]\ncallback_allow = [\"http://u:p@h/\"]\n",
+                "webhooks.callback_allow[0]",
+                "password",
+            ),
+            (
+                "[[webhooks.subscriptions]]\nname = \"a\"\nurl = \"https://h/\"\n\
+                 events = [\"review.approve\"]\nsecret = \"0123456789abcdef\"\n",
+                "webhooks.subscriptions[0].events",
+                "review.approved",
+            ),
+            (
+                "[[webhooks.subscriptions]]\nname = \"a\"\nurl = \"https://h/\"\n\
+                 events = [\"outbox.dead\"]\nsecret = \"short\"\n",
+                "webhooks.subscriptions[0].secret",
+                "16",
+            ),
+        ] {
+            let e = check(toml).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains(says), "{toml}: {e}");
+        }
+    }
+
+    #[test]
     fn the_example_file_is_valid_and_sets_what_the_defaults_set() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("exbrief.example.toml");
         let example = Config::load_from(Some(&path), env(&[])).unwrap();

@@ -72,6 +72,11 @@ const HELP: &[(&str, &str, &str)] = &[
         "Values redacted, by class and entity.",
     ),
     (
+        "exbrief_outbox_dead_total",
+        "counter",
+        "Outbox deliveries given up (marked dead), by kind.",
+    ),
+    (
         "exbrief_rate_limited_total",
         "counter",
         "Requests refused by a limit: requests (per key rate), budget (daily tokens), tokens (global model tokens per minute).",

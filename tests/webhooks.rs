@@ -485,6 +485,14 @@ async fn dead_deliveries_and_failed_summaries_are_reported(backend: Backend) {
         !e.to_string().contains("secret-token"),
         "the callback path leaked: {e}"
     );
+    // Counters are per process, and this test runs once per backend in one process.
+    let metrics = app.get_text("/metrics").await.2;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("exbrief_outbox_dead_total{kind=\"webhook.callback\"} ")),
+        "{metrics}"
+    );
 
     // The model is down and config says fail: the callback carries the problem a synchronous
     // caller would have had, and the claim is released for a retry.

@@ -585,10 +585,13 @@ struct Builtin {
 }
 
 fn compile(p: &str) -> Result<Regex, PatternError> {
-    Regex::new(p).map_err(|e| PatternError {
-        pattern: p.to_owned(),
-        reason: e.to_string(),
-    })
+    regex::RegexBuilder::new(p)
+        .dfa_size_limit(8 << 20)
+        .build()
+        .map_err(|e| PatternError {
+            pattern: p.to_owned(),
+            reason: e.to_string(),
+        })
 }
 
 impl Builtin {

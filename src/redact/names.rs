@@ -791,7 +791,10 @@ static CONTEXT: LazyLock<Regex> = LazyLock::new(|| {
     let pattern = format!(
         r"(?:^|[^\p{{L}}\p{{N}}])(?:(?i:{CUES})[,:!]?[ \t]*(?:\r?\n[ \t]*)?\(?(?:(?i:{TITLES})\.?[ \t]+)?|(?i:{TITLES})\.?[ \t]+)((?:{NAME})(?:[ \t]+(?:{PARTICLE}[ \t]+)?(?:{NAME})){{0,2}})"
     );
-    Regex::new(&pattern).unwrap_or_else(|_| never())
+    regex::RegexBuilder::new(&pattern)
+        .dfa_size_limit(8 << 20)
+        .build()
+        .unwrap_or_else(|_| never())
 });
 
 /// A cheap test that [`CONTEXT`] may match: a cue or title (its longest ASCII prefix,
