@@ -108,6 +108,7 @@ pub fn webhook_worker(
         Arc::clone(pipeline.vault()),
         Arc::clone(pipeline.webhooks()),
         &config.webhooks,
+        Duration::from_secs(config.server.request_timeout_secs),
     )
     .map_err(|e| StartError::Webhooks(e.to_string()))?;
     Ok(Worker::new(

@@ -346,6 +346,7 @@ impl Pipeline {
                 policy_sha256: p.redactor.policy().sha256.clone(),
                 lease_until_ms: unix_ms() + self.lease.as_millis() as i64,
                 created_at: store::now(),
+                callback_url: input.callback.clone(),
             };
             let existing = match self.store.claim(&claim).await? {
                 Claim::Owned => {

@@ -292,6 +292,18 @@ pub struct NewClaim {
     pub policy_sha256: String,
     pub lease_until_ms: i64,
     pub created_at: OffsetDateTime,
+    /// Asynchronous mode: where the callback goes (kept so an orphaned claim can be reported).
+    pub callback_url: Option<String>,
+}
+
+/// An asynchronous summary whose maker stopped: its claim, and whom to tell.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Orphan {
+    pub id: Uuid,
+    pub event_id: String,
+    pub key_id: Option<String>,
+    pub callback_url: String,
+    pub lease_until_ms: i64,
 }
 
 /// One prompt-log row before it is chained. Field meanings: DESIGN.md, "Data at rest".
@@ -476,13 +488,14 @@ impl Store {
     /// Inserts a `processing` row for the key unless one exists; the unique constraint decides.
     pub async fn claim(&self, c: &NewClaim) -> Result<Claim> {
         let sql = "INSERT INTO summaries (id, idempotency_key, event_id, event_type, request_sha256, \
-                   status, owner, lease_until_ms, key_id, document, policy_version, policy_sha256, created_at, updated_at) \
-                   VALUES ($1, $2, $3, $4, $5, 'processing', $11, $6, $7, NULL, $8, $9, $10, $10) \
+                   status, owner, lease_until_ms, key_id, document, policy_version, policy_sha256, created_at, updated_at, callback_url) \
+                   VALUES ($1, $2, $3, $4, $5, 'processing', $11, $6, $7, NULL, $8, $9, $10, $10, $12) \
                    ON CONFLICT (idempotency_key) DO NOTHING";
         let inserted = on_pool!(self, pool => sqlx::query(sql)
             .bind(c.id).bind(&c.idempotency_key).bind(&c.event_id).bind(&c.event_type)
             .bind(&c.request_sha256).bind(c.lease_until_ms).bind(&c.key_id)
             .bind(&c.policy_version).bind(&c.policy_sha256).bind(c.created_at).bind(c.owner)
+            .bind(&c.callback_url)
             .execute(pool).await?.rows_affected());
         if inserted == 1 {
             return Ok(Claim::Owned);
@@ -1240,6 +1253,55 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Asynchronous summaries whose claim expired before `before_ms` (their maker died and no
+    /// one resent the request), oldest first.
+    pub async fn orphans(&self, before_ms: i64, limit: i64) -> Result<Vec<Orphan>> {
+        let sql = "SELECT id, event_id, key_id, callback_url, lease_until_ms FROM summaries \
+                   WHERE status = 'processing' AND callback_url IS NOT NULL AND lease_until_ms < $1 \
+                   ORDER BY lease_until_ms LIMIT $2";
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, Orphan>(sql).bind(before_ms).bind(limit).fetch_all(pool).await?),
+        )
+    }
+
+    /// Releases an orphaned claim (unless someone took it over meanwhile) and queues `tell`
+    /// (its failure callback) in the same transaction; false when it was taken over.
+    pub async fn release_orphan(&self, o: &Orphan, tell: &NewOutbox) -> Result<bool> {
+        let t = now();
+        macro_rules! body {
+            ($tx:ident) => {{
+                let n = sqlx::query(
+                    "DELETE FROM summaries WHERE id = $1 AND status = 'processing' \
+                     AND lease_until_ms = $2",
+                )
+                .bind(o.id)
+                .bind(o.lease_until_ms)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+                if n == 1 {
+                    insert_outbox!($tx, std::slice::from_ref(tell), None, t);
+                }
+                n
+            }};
+        }
+        let n = match self {
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                let n = body!(tx);
+                tx.commit().await?;
+                n
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let n = body!(tx);
+                tx.commit().await?;
+                n
+            }
+        };
+        Ok(n == 1)
     }
 
     /// An outbox row by id.

@@ -505,6 +505,7 @@ fn stale_claim(bundle: &Value, lease_until_ms: i64) -> exbrief::store::NewClaim 
         policy_sha256: "x".to_owned(),
         lease_until_ms,
         created_at: exbrief::store::now(),
+        callback_url: None,
     }
 }
 

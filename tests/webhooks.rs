@@ -21,6 +21,7 @@ backend_tests! {
     async_callback_arrives_signed_after_two_failures => async_callback_arrives_signed_after_two_failures;
     events_reach_subscribers_once_per_event_id => events_reach_subscribers_once_per_event_id;
     dead_deliveries_and_failed_summaries_are_reported => dead_deliveries_and_failed_summaries_are_reported;
+    an_abandoned_async_summary_is_reported_through_its_callback => an_abandoned_async_summary_is_reported_through_its_callback;
 }
 
 fn bundle(n: u32) -> Value {
@@ -527,5 +528,71 @@ async fn dead_deliveries_and_failed_summaries_are_reported(backend: Backend) {
         ops.processed()[2].header("x-exbrief-event"),
         "summary.ready"
     );
+    app.stop().await;
+}
+
+async fn an_abandoned_async_summary_is_reported_through_its_callback(backend: Backend) {
+    let (receiver, url) = Receiver::start(Behaviour::default()).await;
+    let app = spawn_app(
+        backend,
+        Options {
+            webhooks: webhooks(&[format!("{url}/webhook-waiting/")], vec![]),
+            ..Options::default()
+        },
+    )
+    .await;
+    let (k, secret) = key(&app, "summarize", true).await;
+    let key_id = k.split('_').nth(1).unwrap().to_owned();
+    // A replica accepted an asynchronous request and died: its claim expired two leases ago
+    // (the test server's lease is 30 s) and nobody resent the request.
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    let id = uuid::Uuid::now_v7();
+    let claim = exbrief::store::NewClaim {
+        id,
+        owner: uuid::Uuid::new_v4(),
+        idempotency_key: "n8n-test-orphan".to_owned(),
+        event_id: "n8n-test-orphan".to_owned(),
+        event_type: "receipt_delay".to_owned(),
+        request_sha256: "0".repeat(64),
+        key_id: Some(key_id),
+        policy_version: "x".to_owned(),
+        policy_sha256: "x".to_owned(),
+        lease_until_ms: now_ms - 61_000,
+        created_at: exbrief::store::now(),
+        callback_url: Some(format!("{url}/webhook-waiting/99")),
+    };
+    app.pipeline.store().claim(&claim).await.unwrap();
+    // A claim still inside its grace (expired, but less than a lease ago) is left alone.
+    let mut young = claim.clone();
+    young.id = uuid::Uuid::now_v7();
+    young.idempotency_key = "n8n-test-young".to_owned();
+    young.lease_until_ms = now_ms - 1_000;
+    app.pipeline.store().claim(&young).await.unwrap();
+
+    until("the abandoned summary's callback", || {
+        receiver.processed().len() == 1
+    })
+    .await;
+    let told = receiver.processed()[0].clone();
+    assert_eq!(told.path, "/webhook-waiting/99");
+    assert_eq!(told.header("x-exbrief-event"), "summary.failed");
+    assert_signed(&told, &secret.unwrap());
+    let p = told.json();
+    assert_eq!(p["type"], "urn:exbrief:problem:summary-abandoned");
+    assert_eq!(p["summary_id"], id.to_string());
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("resend the same request")
+    );
+    // The claim is released, so a resend starts afresh; the young one still stands.
+    assert_eq!(app.get(&format!("/v1/summaries/{id}")).await.status, 404);
+    assert_eq!(
+        app.get(&format!("/v1/summaries/{}", young.id)).await.json["status"],
+        "processing"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.deliveries().len(), 1, "told once");
     app.stop().await;
 }

@@ -3,3 +3,7 @@
 -- still be delivered: summary_id becomes optional.
 ALTER TABLE outbox ALTER COLUMN summary_id DROP NOT NULL;
 CREATE INDEX outbox_summary ON outbox (summary_id);
+-- An asynchronous summary keeps where its callback goes while it is being made: if the process
+-- making it dies (its lease runs out and nobody resends the request), another replica releases
+-- the claim and tells the caller through that callback.
+ALTER TABLE summaries ADD COLUMN callback_url TEXT;

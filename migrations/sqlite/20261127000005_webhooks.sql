@@ -23,3 +23,7 @@ DROP TABLE outbox;
 ALTER TABLE outbox_v2 RENAME TO outbox;
 CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
 CREATE INDEX outbox_summary ON outbox (summary_id);
+-- An asynchronous summary keeps where its callback goes while it is being made: if the process
+-- making it dies (its lease runs out and nobody resends the request), another replica releases
+-- the claim and tells the caller through that callback.
+ALTER TABLE summaries ADD COLUMN callback_url TEXT;

@@ -15,7 +15,7 @@ use crate::bundle::Bundle;
 #[openapi(
     info(
         title = "exbrief",
-        description = "Governed LLM briefs for operational exceptions: summarize, review, audit. Errors are application/problem+json with type urn:exbrief:problem:<slug>: malformed-json, invalid-utf8, too-deep, body-too-large, unsupported-media-type, invalid-bundle, bundle-too-large, invalid-query, callback-not-allowed, callback-unsigned, idempotency-conflict, not-found, method-not-allowed, unauthorized, signature-missing, bad-signature, signature-expired, signature-replayed, forbidden, rate-limited, budget-exhausted, review-conflict, model-unavailable, still-processing, storage-unavailable, request-timeout, internal."
+        description = "Governed LLM briefs for operational exceptions: summarize, review, audit. Errors are application/problem+json with type urn:exbrief:problem:<slug>: malformed-json, invalid-utf8, too-deep, body-too-large, unsupported-media-type, invalid-bundle, bundle-too-large, invalid-query, callback-not-allowed, callback-unsigned, idempotency-conflict, not-found, method-not-allowed, unauthorized, signature-missing, bad-signature, signature-expired, signature-replayed, forbidden, summary-abandoned (callbacks only), rate-limited, budget-exhausted, review-conflict, model-unavailable, still-processing, storage-unavailable, request-timeout, internal."
     ),
     components(schemas(Problem, Bundle)),
     modifiers(&Security),

@@ -78,6 +78,10 @@ pub trait Deliver: Send + Sync + 'static {
     const KINDS: &'static str;
     /// Delivers the row; the value is stored as the row's `result`.
     fn deliver(&self, row: &OutboxRow) -> impl Future<Output = Result<Value, Failure>> + Send;
+    /// Housekeeping when a round found nothing due (the deliverer paces itself).
+    fn idle(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 pub struct Worker<D> {
@@ -131,6 +135,9 @@ impl<D: Deliver> Worker<D> {
                     true
                 }
             };
+            if idle {
+                self.delivery.idle().await;
+            }
             // Busy or idle, shutdown is looked at between rounds.
             let wait = if idle {
                 self.settings.poll

@@ -39,6 +39,16 @@ pub struct WebhookDelivery {
     vault: Arc<Vault>,
     webhooks: Arc<Webhooks>,
     http: reqwest::Client,
+    orphans: OrphanSweep,
+}
+
+/// Finds asynchronous summaries whose maker died (claim expired a whole lease ago, nobody resent
+/// the request): the raw bundle is never stored, so the summary cannot be finished elsewhere;
+/// the claim is released and the caller told through its callback, at most every `every`.
+struct OrphanSweep {
+    lease: Duration,
+    every: Duration,
+    last: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// One POST, ready to sign and send.
@@ -61,14 +71,32 @@ impl Deliver for WebhookDelivery {
         };
         self.post(row.id, out).await
     }
+
+    async fn idle(&self) {
+        let due = {
+            let Ok(mut last) = self.orphans.last.lock() else {
+                return;
+            };
+            let due = last.is_none_or(|t| t.elapsed() >= self.orphans.every);
+            if due {
+                *last = Some(std::time::Instant::now());
+            }
+            due
+        };
+        if due && let Err(e) = self.sweep_orphans().await {
+            tracing::warn!(error = %e, "could not look for abandoned asynchronous summaries");
+        }
+    }
 }
 
 impl WebhookDelivery {
+    /// `lease` is how long a summary's claim lasts without renewal (`server.request_timeout_secs`).
     pub fn new(
         store: Store,
         vault: Arc<Vault>,
         webhooks: Arc<Webhooks>,
         c: &WebhooksConfig,
+        lease: Duration,
     ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(c.timeout_secs.max(1)))
@@ -79,7 +107,37 @@ impl WebhookDelivery {
             vault,
             webhooks,
             http,
+            orphans: OrphanSweep {
+                lease,
+                every: Duration::from_millis(c.poll_interval_ms.max(10) * 20)
+                    .max(Duration::from_millis(200)),
+                last: std::sync::Mutex::new(None),
+            },
         })
+    }
+
+    /// Releases orphaned asynchronous claims and queues their failure callbacks.
+    async fn sweep_orphans(&self) -> Result<usize, crate::store::StoreError> {
+        let lease = i64::try_from(self.orphans.lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let before = i64::try_from(now).unwrap_or(i64::MAX) - lease;
+        let mut released = 0;
+        for o in self.store.orphans(before, 50).await? {
+            let problem = json!({
+                "type": "urn:exbrief:problem:summary-abandoned",
+                "title": "The summary was abandoned",
+                "status": 503,
+                "detail": "the server making this summary stopped before it finished; resend the same request to make it again",
+                "summary_id": o.id,
+                "event_id": o.event_id,
+            });
+            let tell = Webhooks::callback(&o.callback_url, o.key_id.as_deref(), Some(problem));
+            if self.store.release_orphan(&o, &tell).await? {
+                tracing::warn!(summary_id = %o.id, "asynchronous summary abandoned by its maker; claim released, caller told");
+                released += 1;
+            }
+        }
+        Ok(released)
     }
 
     async fn callback(&self, row: &OutboxRow) -> Result<Outgoing, Failure> {
