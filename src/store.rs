@@ -48,6 +48,27 @@ macro_rules! on_pool {
 }
 
 /// The chain head's hash, read in the caller's transaction (which holds the chain lock).
+/// Runs `$body` (a macro taking the transaction's name) in one transaction on either backend,
+/// committing when it returns; evaluates to the body's value.
+macro_rules! in_transaction {
+    ($self:expr, $body:ident) => {{
+        match $self {
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                let out = $body!(tx);
+                tx.commit().await?;
+                out
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let out = $body!(tx);
+                tx.commit().await?;
+                out
+            }
+        }
+    }};
+}
+
 macro_rules! chain_head {
     ($tx:ident) => {{
         let head: Option<(String,)> =
@@ -663,18 +684,7 @@ impl Store {
                 insert_outbox!($tx, outbox, Some(d.summary_id), t);
             }};
         }
-        match self {
-            Store::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                body!(tx);
-                tx.commit().await?;
-            }
-            Store::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                body!(tx);
-                tx.commit().await?;
-            }
-        }
+        in_transaction!(self, body);
         Ok(Decided::Done)
     }
 
@@ -1220,38 +1230,19 @@ impl Store {
                 n
             }};
         }
-        let n = match self {
-            Store::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                let n = body!(tx);
-                tx.commit().await?;
-                n
-            }
-            Store::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let n = body!(tx);
-                tx.commit().await?;
-                n
-            }
-        };
+        let n = in_transaction!(self, body);
         Ok(n == 1)
     }
 
     /// Queues outbox rows on their own (the callback of a summary that failed).
     pub async fn enqueue(&self, rows: &[NewOutbox], summary: Option<Uuid>) -> Result<()> {
         let t = now();
-        match self {
-            Store::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                insert_outbox!(tx, rows, summary, t);
-                tx.commit().await?;
-            }
-            Store::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                insert_outbox!(tx, rows, summary, t);
-                tx.commit().await?;
-            }
+        macro_rules! body {
+            ($tx:ident) => {{
+                insert_outbox!($tx, rows, summary, t);
+            }};
         }
+        in_transaction!(self, body);
         Ok(())
     }
 
@@ -1287,20 +1278,7 @@ impl Store {
                 n
             }};
         }
-        let n = match self {
-            Store::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                let n = body!(tx);
-                tx.commit().await?;
-                n
-            }
-            Store::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let n = body!(tx);
-                tx.commit().await?;
-                n
-            }
-        };
+        let n = in_transaction!(self, body);
         Ok(n == 1)
     }
 
