@@ -160,15 +160,16 @@ pub async fn serve(
         }))
     });
     // Without callbacks or subscriptions no webhook row can be made or delivered: no worker.
-    let webhooks = (!config.webhooks.callback_allow.is_empty()
-        || !config.webhooks.subscriptions.is_empty())
-    .then(|| webhook_worker(config, &pipeline))
-    .transpose()?
-    .map(|w| {
-        tokio::spawn(w.run(async move {
-            let _ = stop_webhooks.wait_for(|stop| *stop).await;
-        }))
-    });
+    let webhooks = pipeline
+        .webhooks()
+        .enabled()
+        .then(|| webhook_worker(config, &pipeline))
+        .transpose()?
+        .map(|w| {
+            tokio::spawn(w.run(async move {
+                let _ = stop_webhooks.wait_for(|stop| *stop).await;
+            }))
+        });
     let retention = tokio::spawn(retention_job(
         pipeline.store().clone(),
         Arc::clone(pipeline.vault()),

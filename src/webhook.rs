@@ -73,6 +73,10 @@ impl AllowList {
         Self::from_urls(prefixes.iter().filter_map(|p| Self::parse_prefix(p).ok()))
     }
 
+    fn from_urls(urls: impl IntoIterator<Item = Url>) -> Self {
+        Self(urls.into_iter().map(Prefix::from).collect())
+    }
+
     /// Checks one configured prefix (also used for subscription URLs).
     pub fn parse_prefix(prefix: &str) -> Result<Url, String> {
         let url = Url::parse(prefix).map_err(|e| format!("`{prefix}` is not a URL: {e}"))?;
@@ -128,12 +132,6 @@ impl From<Url> for Prefix {
     }
 }
 
-impl AllowList {
-    fn from_urls(urls: impl IntoIterator<Item = Url>) -> Self {
-        Self(urls.into_iter().map(Prefix::from).collect())
-    }
-}
-
 /// The webhook side of the configuration, shared by the pipeline, the review and the worker.
 #[derive(Debug, Clone, Default)]
 pub struct Webhooks {
@@ -147,6 +145,11 @@ impl Webhooks {
             allow: AllowList::new(&c.callback_allow),
             subscriptions: c.subscriptions.clone(),
         }
+    }
+
+    /// Whether anything can be sent at all: callbacks allowed, or a subscription.
+    pub fn enabled(&self) -> bool {
+        !self.allow.is_empty() || !self.subscriptions.is_empty()
     }
 
     pub fn subscription(&self, name: &str) -> Option<&Subscription> {

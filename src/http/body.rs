@@ -22,6 +22,14 @@ pub fn bundle(
     Ok((raw, bundle))
 }
 
+/// Takes `callback` out of the document that is redacted: where a summary is delivered is never
+/// shown to a model (nor kept in the prompt log).
+pub fn strip_callback(raw: &mut Value) {
+    if let Some(doc) = raw.as_object_mut() {
+        doc.remove("callback");
+    }
+}
+
 /// Bundle-size limits (`limits.*`): messages, fact values, string length. Checked before any
 /// work, so an oversized bundle costs nothing and stores nothing.
 pub fn within_limits(raw: &Value, limits: &LimitsConfig) -> Result<(), Problem> {

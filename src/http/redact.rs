@@ -36,10 +36,7 @@ async fn redact(
     let (mut raw, mut bundle) = body::bundle(&headers, body, state.max_json_depth)?;
     body::within_limits(&raw, &state.limits)?;
     body::apply_key_policy(&caller, &mut bundle)?;
-    // As in summarize: where a callback goes is never sent to a model.
-    if let Some(doc) = raw.as_object_mut() {
-        doc.remove("callback");
-    }
+    body::strip_callback(&mut raw);
     let redactor = state
         .pipeline
         .policies()

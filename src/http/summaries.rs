@@ -59,10 +59,7 @@ async fn summarize(
         Some(c) => Some(callback_url(&state, &caller, c.url)?),
         None => None,
     };
-    // Where to deliver is not part of what is redacted and sent to a model.
-    if let Some(doc) = raw.as_object_mut() {
-        doc.remove("callback");
-    }
+    body::strip_callback(&mut raw);
     let respond_async = callback.is_some() || prefers_async(&headers);
     let input = SummarizeInput {
         raw,

@@ -117,11 +117,10 @@ impl WebhookDelivery {
     }
 
     /// Releases orphaned asynchronous claims and queues their failure callbacks.
-    async fn sweep_orphans(&self) -> Result<usize, crate::store::StoreError> {
+    async fn sweep_orphans(&self) -> Result<(), crate::store::StoreError> {
         let lease = i64::try_from(self.orphans.lease.as_millis()).unwrap_or(i64::MAX / 2);
         let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
         let before = i64::try_from(now).unwrap_or(i64::MAX) - lease;
-        let mut released = 0;
         for o in self.store.orphans(before, 50).await? {
             let problem = json!({
                 "type": "urn:exbrief:problem:summary-abandoned",
@@ -134,10 +133,9 @@ impl WebhookDelivery {
             let tell = Webhooks::callback(&o.callback_url, o.key_id.as_deref(), Some(problem));
             if self.store.release_orphan(&o, &tell).await? {
                 tracing::warn!(summary_id = %o.id, "asynchronous summary abandoned by its maker; claim released, caller told");
-                released += 1;
             }
         }
-        Ok(released)
+        Ok(())
     }
 
     async fn callback(&self, row: &OutboxRow) -> Result<Outgoing, Failure> {
