@@ -5,6 +5,7 @@
 # Every process listens on 127.0.0.1 and is stopped by PID at the end.
 #
 #   bench/load.sh     # RATE=500 SECONDS_PER_RUN=10 BURST=2000 MAX_CONCURRENT=8192; SQLite, then PostgreSQL
+#   BACKENDS=sqlite LATENCIES=0 EXBRIEF_BIN=/tmp/exbrief-old bench/load.sh   # a subset, another build
 set -euo pipefail
 ulimit -n "$(ulimit -Hn)"
 cd "$(dirname "$0")/.."
@@ -13,8 +14,15 @@ SECS="${SECONDS_PER_RUN:-10}"
 BURST="${BURST:-2000}"
 EX_PORT=18090
 FAKE_PORT=18091
-cargo build --release --quiet --bin exbrief --example loadbench
-BIN="$PWD/target/release/exbrief"
+# EXBRIEF_BIN: an exbrief binary built elsewhere (e.g. from another commit, to compare two
+# builds in one sitting); by default the checkout's own release build.
+if [[ -n "${EXBRIEF_BIN:-}" ]]; then
+  cargo build --release --quiet --example loadbench
+  BIN="$EXBRIEF_BIN"
+else
+  cargo build --release --quiet --bin exbrief --example loadbench
+  BIN="$PWD/target/release/exbrief"
+fi
 LB="$PWD/target/release/examples/loadbench"
 work="$(mktemp -d)"
 pg_db="exbrief_load_$$"
@@ -61,7 +69,7 @@ run_backend() { # label url
   local label=$1 url=$2
   local key
   key=$("$BIN" --database-url "$url" keys create --name bench --scopes summarize | awk '/^secret:/ {print $2}')
-  for latency in 0 500; do
+  for latency in ${LATENCIES:-0 500}; do
     start_fake "$latency"
     "$BIN" --database-url "$url" serve --listen "127.0.0.1:$EX_PORT" >"$work/ex.log" 2>&1 & local ex=$!; pids+=("$ex")
     wait_port "$EX_PORT"
@@ -78,10 +86,15 @@ run_backend() { # label url
   kill "$ex"; wait "$ex" 2>/dev/null || true
 }
 
-run_backend SQLite "sqlite://$work/load.db"
-if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
-  psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $pg_db" >/dev/null
-  run_backend PostgreSQL "postgres://postgres@127.0.0.1:5432/$pg_db"
-else
-  echo "PostgreSQL not answering on 127.0.0.1:5432: skipped"
+backends="${BACKENDS:-sqlite postgresql}"
+if [[ " $backends " == *" sqlite "* ]]; then
+  run_backend SQLite "sqlite://$work/load.db"
+fi
+if [[ " $backends " == *" postgresql "* ]]; then
+  if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+    psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $pg_db" >/dev/null
+    run_backend PostgreSQL "postgres://postgres@127.0.0.1:5432/$pg_db"
+  else
+    echo "PostgreSQL not answering on 127.0.0.1:5432: skipped"
+  fi
 fi

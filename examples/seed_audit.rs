@@ -9,7 +9,7 @@ use std::sync::Arc;
 use exbrief::bundle::Bundle;
 use exbrief::config::Config;
 use exbrief::pipeline::SummarizeInput;
-use exbrief::store::{AuditFilter, NewPromptLog};
+use exbrief::store::{AuditFilter, NewPromptLog, json_text};
 use uuid::Uuid;
 
 #[tokio::main]
@@ -80,17 +80,17 @@ async fn main() -> anyhow::Result<()> {
             policy_sha256: t.policy_sha256.clone().unwrap_or_default(),
             provider: t.provider.clone().unwrap_or_default(),
             model: t.model.clone().unwrap_or_default(),
-            parameters: t.parameters.clone().map(|j| j.0).unwrap_or_default(),
-            messages: t.messages.clone().map(|j| j.0).unwrap_or_default(),
-            raw_response: t.raw_response.clone().map(|j| j.0),
-            parsed_output: t.parsed_output.clone().map(|j| j.0),
+            parameters: json_text(&t.parameters.as_ref().map(|j| &j.0)),
+            messages: json_text(&t.messages.as_ref().map(|j| &j.0)),
+            raw_response: t.raw_response.as_ref().map(|j| json_text(&j.0)),
+            parsed_output: t.parsed_output.as_ref().map(|j| json_text(&j.0)),
             prompt_tokens: t.prompt_tokens,
             completion_tokens: t.completion_tokens,
             total_tokens: t.total_tokens,
             latency_ms: t.latency_ms.unwrap_or(0),
             outcome: t.outcome.clone().unwrap_or_default(),
             error: t.error.clone(),
-            redaction_counts: t.redaction_counts.clone().map(|j| j.0).unwrap_or_default(),
+            redaction_counts: json_text(&t.redaction_counts.as_ref().map(|j| &j.0)),
         });
         written += 1;
         if batch.len() == 1000 || written == rows {

@@ -27,10 +27,15 @@ const PAGE: i64 = 500;
 /// `sha256(prev_hash || "\n" || canonical_json(row))`, hex. `serde_json` objects keep keys
 /// sorted, so serialising a `Value` is canonical for our purposes.
 pub fn chain_hash(prev_hash: &str, row: &Value) -> String {
+    chain_hash_text(prev_hash, &row.to_string())
+}
+
+/// [`chain_hash`] of a row already serialised canonically.
+pub fn chain_hash_text(prev_hash: &str, canonical: &str) -> String {
     let mut h = Sha256::new();
     h.update(prev_hash.as_bytes());
     h.update(b"\n");
-    h.update(row.to_string().as_bytes());
+    h.update(canonical.as_bytes());
     hex::encode(h.finalize())
 }
 

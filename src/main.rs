@@ -16,6 +16,7 @@ use tracing_subscriber::EnvFilter;
 
 /// mimalloc: under load the service allocates and frees many short-lived JSON values from many
 /// threads; glibc's per-thread arenas then hold on to freed memory (issue 9's RSS figures).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -585,7 +586,7 @@ fn prompts_command(config: &Config, command: PromptsCommand) -> anyhow::Result<(
                            "sha256": redactor.policy().sha256},
                 "parameters": {"temperature": rendered.meta.temperature,
                                "max_tokens": rendered.meta.max_tokens, "top_p": rendered.meta.top_p},
-                "messages": rendered.messages,
+                "messages": &*rendered.messages,
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
         }

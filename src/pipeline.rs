@@ -465,19 +465,28 @@ impl Pipeline {
     async fn produce_inner(
         &self,
         owned: Owned,
-        input: SummarizeInput,
+        mut input: SummarizeInput,
         templates: Vec<TemplateRef>,
         redactor: &Redactor,
     ) -> Result<Value, PipelineError> {
         let id = owned.id;
-        let bundle = &input.bundle;
         let redacted = redactor.redact(&input.raw);
+        // The caller's document and the typed copies of its facts and messages (made to
+        // validate it) are not needed once it is redacted; without this they would be held
+        // through the model calls.
+        input.raw = Value::Null;
+        input.bundle.facts = Map::new();
+        input.bundle.messages = Vec::new();
+        let bundle = &input.bundle;
         let language = bundle.reply_language();
-        let context = prompts::context(&redacted.value, &language);
-        let rendered = templates
-            .iter()
-            .map(|t| self.prompts.render(t, &context))
-            .collect::<Result<Vec<_>, _>>()?;
+        // The template context is needed only to render; it is not kept across the model calls.
+        let rendered = {
+            let context = prompts::context(&redacted.value, &language);
+            templates
+                .iter()
+                .map(|t| self.prompts.render(t, &context))
+                .collect::<Result<Vec<_>, _>>()?
+        };
         let runs = join_all(rendered.iter().map(|r| {
             let req = ModelRequest {
                 task: r.template.task,
@@ -491,19 +500,11 @@ impl Pipeline {
 
         let mut results: Vec<(TaskResult, &TemplateRef)> = Vec::new();
         let mut failed: Option<String> = None;
-        let mut all_attempts: Vec<(TemplateRef, Attempt)> = Vec::new();
+        // The attempts of tasks that failed; those of the others stay in their results.
+        let mut failed_attempts: Vec<(&TemplateRef, Attempt)> = Vec::new();
         for (run, r) in runs.into_iter().zip(&rendered) {
             match run {
-                Ok(result) => {
-                    all_attempts.extend(
-                        result
-                            .attempts
-                            .iter()
-                            .cloned()
-                            .map(|a| (r.template.clone(), a)),
-                    );
-                    results.push((result, &r.template));
-                }
+                Ok(result) => results.push((result, &r.template)),
                 Err(LlmError::Unavailable {
                     reason,
                     attempts,
@@ -514,12 +515,17 @@ impl Pipeline {
                     attempts,
                     task,
                 }) => {
-                    all_attempts.extend(attempts.into_iter().map(|a| (r.template.clone(), a)));
+                    failed_attempts.extend(attempts.into_iter().map(|a| (&r.template, a)));
                     failed.get_or_insert(format!("{task}: {reason}"));
                 }
             }
         }
-        record_metrics(all_attempts.iter().map(|(_, a)| a), &redacted);
+        let all_attempts: Vec<(&TemplateRef, &Attempt)> = results
+            .iter()
+            .flat_map(|(result, t)| result.attempts.iter().map(move |a| (*t, a)))
+            .chain(failed_attempts.iter().map(|(t, a)| (*t, a)))
+            .collect();
+        record_metrics(all_attempts.iter().map(|(_, a)| *a), &redacted);
         let logs: Vec<NewPromptLog> = all_attempts
             .iter()
             .map(|(t, a)| log_row(id, &input, redactor, &redacted, t, a))
@@ -776,17 +782,17 @@ fn log_row(
         policy_sha256: redactor.policy().sha256.clone(),
         provider: a.provider.to_owned(),
         model: a.model.clone(),
-        parameters: a.parameters.clone(),
-        messages: json!(a.messages),
-        raw_response: a.raw_response.clone(),
-        parsed_output: a.parsed.clone(),
+        parameters: store::json_text(&*a.parameters),
+        messages: store::json_text(&*a.messages),
+        raw_response: a.raw_response.as_ref().map(store::json_text),
+        parsed_output: a.parsed.as_ref().map(store::json_text),
         prompt_tokens: a.usage.as_ref().map(|u| u.prompt_tokens as i64),
         completion_tokens: a.usage.as_ref().map(|u| u.completion_tokens as i64),
         total_tokens: a.usage.as_ref().map(|u| u.total_tokens as i64),
         latency_ms: a.latency_ms as i64,
         outcome: label(json!(a.outcome)),
         error: a.error.clone(),
-        redaction_counts: json!(redacted.counts),
+        redaction_counts: store::json_text(&redacted.counts),
     }
 }
 

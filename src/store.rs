@@ -4,6 +4,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use sqlx::postgres::{PgPoolOptions, Postgres};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -106,13 +107,14 @@ macro_rules! insert_outbox {
 }
 
 macro_rules! insert_logs {
-    ($tx:ident, $logs:expr) => {{
+    ($tx:ident, $logs:expr, $texts:expr) => {{
         let logs: &[NewPromptLog] = $logs;
+        let texts: &[String] = $texts;
         if !logs.is_empty() {
             let mut prev = chain_head!($tx);
             let mut chained = Vec::with_capacity(logs.len());
-            for l in logs {
-                let hash = audit::chain_hash(&prev, &l.canonical());
+            for (l, text) in logs.iter().zip(texts) {
+                let hash = audit::chain_hash_text(&prev, text);
                 chained.push((l, std::mem::replace(&mut prev, hash.clone()), hash));
             }
             let mut qb = sqlx::QueryBuilder::new(
@@ -138,17 +140,17 @@ macro_rules! insert_logs {
                     .push_bind(&l.policy_sha256)
                     .push_bind(&l.provider)
                     .push_bind(&l.model)
-                    .push_bind(Json(&l.parameters))
-                    .push_bind(Json(&l.messages))
-                    .push_bind(l.raw_response.as_ref().map(Json))
-                    .push_bind(l.parsed_output.as_ref().map(Json))
+                    .push_bind(Json(&*l.parameters))
+                    .push_bind(Json(&*l.messages))
+                    .push_bind(l.raw_response.as_deref().map(Json))
+                    .push_bind(l.parsed_output.as_deref().map(Json))
                     .push_bind(l.prompt_tokens)
                     .push_bind(l.completion_tokens)
                     .push_bind(l.total_tokens)
                     .push_bind(l.latency_ms)
                     .push_bind(&l.outcome)
                     .push_bind(&l.error)
-                    .push_bind(Json(&l.redaction_counts))
+                    .push_bind(Json(&*l.redaction_counts))
                     .push_bind(prev.as_str())
                     .push_bind(hash.as_str());
             });
@@ -328,6 +330,11 @@ pub struct Orphan {
 }
 
 /// One prompt-log row before it is chained. Field meanings: DESIGN.md, "Data at rest".
+///
+/// The JSON columns are held as their canonical text (keys sorted, compact — what serialising
+/// a [`Value`] gives), written once when the row is made: a summary's rows wait for the
+/// database with no JSON trees behind them, and neither the insert nor the chain hash copies
+/// or re-serialises them ([`NewPromptLog::canonical_text`]).
 #[derive(Debug, Clone)]
 pub struct NewPromptLog {
     pub id: Uuid,
@@ -345,36 +352,99 @@ pub struct NewPromptLog {
     pub policy_sha256: String,
     pub provider: String,
     pub model: String,
-    pub parameters: Value,
-    pub messages: Value,
-    pub raw_response: Option<Value>,
-    pub parsed_output: Option<Value>,
+    pub parameters: Box<RawValue>,
+    pub messages: Box<RawValue>,
+    pub raw_response: Option<Box<RawValue>>,
+    pub parsed_output: Option<Box<RawValue>>,
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
     pub total_tokens: Option<i64>,
     pub latency_ms: i64,
     pub outcome: String,
     pub error: Option<String>,
-    pub redaction_counts: Value,
+    pub redaction_counts: Box<RawValue>,
+}
+
+/// The text of a JSON column: `value` serialised. Callers pass values whose objects serialise
+/// with sorted keys (a [`Value`], a `BTreeMap`, or a struct written in key order), so the text
+/// is canonical.
+pub fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value)
+        .unwrap_or_else(|_| RawValue::from_string("null".to_owned()).unwrap_or_default())
+}
+
+/// [`NewPromptLog`]'s canonical JSON, borrowed: the same keys as [`ChainRow::canonical`] for a
+/// model call, declared in sorted order so that serde writes them as a `Value` would.
+#[derive(serde::Serialize)]
+struct CanonicalLog<'a> {
+    attempt_kind: &'a str,
+    completion_tokens: Option<i64>,
+    created_at: String,
+    error: &'a Option<String>,
+    event_id: &'a str,
+    event_type: &'a str,
+    id: Uuid,
+    key_id: &'a Option<String>,
+    latency_ms: i64,
+    messages: &'a RawValue,
+    model: &'a str,
+    outcome: &'a str,
+    parameters: &'a RawValue,
+    parsed_output: Option<&'a RawValue>,
+    policy_sha256: &'a str,
+    policy_version: &'a str,
+    prompt_tokens: Option<i64>,
+    provider: &'a str,
+    raw_response: Option<&'a RawValue>,
+    redaction_counts: &'a RawValue,
+    request_id: &'a str,
+    summary_id: Uuid,
+    task: &'a str,
+    template_sha256: &'a str,
+    template_version: &'a str,
+    total_tokens: Option<i64>,
 }
 
 impl NewPromptLog {
-    /// The canonical JSON the chain hash covers: every column but `seq`, `prev_hash` and `hash`.
-    pub fn canonical(&self) -> Value {
-        json!({
-            "id": self.id, "created_at": rfc3339(self.created_at), "request_id": self.request_id,
-            "key_id": self.key_id, "summary_id": self.summary_id, "event_id": self.event_id,
-            "event_type": self.event_type, "task": self.task, "attempt_kind": self.attempt_kind,
-            "template_version": self.template_version, "template_sha256": self.template_sha256,
-            "policy_version": self.policy_version, "policy_sha256": self.policy_sha256,
-            "provider": self.provider, "model": self.model, "parameters": self.parameters,
-            "messages": self.messages, "raw_response": self.raw_response,
-            "parsed_output": self.parsed_output, "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens, "total_tokens": self.total_tokens,
-            "latency_ms": self.latency_ms, "outcome": self.outcome, "error": self.error,
-            "redaction_counts": self.redaction_counts,
+    /// The canonical JSON the chain hash covers: every column but `seq`, `prev_hash` and
+    /// `hash` — the same text as [`ChainRow::canonical`] gives once the row is stored.
+    pub fn canonical_text(&self) -> String {
+        serde_json::to_string(&CanonicalLog {
+            attempt_kind: &self.attempt_kind,
+            completion_tokens: self.completion_tokens,
+            created_at: rfc3339(self.created_at),
+            error: &self.error,
+            event_id: &self.event_id,
+            event_type: &self.event_type,
+            id: self.id,
+            key_id: &self.key_id,
+            latency_ms: self.latency_ms,
+            messages: &self.messages,
+            model: &self.model,
+            outcome: &self.outcome,
+            parameters: &self.parameters,
+            parsed_output: self.parsed_output.as_deref(),
+            policy_sha256: &self.policy_sha256,
+            policy_version: &self.policy_version,
+            prompt_tokens: self.prompt_tokens,
+            provider: &self.provider,
+            raw_response: self.raw_response.as_deref(),
+            redaction_counts: &self.redaction_counts,
+            request_id: &self.request_id,
+            summary_id: self.summary_id,
+            task: &self.task,
+            template_sha256: &self.template_sha256,
+            template_version: &self.template_version,
+            total_tokens: self.total_tokens,
         })
+        .unwrap_or_default()
     }
+}
+
+/// Each row's canonical text, made before a transaction begins so that the chain lock is held
+/// only for hashing and the insert.
+fn canonical_texts(logs: &[NewPromptLog]) -> Vec<String> {
+    logs.iter().map(NewPromptLog::canonical_text).collect()
 }
 
 /// A summary's pseudonym map, sealed, and when retention deletes it.
@@ -578,19 +648,20 @@ impl Store {
         outbox: &[NewOutbox],
     ) -> Result<()> {
         let now = now();
+        let severity = document["classification"]["severity"].as_str();
         macro_rules! body {
-            ($tx:ident) => {{
+            ($tx:ident, $document:expr) => {{
                 // The summary update comes first: it takes SQLite's write lock before the chain
                 // head is read, so concurrent writers cannot fork the chain.
                 let updated = sqlx::query(
                     "UPDATE summaries SET status = 'pending_review', document = $1, updated_at = $2, \
                      severity = $5 WHERE id = $3 AND owner = $4 AND status = 'processing'",
                 )
-                .bind(Json(document))
+                .bind(Json(&*$document))
                 .bind(now)
                 .bind(id)
                 .bind(owner)
-                .bind(document["classification"]["severity"].as_str())
+                .bind(severity)
                 .execute(&mut *$tx)
                 .await?
                 .rows_affected();
@@ -615,20 +686,24 @@ impl Store {
                 insert_outbox!($tx, outbox, Some(id), now);
             }};
         }
+        // The JSON is written once a connection is ours (so only as many summaries as the pool
+        // has connections hold it at once) and before the first write takes SQLite's write lock.
         match self {
             Store::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
-                body!(tx);
-                insert_logs!(tx, logs);
+                let (texts, document) = (canonical_texts(logs), json_text(document));
+                body!(tx, document);
+                insert_logs!(tx, logs, &texts);
                 tx.commit().await?;
             }
             Store::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                body!(tx);
+                let (texts, document) = (canonical_texts(logs), json_text(document));
+                body!(tx, document);
                 // The chain lock is taken last, so replicas wait on each other only for the
                 // chain's own rows and the commit.
                 lock_chain_pg(&mut tx).await?;
-                insert_logs!(tx, logs);
+                insert_logs!(tx, logs, &texts);
                 tx.commit().await?;
             }
         }
@@ -780,6 +855,7 @@ impl Store {
     /// Gives a claim back (the model failed and config says 503) while keeping the prompt-log
     /// rows of the failed tries. One transaction.
     pub async fn abandon(&self, id: Uuid, owner: Uuid, logs: &[NewPromptLog]) -> Result<()> {
+        let texts = canonical_texts(logs);
         macro_rules! body {
             ($tx:ident) => {{
                 sqlx::query(
@@ -789,7 +865,7 @@ impl Store {
                 .bind(owner)
                 .execute(&mut *$tx)
                 .await?;
-                insert_logs!($tx, logs);
+                insert_logs!($tx, logs, &texts);
             }};
         }
         match self {
@@ -813,6 +889,7 @@ impl Store {
         if logs.is_empty() {
             return Ok(());
         }
+        let texts = canonical_texts(logs);
         match self {
             Store::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
@@ -820,13 +897,13 @@ impl Store {
                 sqlx::query("UPDATE summaries SET updated_at = updated_at WHERE 0 = 1")
                     .execute(&mut *tx)
                     .await?;
-                insert_logs!(tx, logs);
+                insert_logs!(tx, logs, &texts);
                 tx.commit().await?;
             }
             Store::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 lock_chain_pg(&mut tx).await?;
-                insert_logs!(tx, logs);
+                insert_logs!(tx, logs, &texts);
                 tx.commit().await?;
             }
         }
@@ -1562,4 +1639,71 @@ where
     .bind(k.webhook.as_ref().map(|w| w.nonce.clone()))
     .bind(k.webhook.as_ref().map(|w| w.ciphertext.clone()))
     .bind(k.created_at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(optional: bool) -> NewPromptLog {
+        let some = |s: &str| optional.then(|| s.to_owned());
+        NewPromptLog {
+            id: Uuid::now_v7(),
+            created_at: now(),
+            request_id: "req \"1\"".into(),
+            key_id: some("key-1"),
+            summary_id: Uuid::now_v7(),
+            event_id: "ev-ü".into(),
+            event_type: "receipt_delay".into(),
+            task: "customer_reply".into(),
+            attempt_kind: "repair".into(),
+            template_version: "v2".into(),
+            template_sha256: "ab".repeat(32),
+            policy_version: "2026.11".into(),
+            policy_sha256: "cd".repeat(32),
+            provider: "openai".into(),
+            model: "m".into(),
+            parameters: json_text(&json!({"model": "m", "temperature": 0.2,
+                "response_format": {"type": "json_schema", "json_schema": {"strict": true}}})),
+            messages: json_text(&[crate::prompts::ChatMessage {
+                role: "user",
+                content: "<b>\n\u{2028}".into(),
+            }]),
+            raw_response: optional.then(|| json_text(&json!({"choices": [], "id": 1}))),
+            parsed_output: optional.then(|| json_text(&json!({"b": 1, "a": [null]}))),
+            prompt_tokens: optional.then_some(9),
+            completion_tokens: None,
+            total_tokens: optional.then_some(-1),
+            latency_ms: 12,
+            outcome: "ok".into(),
+            error: some("x\ty"),
+            redaction_counts: json_text(&std::collections::BTreeMap::from([("pricing", 2)])),
+        }
+    }
+
+    /// The borrowed canonical form hashes exactly what a `Value` built from the same row (as
+    /// `ChainRow::canonical` does after a round trip) serialises to.
+    #[test]
+    fn canonical_text_is_the_value_form() {
+        for optional in [true, false] {
+            let r = row(optional);
+            let parse = |raw: &RawValue| serde_json::from_str::<Value>(raw.get()).unwrap();
+            let expected = json!({
+                "id": r.id, "created_at": rfc3339(r.created_at), "request_id": r.request_id,
+                "key_id": r.key_id, "summary_id": r.summary_id, "event_id": r.event_id,
+                "event_type": r.event_type, "task": r.task, "attempt_kind": r.attempt_kind,
+                "template_version": r.template_version, "template_sha256": r.template_sha256,
+                "policy_version": r.policy_version, "policy_sha256": r.policy_sha256,
+                "provider": r.provider, "model": r.model, "parameters": parse(&r.parameters),
+                "messages": parse(&r.messages),
+                "raw_response": r.raw_response.as_deref().map(parse),
+                "parsed_output": r.parsed_output.as_deref().map(parse),
+                "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
+                "total_tokens": r.total_tokens, "latency_ms": r.latency_ms,
+                "outcome": r.outcome, "error": r.error,
+                "redaction_counts": parse(&r.redaction_counts),
+            });
+            assert_eq!(r.canonical_text(), expected.to_string());
+        }
+    }
 }

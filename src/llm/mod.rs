@@ -87,11 +87,13 @@ pub trait Provider: Send + Sync {
     /// `openai` for any OpenAI-compatible endpoint, `offline` for the rule-based one.
     fn name(&self) -> &'static str;
     fn model(&self) -> &str;
-    /// The request parameters as sent, for the prompt log.
-    fn parameters(&self, req: &ModelRequest<'_>) -> Value;
+    /// The request parameters as sent (everything but the messages), for the request and the
+    /// prompt log; shared, since they are the same for every call with one template.
+    fn parameters(&self, req: &ModelRequest<'_>) -> Arc<Value>;
     fn complete<'a>(
         &'a self,
         req: &'a ModelRequest<'a>,
+        parameters: &'a Value,
         messages: &'a [ChatMessage],
     ) -> BoxFuture<'a, Result<ModelReply, ProviderError>>;
 }
@@ -120,8 +122,8 @@ pub struct Attempt {
     pub kind: AttemptKind,
     pub provider: &'static str,
     pub model: String,
-    pub parameters: Value,
-    pub messages: Vec<ChatMessage>,
+    pub parameters: Arc<Value>,
+    pub messages: Arc<Vec<ChatMessage>>,
     pub started_at: OffsetDateTime,
     pub latency_ms: u64,
     pub raw_response: Option<Value>,
@@ -248,7 +250,7 @@ impl Llm {
             return self.offline(req, AttemptKind::First, attempts).await;
         };
         let validator = Some(&*req.rendered.validator);
-        let mut messages = req.rendered.messages.clone();
+        let mut messages = Arc::clone(&req.rendered.messages);
         let mut kind = AttemptKind::First;
         let mut retries = 0u32;
         let mut repaired = false;
@@ -259,14 +261,14 @@ impl Llm {
                 .await;
             let started_at = OffsetDateTime::now_utc();
             let clock = Instant::now();
-            let result = primary.complete(req, &messages).await;
+            let result = primary.complete(req, &parameters, &messages).await;
             let mut attempt = Attempt {
                 task: req.task,
                 kind,
                 provider: primary.name(),
                 model: primary.model().to_owned(),
                 parameters,
-                messages: messages.clone(),
+                messages: Arc::clone(&messages),
                 started_at,
                 latency_ms: clock.elapsed().as_millis() as u64,
                 raw_response: None,
@@ -303,11 +305,12 @@ impl Llm {
                             }
                             repaired = true;
                             kind = AttemptKind::Repair;
-                            messages.push(ChatMessage {
+                            let repair = Arc::make_mut(&mut messages);
+                            repair.push(ChatMessage {
                                 role: "assistant",
                                 content: reply.content,
                             });
-                            messages.push(ChatMessage {
+                            repair.push(ChatMessage {
                                 role: "user",
                                 content: format!(
                                     "Your previous answer was not valid: {problem}. Answer again with exactly one JSON object that follows the schema, and nothing else."
@@ -373,7 +376,11 @@ impl Llm {
     ) -> Result<TaskResult, LlmError> {
         let started_at = OffsetDateTime::now_utc();
         let clock = Instant::now();
-        let reply = self.offline.complete(req, &req.rendered.messages).await;
+        let parameters = self.offline.parameters(req);
+        let reply = self
+            .offline
+            .complete(req, &parameters, &req.rendered.messages)
+            .await;
         let reply = match reply {
             Ok(reply) => reply,
             Err(e) => {
@@ -400,8 +407,8 @@ impl Llm {
             kind,
             provider: self.offline.name(),
             model: self.offline.model().to_owned(),
-            parameters: self.offline.parameters(req),
-            messages: req.rendered.messages.clone(),
+            parameters,
+            messages: Arc::clone(&req.rendered.messages),
             started_at,
             latency_ms: clock.elapsed().as_millis() as u64,
             raw_response: Some(reply.raw),

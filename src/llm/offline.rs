@@ -1,6 +1,8 @@
 //! The offline provider: deterministic rules over the (redacted) bundle's facts. The default
 //! without a model, and the fallback when the model fails. Its outputs say how they were made.
 
+use std::sync::{Arc, LazyLock};
+
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use time::{Date, OffsetDateTime, PrimitiveDateTime, format_description::BorrowedFormatItem};
@@ -25,13 +27,16 @@ impl Provider for OfflineProvider {
         "offline-rules-1"
     }
 
-    fn parameters(&self, _req: &ModelRequest<'_>) -> Value {
-        json!({"model": self.model()})
+    fn parameters(&self, _req: &ModelRequest<'_>) -> Arc<Value> {
+        static PARAMETERS: LazyLock<Arc<Value>> =
+            LazyLock::new(|| Arc::new(json!({"model": "offline-rules-1"})));
+        Arc::clone(&PARAMETERS)
     }
 
     fn complete<'a>(
         &'a self,
         req: &'a ModelRequest<'a>,
+        _parameters: &'a Value,
         _messages: &'a [ChatMessage],
     ) -> BoxFuture<'a, Result<ModelReply, ProviderError>> {
         let facts = Facts::read(req.bundle);

@@ -1,8 +1,9 @@
 //! Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, llama.cpp's server, Ollama),
 //! through async-openai with raw JSON requests.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_openai::Client;
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use super::{ModelReply, ModelRequest, Provider, ProviderError, Usage};
+use crate::bundle::Task;
 use crate::config::{LlmConfig, StructuredOutput};
 use crate::prompts::ChatMessage;
 
@@ -23,9 +25,17 @@ use crate::prompts::ChatMessage;
 #[derive(serde::Serialize)]
 struct Body<'a> {
     #[serde(flatten)]
-    parameters: Value,
+    parameters: &'a Value,
     messages: &'a [ChatMessage],
     stream: bool,
+}
+
+/// Which `response_format` a request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Format {
+    Schema,
+    Object,
+    Plain,
 }
 
 pub struct OpenAiProvider {
@@ -36,6 +46,10 @@ pub struct OpenAiProvider {
     /// Set once the endpoint has rejected `json_schema`; `auto` then asks for `json_object`.
     schema_unsupported: AtomicBool,
     permits: Arc<Semaphore>,
+    /// Parameters per template (task, sha256) and format, built once: the JSON schema inside
+    /// is the largest part of a request after the messages, and would otherwise be copied for
+    /// every call and every prompt-log row.
+    parameters: Mutex<HashMap<(Task, String, Format), Arc<Value>>>,
 }
 
 impl OpenAiProvider {
@@ -62,33 +76,43 @@ impl OpenAiProvider {
             mode: cfg.structured_output,
             schema_unsupported: AtomicBool::new(false),
             permits: Arc::new(Semaphore::new(cfg.max_concurrent)),
+            parameters: Mutex::default(),
         })
     }
 
-    fn response_format(&self, req: &ModelRequest<'_>) -> Option<Value> {
-        let schema_format = || {
-            json!({"type": "json_schema", "json_schema": {
-                "name": req.task.as_str(), "strict": true, "schema": req.rendered.schema}})
-        };
+    fn format(&self) -> Format {
         match self.mode {
-            StructuredOutput::JsonSchema => Some(schema_format()),
+            StructuredOutput::JsonSchema => Format::Schema,
             StructuredOutput::Auto if !self.schema_unsupported.load(Ordering::Relaxed) => {
-                Some(schema_format())
+                Format::Schema
             }
-            StructuredOutput::Auto | StructuredOutput::JsonObject => {
-                Some(json!({"type": "json_object"}))
-            }
-            StructuredOutput::None => None,
+            StructuredOutput::Auto | StructuredOutput::JsonObject => Format::Object,
+            StructuredOutput::None => Format::Plain,
         }
     }
 
-    /// The request body, borrowing the messages (serialised once, straight into the request).
-    fn body<'a>(&self, req: &ModelRequest<'_>, messages: &'a [ChatMessage]) -> Body<'a> {
-        Body {
-            parameters: self.parameters(req),
-            messages,
-            stream: false,
+    fn build_parameters(&self, req: &ModelRequest<'_>, format: Format) -> Value {
+        let meta = &req.rendered.meta;
+        let mut p = json!({"model": self.model});
+        if let Some(t) = meta.temperature {
+            p["temperature"] = json!(t);
         }
+        if let Some(t) = meta.max_tokens {
+            p["max_tokens"] = json!(t);
+        }
+        if let Some(t) = meta.top_p {
+            p["top_p"] = json!(t);
+        }
+        match format {
+            Format::Schema => {
+                p["response_format"] = json!({"type": "json_schema", "json_schema": {
+                    "name": req.task.as_str(), "strict": true,
+                    "schema": &*req.rendered.schema}});
+            }
+            Format::Object => p["response_format"] = json!({"type": "json_object"}),
+            Format::Plain => {}
+        }
+        p
     }
 }
 
@@ -101,32 +125,33 @@ impl Provider for OpenAiProvider {
         &self.model
     }
 
-    fn parameters(&self, req: &ModelRequest<'_>) -> Value {
-        let meta = &req.rendered.meta;
-        let mut p = json!({"model": self.model});
-        if let Some(t) = meta.temperature {
-            p["temperature"] = json!(t);
-        }
-        if let Some(t) = meta.max_tokens {
-            p["max_tokens"] = json!(t);
-        }
-        if let Some(t) = meta.top_p {
-            p["top_p"] = json!(t);
-        }
-        if let Some(f) = self.response_format(req) {
-            p["response_format"] = f;
-        }
-        p
+    fn parameters(&self, req: &ModelRequest<'_>) -> Arc<Value> {
+        let format = self.format();
+        let key = (req.task, req.rendered.template.sha256.clone(), format);
+        let mut cache = self
+            .parameters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(
+            cache
+                .entry(key)
+                .or_insert_with(|| Arc::new(self.build_parameters(req, format))),
+        )
     }
 
     fn complete<'a>(
         &'a self,
-        req: &'a ModelRequest<'a>,
+        _req: &'a ModelRequest<'a>,
+        parameters: &'a Value,
         messages: &'a [ChatMessage],
     ) -> BoxFuture<'a, Result<ModelReply, ProviderError>> {
         Box::pin(async move {
-            let body = self.body(req, messages);
-            let asked_for_schema = body.parameters["response_format"]["type"] == "json_schema";
+            let body = Body {
+                parameters,
+                messages,
+                stream: false,
+            };
+            let asked_for_schema = parameters["response_format"]["type"] == "json_schema";
             let _permit =
                 self.permits.acquire().await.map_err(|_| {
                     ProviderError::Transport("model call limiter closed".to_owned())
