@@ -484,7 +484,7 @@ impl Redactor {
         for p in &text_paths {
             if let Some(Value::String(s)) = get_mut(&mut out, p) {
                 let original = std::mem::take(s);
-                *s = self.text(&original, &path::render(p), &known, &mut state);
+                *s = self.text(&original, At::Steps(p), &known, &mut state);
             }
         }
         let mut counts: BTreeMap<String, u32> =
@@ -519,7 +519,7 @@ impl Redactor {
         }
         self.learn_free_names(text, &mut state);
         let known = KnownNames::new(std::mem::take(&mut state.known));
-        let out = self.text(text, "$", &known, &mut state);
+        let out = self.text(text, At::Text("$"), &known, &mut state);
         (out, state.findings)
     }
 
@@ -559,7 +559,8 @@ impl Redactor {
                         let key = if is_identifier(&k) {
                             k
                         } else {
-                            self.text(&k, &format!("{parent} (field name)"), &none, state)
+                            let at = format!("{parent} (field name)");
+                            self.text(&k, At::Text(&at), &none, state)
                         };
                         map.insert(key, child);
                     }
@@ -828,7 +829,10 @@ impl Redactor {
     }
 
     /// Redacts one free-text string.
-    fn text(&self, text: &str, p: &str, known: &KnownNames, state: &mut State) -> String {
+    fn text(&self, text: &str, at: At<'_>, known: &KnownNames, state: &mut State) -> String {
+        // Most strings have no finding: their path is rendered only for the first one.
+        let mut rendered: Option<String> = None;
+        let mut p = || rendered.get_or_insert_with(|| at.render()).clone();
         if text.trim().chars().count() < 2 || is_odoo_timestamp(text) {
             return text.to_owned();
         }
@@ -906,7 +910,7 @@ impl Redactor {
             state.count(&class);
             let start = text[..s].chars().count();
             state.findings.push(Finding {
-                path: p.to_owned(),
+                path: p(),
                 start: Some(start),
                 end: Some(start + original.chars().count()),
                 class,
@@ -936,7 +940,7 @@ impl Redactor {
                     self.replace_detected(h.kind, &out[h.start..h.end], state);
                 state.count(&class);
                 state.findings.push(Finding {
-                    path: p.to_owned(),
+                    path: p(),
                     start: None,
                     end: None,
                     class,
@@ -968,6 +972,22 @@ impl Redactor {
             Action::Mask => format!("[{label}]"),
         };
         (class, label.to_owned(), replacement)
+    }
+}
+
+/// Where a string sits, for its findings: path steps rendered only when needed.
+#[derive(Debug, Clone, Copy)]
+enum At<'a> {
+    Steps(&'a [Step]),
+    Text(&'a str),
+}
+
+impl At<'_> {
+    fn render(self) -> String {
+        match self {
+            At::Steps(steps) => path::render(steps),
+            At::Text(t) => t.to_owned(),
+        }
     }
 }
 
