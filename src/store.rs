@@ -369,8 +369,8 @@ pub struct NewPromptLog {
 /// with sorted keys (a [`Value`], a `BTreeMap`, or a struct written in key order), so the text
 /// is canonical.
 pub fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> Box<RawValue> {
-    serde_json::value::to_raw_value(value)
-        .unwrap_or_else(|_| RawValue::from_string("null".to_owned()).unwrap_or_default())
+    // `Box<RawValue>`'s default is `null`; the values passed here always serialise.
+    serde_json::value::to_raw_value(value).unwrap_or_default()
 }
 
 /// [`NewPromptLog`]'s canonical JSON, borrowed: the same keys as [`ChainRow::canonical`] for a

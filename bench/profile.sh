@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Where exbrief's CPU goes under load (issue 9): exbrief (release) on SQLite against the fake model
+# at 0 ms, driven at RATE summaries/s for SECONDS_PER_RUN while `perf record` samples it, then
+# bench/perf_breakdown.py prints the share of each part. The recording stays in $OUT.data.
+# Needs perf (Debian's linux-perf). Every process listens on 127.0.0.1 and is stopped by PID.
+#
+#   bench/profile.sh       # RATE=150 SECONDS_PER_RUN=8 OUT=/tmp/exbrief-profile
+set -euo pipefail
+ulimit -n "$(ulimit -Hn)"
+cd "$(dirname "$0")/.."
+RATE="${RATE:-150}"
+SECS="${SECONDS_PER_RUN:-8}"
+OUT="${OUT:-/tmp/exbrief-profile}"
+EX_PORT=18090
+FAKE_PORT=18091
+command -v perf >/dev/null || { echo "perf not found: apt-get install linux-perf" >&2; exit 1; }
+cargo build --release --quiet --bin exbrief --example loadbench
+BIN="${EXBRIEF_BIN:-$PWD/target/release/exbrief}"
+LB="$PWD/target/release/examples/loadbench"
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+
+export EXBRIEF_VAULT__KEY="$(head -c 32 /dev/urandom | base64)"
+export EXBRIEF_LOG=warn
+export EXBRIEF_LLM__BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" EXBRIEF_LLM__MODEL=fake-model EXBRIEF_LLM__API_KEY=sk-bench
+export EXBRIEF_LLM__MAX_CONCURRENT=8192 EXBRIEF_LLM__TIMEOUT_SECS=60
+export EXBRIEF_LIMITS__REQUESTS_PER_MINUTE=10000000 EXBRIEF_LIMITS__BURST=1000000
+url="sqlite://$work/profile.db"
+key=$("$BIN" --database-url "$url" keys create --name bench --scopes summarize | awk '/^secret:/ {print $2}')
+"$LB" fake --port "$FAKE_PORT" --latency-ms 0 & pids+=("$!")
+"$BIN" --database-url "$url" serve --listen "127.0.0.1:$EX_PORT" >"$work/ex.log" 2>&1 & ex=$!; pids+=("$ex")
+wait_port "$FAKE_PORT"; wait_port "$EX_PORT"
+"$LB" load --url "http://127.0.0.1:$EX_PORT" --rate 50 --seconds 2 --key "$key" >/dev/null
+perf record -F 999 -g --call-graph dwarf,16384 -p "$ex" -o "$OUT.data" -- sleep "$SECS" 2>/dev/null &
+rec=$!
+"$LB" load --url "http://127.0.0.1:$EX_PORT" --rate "$RATE" --seconds "$SECS" --key "$key"
+wait "$rec"
+perf script -i "$OUT.data" -F comm,tid,ip,sym 2>/dev/null >"$OUT.txt"
+python3 bench/perf_breakdown.py "$OUT.txt"
