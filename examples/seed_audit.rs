@@ -46,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
                 key_id: Some("bench".to_owned()),
                 daily_token_budget: None,
                 callback: None,
+                slot: None,
             })
             .await?;
     }

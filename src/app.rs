@@ -70,7 +70,8 @@ pub async fn pipeline(config: &Config) -> Result<Arc<Pipeline>, StartError> {
         )
         .with_default_write_back(config.odoo.write_back_models.clone())
         .with_vault(vault, config.retention.pseudonym_days)
-        .with_webhooks(Arc::new(Webhooks::from_config(&config.webhooks))),
+        .with_webhooks(Arc::new(Webhooks::from_config(&config.webhooks)))
+        .with_max_in_progress(config.limits.max_summaries_in_progress),
     ))
 }
 
@@ -118,6 +119,9 @@ pub fn webhook_worker(
         Arc::clone(pipeline.webhooks()),
     ))
 }
+
+/// How often SQLite's write-ahead log is copied into the database (`Store::checkpoints`).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.
 pub async fn serve(
@@ -177,6 +181,12 @@ pub async fn serve(
         Duration::from_secs(2 * config.auth.signature_max_skew_secs),
         stop_tx.subscribe(),
     ));
+    let checkpoints = tokio::spawn(
+        pipeline
+            .store()
+            .clone()
+            .checkpoints(CHECKPOINT_EVERY, stop_tx.subscribe()),
+    );
     // `into_make_service`: each connection gets a clone of the router (an `Arc`); serving the
     // `Router` itself re-applies its state per connection, rebuilding every route (issue 9's
     // heap profile: ~9 KB per open connection).
@@ -191,6 +201,7 @@ pub async fn serve(
         let _ = w.await;
     }
     let _ = retention.await;
+    let _ = checkpoints.await;
     // Summaries whose callers hung up still finish before the pool closes.
     pipeline
         .drain(Duration::from_secs(config.server.request_timeout_secs))

@@ -128,6 +128,10 @@ pub struct LimitsConfig {
     pub max_messages: usize,
     pub max_fact_values: usize,
     pub max_string_chars: usize,
+    /// Summaries being made at once (parsed, redacted, at the model, being stored); further
+    /// requests wait their turn unread, so this bounds memory (~200 KB per summary made).
+    /// With the model at latency L, throughput is at most this / L.
+    pub max_summaries_in_progress: usize,
 }
 
 impl Default for LimitsConfig {
@@ -140,6 +144,7 @@ impl Default for LimitsConfig {
             max_messages: 200,
             max_fact_values: 5_000,
             max_string_chars: 100_000,
+            max_summaries_in_progress: crate::pipeline::DEFAULT_MAX_IN_PROGRESS,
         }
     }
 }
@@ -578,6 +583,12 @@ impl Config {
             }
         }
         self.webhooks.validate()?;
+        if self.limits.max_summaries_in_progress == 0 {
+            return Err(invalid(
+                "limits.max_summaries_in_progress",
+                "must be at least 1",
+            ));
+        }
         if self.llm.max_concurrent == 0 {
             return Err(invalid("llm.max_concurrent", "must be at least 1"));
         }

@@ -66,6 +66,7 @@ pub async fn run(
             key_id: None,
             daily_token_budget: None,
             callback: None,
+            slot: None,
         };
         let doc = pipeline
             .summarize(input)

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -43,7 +43,7 @@ pub enum PipelineError {
 }
 
 /// One summarize call as the HTTP layer hands it over.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SummarizeInput {
     /// The document as the caller sent it (already checked to parse as a [`Bundle`]).
     pub raw: Value,
@@ -60,7 +60,21 @@ pub struct SummarizeInput {
     /// what the idempotency key stands for, but never part of what is redacted or sent to a
     /// model.
     pub callback: Option<String>,
+    /// Its turn among the summaries being made (see [`Pipeline::admit`]); taken on the way in
+    /// when the caller has none.
+    pub slot: Option<Slot>,
 }
+
+/// A summary's turn to be made: at most `limits.max_summaries_in_progress` exist at once.
+/// It is held until the summary is stored or has failed (in the background for asynchronous
+/// requests), so that what a summary holds while it is made — the parsed and redacted
+/// bundle, the prompts, the model connections — is bounded, whatever the number of requests
+/// waiting; a request waiting for its turn holds only its connection and unread body.
+#[derive(Debug)]
+pub struct Slot(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
+
+/// Summaries being made at once when the configuration does not say.
+pub const DEFAULT_MAX_IN_PROGRESS: usize = 256;
 
 /// What an asynchronous submission learned: the summary's id, and its document when it was
 /// already made.
@@ -118,6 +132,9 @@ pub struct Pipeline {
     vault: Arc<Vault>,
     pseudonym_days: u32,
     webhooks: Arc<Webhooks>,
+    slots: Arc<Semaphore>,
+    max_in_progress: usize,
+    waiting: AtomicUsize,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -157,7 +174,37 @@ impl Pipeline {
             vault: Arc::new(Vault::ephemeral()),
             pseudonym_days: 30,
             webhooks: Arc::default(),
+            slots: Arc::new(Semaphore::new(DEFAULT_MAX_IN_PROGRESS)),
+            max_in_progress: DEFAULT_MAX_IN_PROGRESS,
+            waiting: AtomicUsize::new(0),
         }
+    }
+
+    /// How many summaries may be made at once (`limits.max_summaries_in_progress`).
+    pub fn with_max_in_progress(mut self, n: usize) -> Self {
+        self.slots = Arc::new(Semaphore::new(n));
+        self.max_in_progress = n;
+        self
+    }
+
+    /// Waits for a turn to make a summary. Callers that read the request only once admitted
+    /// keep the queue cheap: a waiting request has not been read or parsed yet.
+    pub async fn admit(&self) -> Slot {
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        // The semaphore is never closed, so `acquire_owned` does not fail.
+        let permit = Arc::clone(&self.slots).acquire_owned().await.ok();
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        Slot(permit)
+    }
+
+    /// (summaries being made, requests waiting for their turn, the bound).
+    pub fn load(&self) -> (usize, usize, usize) {
+        let free = self.slots.available_permits();
+        (
+            self.max_in_progress.saturating_sub(free),
+            self.waiting.load(Ordering::Acquire),
+            self.max_in_progress,
+        )
     }
 
     /// Callbacks and event subscriptions.
@@ -228,8 +275,11 @@ impl Pipeline {
     /// Produces (or replays) the summary document for a bundle.
     pub async fn summarize(
         self: &Arc<Self>,
-        input: SummarizeInput,
+        mut input: SummarizeInput,
     ) -> Result<Value, PipelineError> {
+        if input.slot.is_none() {
+            input.slot = Some(self.admit().await);
+        }
         let prepared = self.prepare(&input)?;
         let deadline = Instant::now() + self.lease;
         let mut wait = Duration::from_millis(20);
@@ -261,9 +311,12 @@ impl Pipeline {
     /// `problem_of`'s document instead.
     pub async fn submit(
         self: &Arc<Self>,
-        input: SummarizeInput,
+        mut input: SummarizeInput,
         problem_of: ProblemOf,
     ) -> Result<Submitted, PipelineError> {
+        if input.slot.is_none() {
+            input.slot = Some(self.admit().await);
+        }
         let prepared = self.prepare(&input)?;
         let owned = match self.claim(&input, &prepared).await? {
             Step::Owned(owned) => owned,
@@ -566,11 +619,24 @@ impl Pipeline {
             self.webhooks
                 .events(crate::webhook::SUMMARY_CREATED, json!({"summary_id": id})),
         );
-        match self
-            .store
-            .complete(id, owned.owner, &document, sealed.as_ref(), &logs, &outbox)
-            .await
-        {
+        let day = utc_day();
+        let tokens: i64 = logs.iter().filter_map(|l| l.total_tokens).sum();
+        let completion = store::Completion {
+            document: &document,
+            sealed: sealed.as_ref(),
+            logs: &logs,
+            outbox: &outbox,
+            usage: input
+                .key_id
+                .as_deref()
+                .filter(|_| tokens > 0)
+                .map(|key_id| store::KeyUsage {
+                    key_id,
+                    day: &day,
+                    tokens,
+                }),
+        };
+        match self.store.complete(id, owned.owner, &completion).await {
             Ok(()) => {}
             Err(StoreError::LostClaim) => {
                 // Another request took the key over; keep our calls in the log and let it answer.
@@ -582,14 +648,6 @@ impl Pipeline {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(summary_id = %id, tasks = results.len(), model_calls = logs.len(), "summary stored");
-        if let Some(key) = &input.key_id {
-            let tokens: i64 = logs.iter().filter_map(|l| l.total_tokens).sum();
-            if tokens > 0
-                && let Err(e) = self.store.add_usage(key, &utc_day(), tokens).await
-            {
-                tracing::warn!(error = %e, "could not count the key's tokens");
-            }
-        }
         Ok(reveal(document, Some(&redacted.pseudonyms)))
     }
 }

@@ -69,6 +69,7 @@ backend_tests! {
     unknown_summary_is_a_problem_404 => unknown_summary_is_a_problem_404;
     every_fixture_summarises => every_fixture_summarises;
     concurrent_model_calls_are_capped => concurrent_model_calls_are_capped;
+    summaries_in_progress_are_bounded_and_the_rest_wait => summaries_in_progress_are_bounded_and_the_rest_wait;
     a_slow_model_times_out_into_the_fallback => a_slow_model_times_out_into_the_fallback;
     a_dead_requests_claim_is_taken_over_and_completed_once => a_dead_requests_claim_is_taken_over_and_completed_once;
     only_the_claim_owner_can_complete => only_the_claim_owner_can_complete;
@@ -464,6 +465,51 @@ async fn concurrent_model_calls_are_capped(backend: Backend) {
     app.stop().await;
 }
 
+async fn summaries_in_progress_are_bounded_and_the_rest_wait(backend: Backend) {
+    let app = spawn_app(
+        backend,
+        Options {
+            model: true,
+            tweak: |c| c.limits.max_summaries_in_progress = 2,
+            ..Options::default()
+        },
+    )
+    .await;
+    app.fake().set_delay(Duration::from_millis(300));
+    let bundles: Vec<Value> = (0..5)
+        .map(|i| {
+            let mut b = design_bundle();
+            b["event_id"] = json!(format!("bounded-{i}"));
+            b
+        })
+        .collect();
+    let answers = futures::future::join_all(bundles.iter().map(|b| app.summarize(b))).await;
+    for a in &answers {
+        assert_eq!(a.status, 200, "{}", a.json);
+    }
+    assert_eq!(app.fake().count(), 15);
+    assert_eq!(
+        app.fake().max_in_flight(),
+        6,
+        "two summaries at a time, three calls each; the other three waited their turn"
+    );
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("exbrief_limit{name=\"max_summaries_in_progress\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("exbrief_summaries_waiting 0"), "{metrics}");
+    app.stop().await;
+}
+
 async fn a_slow_model_times_out_into_the_fallback(backend: Backend) {
     let app = spawn_app(
         backend,
@@ -545,9 +591,16 @@ async fn only_the_claim_owner_can_complete(backend: Backend) {
         exbrief::store::Claim::Owned
     ));
     let doc = json!({"id": claim.id});
+    let completion = exbrief::store::Completion {
+        document: &doc,
+        sealed: None,
+        logs: &[],
+        outbox: &[],
+        usage: None,
+    };
     let stranger = uuid::Uuid::new_v4();
     let e = store
-        .complete(claim.id, stranger, &doc, None, &[], &[])
+        .complete(claim.id, stranger, &completion)
         .await
         .unwrap_err();
     assert!(matches!(e, exbrief::store::StoreError::LostClaim));
@@ -564,7 +617,7 @@ async fn only_the_claim_owner_can_complete(backend: Backend) {
             .unwrap()
     );
     store
-        .complete(claim.id, claim.owner, &doc, None, &[], &[])
+        .complete(claim.id, claim.owner, &completion)
         .await
         .unwrap();
     assert_eq!(

@@ -156,9 +156,23 @@ async fn metrics(State(state): State<AppState>) -> Response {
             "max_concurrent_model_calls",
             state.max_concurrent_model_calls as u64,
         ),
+        (
+            "max_summaries_in_progress",
+            l.max_summaries_in_progress as u64,
+        ),
     ] {
         let _ = writeln!(out, "exbrief_limit{{name=\"{name}\"}} {v}");
     }
+    let (making, waiting, _) = state.pipeline.load();
+    let _ = writeln!(
+        out,
+        "# HELP exbrief_summaries_in_progress Summaries being made now.\n\
+         # TYPE exbrief_summaries_in_progress gauge\n\
+         exbrief_summaries_in_progress {making}\n\
+         # HELP exbrief_summaries_waiting Summarize requests waiting for their turn (limits.max_summaries_in_progress).\n\
+         # TYPE exbrief_summaries_waiting gauge\n\
+         exbrief_summaries_waiting {waiting}"
+    );
     crate::metrics::render(&mut out);
     (
         [(

@@ -1,8 +1,8 @@
 //! `POST /v1/summarize` and `GET /v1/summaries/{id}`.
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -38,8 +38,12 @@ async fn summarize(
     Extension(RequestId(request_id)): Extension<RequestId>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response, Problem> {
+    // The body is read and parsed only once the summary has its turn: a request waiting in a
+    // burst holds its connection, not a parsed bundle.
+    let slot = state.pipeline.admit().await;
+    let body = Bytes::from_request(request, &state).await;
     let (mut raw, mut bundle) = body::bundle(&headers, body, state.max_json_depth)?;
     body::within_limits(&raw, &state.limits)?;
     body::apply_key_policy(&caller, &mut bundle)?;
@@ -70,6 +74,7 @@ async fn summarize(
         daily_token_budget: (state.limits.daily_token_budget > 0)
             .then_some(state.limits.daily_token_budget),
         callback,
+        slot: Some(slot),
     };
     if !respond_async {
         let doc = state.pipeline.summarize(input).await?;
