@@ -6,6 +6,7 @@
 pub mod app;
 pub mod audit;
 pub mod bundle;
+pub mod committer;
 pub mod config;
 pub mod demo;
 pub mod http;

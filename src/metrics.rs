@@ -77,6 +77,16 @@ const HELP: &[(&str, &str, &str)] = &[
         "Outbox deliveries given up (marked dead), by kind.",
     ),
     (
+        "exbrief_store_commits_total",
+        "counter",
+        "Transactions that stored finished summaries (group commit: several per transaction under load).",
+    ),
+    (
+        "exbrief_summaries_stored_total",
+        "counter",
+        "Finished summaries stored.",
+    ),
+    (
         "exbrief_rate_limited_total",
         "counter",
         "Requests refused by a limit: requests (per key rate), budget (daily tokens), tokens (global model tokens per minute).",

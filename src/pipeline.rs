@@ -13,6 +13,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::bundle::{Bundle, Task};
+use crate::committer::Committer;
 use crate::llm::{Attempt, AttemptKind, Llm, LlmError, ModelRequest, TaskResult};
 use crate::prompts::{self, PromptError, Registry, TemplateRef};
 use crate::redact::{Policies, PolicyError, PseudonymMap, Redacted, Redactor, leftover_masks};
@@ -132,6 +133,7 @@ pub struct Pipeline {
     vault: Arc<Vault>,
     pseudonym_days: u32,
     webhooks: Arc<Webhooks>,
+    committer: Committer,
     slots: Arc<Semaphore>,
     max_in_progress: usize,
     waiting: AtomicUsize,
@@ -164,6 +166,7 @@ impl Pipeline {
         lease: Duration,
     ) -> Self {
         Self {
+            committer: Committer::new(store.clone()),
             store,
             policies,
             prompts,
@@ -195,6 +198,11 @@ impl Pipeline {
         let permit = Arc::clone(&self.slots).acquire_owned().await.ok();
         self.waiting.fetch_sub(1, Ordering::AcqRel);
         Slot(permit)
+    }
+
+    /// (transactions, summaries stored by them) of the group commit.
+    pub fn commits(&self) -> (u64, u64) {
+        self.committer.counts()
     }
 
     /// (summaries being made, requests waiting for their turn, the bound).
@@ -619,35 +627,39 @@ impl Pipeline {
             self.webhooks
                 .events(crate::webhook::SUMMARY_CREATED, json!({"summary_id": id})),
         );
-        let day = utc_day();
         let tokens: i64 = logs.iter().filter_map(|l| l.total_tokens).sum();
-        let completion = store::Completion {
-            document: &document,
-            sealed: sealed.as_ref(),
-            logs: &logs,
-            outbox: &outbox,
+        let model_calls = logs.len();
+        let finished = store::Finished {
+            id,
+            owner: owned.owner,
+            document: store::json_text(&document),
+            severity: document["classification"]["severity"]
+                .as_str()
+                .map(str::to_owned),
+            sealed,
+            logs,
+            outbox,
             usage: input
                 .key_id
-                .as_deref()
+                .clone()
                 .filter(|_| tokens > 0)
                 .map(|key_id| store::KeyUsage {
                     key_id,
-                    day: &day,
+                    day: utc_day(),
                     tokens,
                 }),
         };
-        match self.store.complete(id, owned.owner, &completion).await {
+        match self.committer.complete(finished).await {
             Ok(()) => {}
+            // Another request took the key over (our calls are in the log); it answers.
             Err(StoreError::LostClaim) => {
-                // Another request took the key over; keep our calls in the log and let it answer.
-                self.store.append_logs(&logs).await?;
                 return Err(PipelineError::StillProcessing {
                     key: bundle.event_id.as_str().to_owned(),
                 });
             }
             Err(e) => return Err(e.into()),
         }
-        tracing::info!(summary_id = %id, tasks = results.len(), model_calls = logs.len(), "summary stored");
+        tracing::info!(summary_id = %id, tasks = results.len(), model_calls, "summary stored");
         Ok(reveal(document, Some(&redacted.pseudonyms)))
     }
 }

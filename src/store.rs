@@ -27,6 +27,9 @@ pub enum StoreError {
     /// The claim was taken over by another request (this one outlived its lease).
     #[error("the claim on this summary is held by another request")]
     LostClaim,
+    /// The group-commit task is gone (only while the process shuts down).
+    #[error("the summary writer has stopped")]
+    WriterGone,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -108,12 +111,12 @@ macro_rules! insert_outbox {
 
 macro_rules! insert_logs {
     ($tx:ident, $logs:expr, $texts:expr) => {{
-        let logs: &[NewPromptLog] = $logs;
+        let logs: &[&NewPromptLog] = $logs;
         let texts: &[String] = $texts;
         if !logs.is_empty() {
             let mut prev = chain_head!($tx);
             let mut chained = Vec::with_capacity(logs.len());
-            for (l, text) in logs.iter().zip(texts) {
+            for (&l, text) in logs.iter().zip(texts) {
                 let hash = audit::chain_hash_text(&prev, text);
                 chained.push((l, std::mem::replace(&mut prev, hash.clone()), hash));
             }
@@ -443,25 +446,30 @@ impl NewPromptLog {
 
 /// Each row's canonical text, made before a transaction begins so that the chain lock is held
 /// only for hashing and the insert.
-fn canonical_texts(logs: &[NewPromptLog]) -> Vec<String> {
-    logs.iter().map(NewPromptLog::canonical_text).collect()
+fn canonical_texts(logs: &[&NewPromptLog]) -> Vec<String> {
+    logs.iter().map(|l| l.canonical_text()).collect()
 }
 
-/// What [`Store::complete`] writes with a summary.
-#[derive(Debug, Clone, Copy)]
-pub struct Completion<'a> {
-    pub document: &'a Value,
-    pub sealed: Option<&'a NewSealedMap>,
-    pub logs: &'a [NewPromptLog],
-    pub outbox: &'a [NewOutbox],
-    pub usage: Option<KeyUsage<'a>>,
+/// A finished summary as [`Store::complete_many`] stores it: its document (as stored, with
+/// pseudonym tokens), sealed map, prompt-log rows, outbox rows and the tokens its key spent.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub id: Uuid,
+    /// The claim this request holds; another owner means the claim was taken over.
+    pub owner: Uuid,
+    pub document: Box<RawValue>,
+    pub severity: Option<String>,
+    pub sealed: Option<NewSealedMap>,
+    pub logs: Vec<NewPromptLog>,
+    pub outbox: Vec<NewOutbox>,
+    pub usage: Option<KeyUsage>,
 }
 
 /// Model tokens a key spent on one UTC day (`limits.daily_token_budget`).
-#[derive(Debug, Clone, Copy)]
-pub struct KeyUsage<'a> {
-    pub key_id: &'a str,
-    pub day: &'a str,
+#[derive(Debug, Clone)]
+pub struct KeyUsage {
+    pub key_id: String,
+    pub day: String,
     pub tokens: i64,
 }
 
@@ -702,92 +710,107 @@ impl Store {
         )
     }
 
-    /// Stores the finished summary, its prompt-log rows and its outbox rows in one transaction.
-    pub async fn complete(&self, id: Uuid, owner: Uuid, c: &Completion<'_>) -> Result<()> {
-        let Completion {
-            document,
-            sealed,
-            logs,
-            outbox,
-            usage,
-        } = *c;
-        let now = now();
-        let severity = document["classification"]["severity"].as_str();
-        macro_rules! body {
-            ($tx:ident, $document:expr) => {{
-                // The summary update comes first: it takes SQLite's write lock before the chain
-                // head is read, so concurrent writers cannot fork the chain.
-                let updated = sqlx::query(
-                    "UPDATE summaries SET status = 'pending_review', document = $1, updated_at = $2, \
-                     severity = $5 WHERE id = $3 AND owner = $4 AND status = 'processing'",
-                )
-                .bind(Json(&*$document))
-                .bind(now)
-                .bind(id)
-                .bind(owner)
-                .bind(severity)
-                .execute(&mut *$tx)
-                .await?
-                .rows_affected();
-                if updated != 1 {
-                    // Dropping the transaction rolls it back.
-                    return Err(StoreError::LostClaim);
-                }
-                if let Some(m) = sealed {
-                    sqlx::query(
-                        "INSERT INTO pseudonym_maps (summary_id, key_id, nonce, ciphertext, \
-                         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(id)
-                    .bind(&m.sealed.key_id)
-                    .bind(&m.sealed.nonce)
-                    .bind(&m.sealed.ciphertext)
-                    .bind(now)
-                    .bind(m.expires_at)
-                    .execute(&mut *$tx)
-                    .await?;
-                }
-                insert_outbox!($tx, outbox, Some(id), now);
-            }};
+    /// Stores one finished summary (see [`Store::complete_many`]); `LostClaim` when another
+    /// request had taken its claim over (its prompt-log rows are kept all the same).
+    pub async fn complete(&self, f: &Finished) -> Result<()> {
+        match self.complete_many(std::slice::from_ref(f)).await?[..] {
+            [true] => Ok(()),
+            _ => Err(StoreError::LostClaim),
         }
-        // The key's tokens are counted with the summary they paid for: one commit, not two.
-        macro_rules! count_usage {
+    }
+
+    /// Stores finished summaries in one transaction — one commit, one read of the chain head
+    /// and one prompt-log insert however many there are (the group commit of
+    /// [`crate::committer`]). Each comes back `true` when stored, `false` when its claim was
+    /// taken over by another request: that summary's writes are skipped, its prompt-log rows
+    /// (the model calls it made) are appended all the same.
+    pub async fn complete_many(&self, batch: &[Finished]) -> Result<Vec<bool>> {
+        let now = now();
+        let mut stored = Vec::with_capacity(batch.len());
+        macro_rules! summaries {
             ($tx:ident) => {{
-                if let Some(u) = usage {
+                for f in batch {
+                    // The first update takes SQLite's write lock before the chain head is read,
+                    // so concurrent writers cannot fork the chain.
+                    let updated = sqlx::query(
+                        "UPDATE summaries SET status = 'pending_review', document = $1, \
+                         updated_at = $2, severity = $5 \
+                         WHERE id = $3 AND owner = $4 AND status = 'processing'",
+                    )
+                    .bind(Json(&*f.document))
+                    .bind(now)
+                    .bind(f.id)
+                    .bind(f.owner)
+                    .bind(f.severity.as_deref())
+                    .execute(&mut *$tx)
+                    .await?
+                    .rows_affected();
+                    stored.push(updated == 1);
+                    if updated != 1 {
+                        continue;
+                    }
+                    if let Some(m) = &f.sealed {
+                        sqlx::query(
+                            "INSERT INTO pseudonym_maps (summary_id, key_id, nonce, ciphertext, \
+                             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                        )
+                        .bind(f.id)
+                        .bind(&m.sealed.key_id)
+                        .bind(&m.sealed.nonce)
+                        .bind(&m.sealed.ciphertext)
+                        .bind(now)
+                        .bind(m.expires_at)
+                        .execute(&mut *$tx)
+                        .await?;
+                    }
+                    insert_outbox!($tx, &f.outbox, Some(f.id), now);
+                }
+                // A key's tokens are counted with the summaries they paid for, once per key and
+                // day in the batch.
+                let mut usage: Vec<(&str, &str, i64)> = Vec::new();
+                for (f, _) in batch.iter().zip(&stored).filter(|(_, s)| **s) {
+                    if let Some(u) = &f.usage {
+                        match usage
+                            .iter_mut()
+                            .find(|(k, d, _)| *k == u.key_id && *d == u.day)
+                        {
+                            Some(entry) => entry.2 += u.tokens,
+                            None => usage.push((&u.key_id, &u.day, u.tokens)),
+                        }
+                    }
+                }
+                for (key_id, day, tokens) in usage {
                     sqlx::query(ADD_USAGE)
-                        .bind(u.key_id)
-                        .bind(u.day)
-                        .bind(u.tokens)
+                        .bind(key_id)
+                        .bind(day)
+                        .bind(tokens)
                         .execute(&mut *$tx)
                         .await?;
                 }
             }};
         }
-        // The JSON is written once a connection is ours (so only as many summaries as the pool
-        // has connections hold it at once) and before the first write takes SQLite's write lock.
+        // The rows' JSON is written once the connection is ours and before the first write.
+        let logs: Vec<&NewPromptLog> = batch.iter().flat_map(|f| &f.logs).collect();
         match self {
             Store::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
-                let (texts, document) = (canonical_texts(logs), json_text(document));
-                body!(tx, document);
-                insert_logs!(tx, logs, &texts);
-                count_usage!(tx);
+                let texts = canonical_texts(&logs);
+                summaries!(tx);
+                insert_logs!(tx, &logs, &texts);
                 tx.commit().await?;
             }
             Store::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                let (texts, document) = (canonical_texts(logs), json_text(document));
-                body!(tx, document);
+                let texts = canonical_texts(&logs);
+                summaries!(tx);
                 // The chain lock is taken last, so replicas wait on each other only for the
-                // chain's own rows and the commit; the key's usage row, locked after it, adds
-                // no wait of its own.
+                // chain's own rows and the commit.
                 lock_chain_pg(&mut tx).await?;
-                insert_logs!(tx, logs, &texts);
-                count_usage!(tx);
+                insert_logs!(tx, &logs, &texts);
                 tx.commit().await?;
             }
         }
-        Ok(())
+        Ok(stored)
     }
 
     /// Records a review decision: the summary leaves `pending_review`, the decision row is
@@ -935,7 +958,8 @@ impl Store {
     /// Gives a claim back (the model failed and config says 503) while keeping the prompt-log
     /// rows of the failed tries. One transaction.
     pub async fn abandon(&self, id: Uuid, owner: Uuid, logs: &[NewPromptLog]) -> Result<()> {
-        let texts = canonical_texts(logs);
+        let logs: Vec<&NewPromptLog> = logs.iter().collect();
+        let texts = canonical_texts(&logs);
         macro_rules! body {
             ($tx:ident) => {{
                 sqlx::query(
@@ -945,7 +969,7 @@ impl Store {
                 .bind(owner)
                 .execute(&mut *$tx)
                 .await?;
-                insert_logs!($tx, logs, &texts);
+                insert_logs!($tx, &logs, &texts);
             }};
         }
         match self {
@@ -958,32 +982,6 @@ impl Store {
                 let mut tx = pool.begin().await?;
                 lock_chain_pg(&mut tx).await?;
                 body!(tx);
-                tx.commit().await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Appends prompt-log rows on their own (calls made by a request that lost its claim).
-    pub async fn append_logs(&self, logs: &[NewPromptLog]) -> Result<()> {
-        if logs.is_empty() {
-            return Ok(());
-        }
-        let texts = canonical_texts(logs);
-        match self {
-            Store::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                // A write first, so SQLite takes its write lock before the chain head is read.
-                sqlx::query("UPDATE summaries SET updated_at = updated_at WHERE 0 = 1")
-                    .execute(&mut *tx)
-                    .await?;
-                insert_logs!(tx, logs, &texts);
-                tx.commit().await?;
-            }
-            Store::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                lock_chain_pg(&mut tx).await?;
-                insert_logs!(tx, logs, &texts);
                 tx.commit().await?;
             }
         }

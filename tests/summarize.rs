@@ -70,9 +70,11 @@ backend_tests! {
     every_fixture_summarises => every_fixture_summarises;
     concurrent_model_calls_are_capped => concurrent_model_calls_are_capped;
     summaries_in_progress_are_bounded_and_the_rest_wait => summaries_in_progress_are_bounded_and_the_rest_wait;
+    summaries_finishing_together_share_a_transaction => summaries_finishing_together_share_a_transaction;
     a_slow_model_times_out_into_the_fallback => a_slow_model_times_out_into_the_fallback;
     a_dead_requests_claim_is_taken_over_and_completed_once => a_dead_requests_claim_is_taken_over_and_completed_once;
     only_the_claim_owner_can_complete => only_the_claim_owner_can_complete;
+    one_transaction_stores_a_batch_and_keeps_a_lost_claims_calls => one_transaction_stores_a_batch_and_keeps_a_lost_claims_calls;
     a_huge_bundle_still_fits_the_offline_schemas => a_huge_bundle_still_fits_the_offline_schemas;
     redact_endpoint_is_a_dry_run_with_findings => redact_endpoint_is_a_dry_run_with_findings;
     an_invented_placeholder_marks_the_summary_for_attention => an_invented_placeholder_marks_the_summary_for_attention;
@@ -510,6 +512,36 @@ async fn summaries_in_progress_are_bounded_and_the_rest_wait(backend: Backend) {
     app.stop().await;
 }
 
+async fn summaries_finishing_together_share_a_transaction(backend: Backend) {
+    let app = spawn_app(backend, model()).await;
+    app.fake().set_delay(Duration::from_millis(300));
+    let bundles: Vec<Value> = (0..30)
+        .map(|i| {
+            let mut b = design_bundle();
+            b["event_id"] = json!(format!("together-{i}"));
+            b
+        })
+        .collect();
+    let answers = futures::future::join_all(bundles.iter().map(|b| app.summarize(b))).await;
+    for a in &answers {
+        assert_eq!(a.status, 200, "{}", a.json);
+    }
+    let (transactions, stored) = app.pipeline.commits();
+    assert_eq!(stored, 30);
+    // The 30 come back from the model within a few milliseconds of each other; each commit
+    // takes those that queued meanwhile.
+    assert!(
+        transactions < 30,
+        "{transactions} transactions for 30 summaries"
+    );
+    let report = exbrief::audit::verify(app.pipeline.store(), app.pipeline.vault())
+        .await
+        .unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.rows, 90);
+    app.stop().await;
+}
+
 async fn a_slow_model_times_out_into_the_fallback(backend: Backend) {
     let app = spawn_app(
         backend,
@@ -531,6 +563,92 @@ async fn a_slow_model_times_out_into_the_fallback(backend: Backend) {
     let logs = app.pipeline.store().prompt_log_for(id).await.unwrap();
     assert_eq!(logs[0]["outcome"], "error");
     assert_eq!(logs[1]["attempt_kind"], "fallback");
+    app.stop().await;
+}
+
+fn log_row(summary_id: uuid::Uuid, tokens: i64) -> exbrief::store::NewPromptLog {
+    use exbrief::store::json_text;
+    exbrief::store::NewPromptLog {
+        id: uuid::Uuid::now_v7(),
+        created_at: exbrief::store::now(),
+        request_id: "req".into(),
+        key_id: Some("k1".into()),
+        summary_id,
+        event_id: "ev".into(),
+        event_type: "receipt_delay".into(),
+        task: "impact_summary".into(),
+        attempt_kind: "primary".into(),
+        template_version: "v1".into(),
+        template_sha256: "ab".repeat(32),
+        policy_version: "x".into(),
+        policy_sha256: "cd".repeat(32),
+        provider: "openai".into(),
+        model: "m".into(),
+        parameters: json_text(&json!({"model": "m"})),
+        messages: json_text(&json!([{"content": "hi", "role": "user"}])),
+        raw_response: None,
+        parsed_output: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        total_tokens: Some(tokens),
+        latency_ms: 3,
+        outcome: "ok".into(),
+        error: None,
+        redaction_counts: json_text(&json!({})),
+    }
+}
+
+/// The group commit's transaction: summaries whose claims hold are stored, one whose claim
+/// was taken over is not, the calls of all three join the chain (which still verifies), and
+/// the key's tokens are counted once for the stored ones.
+async fn one_transaction_stores_a_batch_and_keeps_a_lost_claims_calls(backend: Backend) {
+    let app = spawn_app(backend, Options::default()).await;
+    let store = app.pipeline.store();
+    let future = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 + 60_000;
+    let mut finished = Vec::new();
+    for i in 0..3 {
+        let mut b = design_bundle();
+        b["event_id"] = json!(format!("batch-{i}"));
+        let claim = stale_claim(&b, future);
+        assert!(matches!(
+            store.claim(&claim).await.unwrap(),
+            exbrief::store::Claim::Owned
+        ));
+        finished.push(exbrief::store::Finished {
+            id: claim.id,
+            // The second one's claim is held by someone else.
+            owner: if i == 1 {
+                uuid::Uuid::new_v4()
+            } else {
+                claim.owner
+            },
+            document: exbrief::store::json_text(&json!({"n": i})),
+            severity: Some("high".into()),
+            sealed: None,
+            logs: vec![log_row(claim.id, 10), log_row(claim.id, 5)],
+            outbox: Vec::new(),
+            usage: Some(exbrief::store::KeyUsage {
+                key_id: "k1".into(),
+                day: "2026-11-27".into(),
+                tokens: 15,
+            }),
+        });
+    }
+    let stored = store.complete_many(&finished).await.unwrap();
+    assert_eq!(stored, [true, false, true]);
+    for (f, status) in finished
+        .iter()
+        .zip(["pending_review", "processing", "pending_review"])
+    {
+        assert_eq!(store.summary(f.id).await.unwrap().unwrap().status, status);
+        assert_eq!(store.prompt_log_for(f.id).await.unwrap().len(), 2);
+    }
+    assert_eq!(store.usage("k1", "2026-11-27").await.unwrap(), 30);
+    let report = exbrief::audit::verify(store, app.pipeline.vault())
+        .await
+        .unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.rows, 6);
     app.stop().await;
 }
 
@@ -590,19 +708,18 @@ async fn only_the_claim_owner_can_complete(backend: Backend) {
         store.claim(&claim).await.unwrap(),
         exbrief::store::Claim::Owned
     ));
-    let doc = json!({"id": claim.id});
-    let completion = exbrief::store::Completion {
-        document: &doc,
+    let stranger = uuid::Uuid::new_v4();
+    let finished = |owner| exbrief::store::Finished {
+        id: claim.id,
+        owner,
+        document: exbrief::store::json_text(&json!({"id": claim.id})),
+        severity: None,
         sealed: None,
-        logs: &[],
-        outbox: &[],
+        logs: Vec::new(),
+        outbox: Vec::new(),
         usage: None,
     };
-    let stranger = uuid::Uuid::new_v4();
-    let e = store
-        .complete(claim.id, stranger, &completion)
-        .await
-        .unwrap_err();
+    let e = store.complete(&finished(stranger)).await.unwrap_err();
     assert!(matches!(e, exbrief::store::StoreError::LostClaim));
     store.abandon(claim.id, stranger, &[]).await.unwrap();
     assert_eq!(
@@ -616,10 +733,7 @@ async fn only_the_claim_owner_can_complete(backend: Backend) {
             .await
             .unwrap()
     );
-    store
-        .complete(claim.id, claim.owner, &completion)
-        .await
-        .unwrap();
+    store.complete(&finished(claim.owner)).await.unwrap();
     assert_eq!(
         store.summary(claim.id).await.unwrap().unwrap().status,
         "pending_review"
