@@ -988,6 +988,34 @@ impl Store {
         Ok(())
     }
 
+    /// Appends prompt-log rows on their own, in one transaction (`examples/seed_audit.rs` fills
+    /// a chain with it).
+    pub async fn append_logs(&self, logs: &[NewPromptLog]) -> Result<()> {
+        if logs.is_empty() {
+            return Ok(());
+        }
+        let logs: Vec<&NewPromptLog> = logs.iter().collect();
+        let texts = canonical_texts(&logs);
+        match self {
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                // A write first, so SQLite takes its write lock before the chain head is read.
+                sqlx::query("UPDATE summaries SET updated_at = updated_at WHERE 0 = 1")
+                    .execute(&mut *tx)
+                    .await?;
+                insert_logs!(tx, &logs, &texts);
+                tx.commit().await?;
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                lock_chain_pg(&mut tx).await?;
+                insert_logs!(tx, &logs, &texts);
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
     /// One page of the audit chain, in chain order.
     pub async fn audit_page(&self, f: &AuditFilter) -> Result<Vec<ChainRow>> {
         let sql = format!(
