@@ -4,7 +4,7 @@
 # sent straight to the fake. Prints throughput, p50/p90/p99, errors, exbrief's CPU and peak RSS.
 # Every process listens on 127.0.0.1 and is stopped by PID at the end.
 #
-#   bench/load.sh     # RATE=500 SECONDS_PER_RUN=10 BURST=2000 MAX_CONCURRENT=8192 MAX_IN_PROGRESS=256; SQLite, then PostgreSQL
+#   bench/load.sh     # RATE=500 SECONDS_PER_RUN=10 BURST=2000 MAX_CONCURRENT=8192 (MAX_IN_PROGRESS=n); SQLite, then PostgreSQL
 #   BACKENDS=sqlite LATENCIES=0 EXBRIEF_BIN=/tmp/exbrief-old bench/load.sh   # a subset, another build
 set -euo pipefail
 ulimit -n "$(ulimit -Hn)"
@@ -50,8 +50,9 @@ export EXBRIEF_VAULT__KEY="$(head -c 32 /dev/urandom | base64)"
 export EXBRIEF_LOG=warn
 export EXBRIEF_LLM__BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" EXBRIEF_LLM__MODEL=fake-model EXBRIEF_LLM__API_KEY=sk-bench
 export EXBRIEF_LLM__MAX_CONCURRENT="${MAX_CONCURRENT:-8192}" EXBRIEF_LLM__TIMEOUT_SECS=60
-# Summaries made at once (limits.max_summaries_in_progress); the rest of a burst waits unread.
-export EXBRIEF_LIMITS__MAX_SUMMARIES_IN_PROGRESS="${MAX_IN_PROGRESS:-256}"
+# MAX_IN_PROGRESS: limits.max_summaries_in_progress (default 256; the rest of a burst waits
+# unread). Unset, the binary's default applies (and builds older than the setting still start).
+if [[ -n "${MAX_IN_PROGRESS:-}" ]]; then export EXBRIEF_LIMITS__MAX_SUMMARIES_IN_PROGRESS="$MAX_IN_PROGRESS"; fi
 export EXBRIEF_LIMITS__REQUESTS_PER_MINUTE=10000000 EXBRIEF_LIMITS__BURST=1000000
 export EXBRIEF_DATABASE__MAX_CONNECTIONS="${DB_CONNECTIONS:-16}"
 
