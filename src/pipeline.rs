@@ -13,7 +13,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::bundle::{Bundle, Task};
-use crate::committer::Committer;
+use crate::committer::{Committer, WriteGate};
 use crate::llm::{Attempt, AttemptKind, Llm, LlmError, ModelRequest, TaskResult};
 use crate::prompts::{self, PromptError, Registry, TemplateRef};
 use crate::redact::{Policies, PolicyError, PseudonymMap, Redacted, Redactor, leftover_masks};
@@ -134,6 +134,7 @@ pub struct Pipeline {
     pseudonym_days: u32,
     webhooks: Arc<Webhooks>,
     committer: Committer,
+    write_gate: WriteGate,
     slots: Arc<Semaphore>,
     max_in_progress: usize,
     waiting: AtomicUsize,
@@ -165,8 +166,10 @@ impl Pipeline {
         llm: Llm,
         lease: Duration,
     ) -> Self {
+        let write_gate = WriteGate::for_store(&store);
         Self {
-            committer: Committer::new(store.clone()),
+            committer: Committer::new(store.clone(), write_gate.clone()),
+            write_gate,
             store,
             policies,
             prompts,
@@ -409,7 +412,11 @@ impl Pipeline {
                 created_at: store::now(),
                 callback_url: input.callback.clone(),
             };
-            let existing = match self.store.claim(&claim).await? {
+            let claimed = {
+                let _writing = self.write_gate.enter().await;
+                self.store.claim(&claim).await?
+            };
+            let existing = match claimed {
                 Claim::Owned => {
                     if let (Some(key_id), Some(budget)) = (&input.key_id, input.daily_token_budget)
                     {
