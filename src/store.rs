@@ -552,6 +552,10 @@ impl Store {
                 .pragma("wal_autocheckpoint", "0");
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
+                // A SQLite connection is a file handle in this process: there is no link to go
+                // stale, and the ping sqlx sends before handing one out is a round trip to the
+                // connection's thread on every acquire.
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
             Store::Sqlite(pool)
