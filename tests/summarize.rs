@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use exbrief::config::OnFailure;
 use serde_json::{Value, json};
-use support::{Backend, Options, Reply, spawn_app};
+use support::{Backend, Options, Reply, TestApp, spawn_app};
 
 fn design_bundle() -> Value {
     json!({
@@ -467,6 +467,21 @@ async fn concurrent_model_calls_are_capped(backend: Backend) {
     app.stop().await;
 }
 
+/// `n` different bundles sent at once; each must be answered 200.
+async fn summarize_at_once(app: &TestApp, prefix: &str, n: usize) {
+    let bundles: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut b = design_bundle();
+            b["event_id"] = json!(format!("{prefix}-{i}"));
+            b
+        })
+        .collect();
+    let answers = futures::future::join_all(bundles.iter().map(|b| app.summarize(b))).await;
+    for a in &answers {
+        assert_eq!(a.status, 200, "{}", a.json);
+    }
+}
+
 async fn summaries_in_progress_are_bounded_and_the_rest_wait(backend: Backend) {
     let app = spawn_app(
         backend,
@@ -478,32 +493,14 @@ async fn summaries_in_progress_are_bounded_and_the_rest_wait(backend: Backend) {
     )
     .await;
     app.fake().set_delay(Duration::from_millis(300));
-    let bundles: Vec<Value> = (0..5)
-        .map(|i| {
-            let mut b = design_bundle();
-            b["event_id"] = json!(format!("bounded-{i}"));
-            b
-        })
-        .collect();
-    let answers = futures::future::join_all(bundles.iter().map(|b| app.summarize(b))).await;
-    for a in &answers {
-        assert_eq!(a.status, 200, "{}", a.json);
-    }
+    summarize_at_once(&app, "bounded", 5).await;
     assert_eq!(app.fake().count(), 15);
     assert_eq!(
         app.fake().max_in_flight(),
         6,
         "two summaries at a time, three calls each; the other three waited their turn"
     );
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, _, metrics) = app.get_text("/metrics").await;
     assert!(
         metrics.contains("exbrief_limit{name=\"max_summaries_in_progress\"} 2"),
         "{metrics}"
@@ -515,17 +512,7 @@ async fn summaries_in_progress_are_bounded_and_the_rest_wait(backend: Backend) {
 async fn summaries_finishing_together_share_a_transaction(backend: Backend) {
     let app = spawn_app(backend, model()).await;
     app.fake().set_delay(Duration::from_millis(300));
-    let bundles: Vec<Value> = (0..30)
-        .map(|i| {
-            let mut b = design_bundle();
-            b["event_id"] = json!(format!("together-{i}"));
-            b
-        })
-        .collect();
-    let answers = futures::future::join_all(bundles.iter().map(|b| app.summarize(b))).await;
-    for a in &answers {
-        assert_eq!(a.status, 200, "{}", a.json);
-    }
+    summarize_at_once(&app, "together", 30).await;
     let (transactions, stored) = app.pipeline.commits();
     assert_eq!(stored, 30);
     // The 30 come back from the model within a few milliseconds of each other; each commit
