@@ -14,8 +14,6 @@ ulimit -n "$(ulimit -Hn)"
 cd "$(dirname "$0")/.."
 BURST="${BURST:-1000}"
 OUT="${OUT:-/tmp/exbrief-heap}"
-EX_PORT=18090
-FAKE_PORT=18091
 command -v heaptrack >/dev/null || { echo "heaptrack not found: apt-get install heaptrack" >&2; exit 1; }
 cargo build --release --quiet --example loadbench
 if [[ -z "${EXBRIEF_BIN:-}" ]]; then
@@ -23,21 +21,9 @@ if [[ -z "${EXBRIEF_BIN:-}" ]]; then
   cp target/release/exbrief target/release/exbrief-glibc
   EXBRIEF_BIN="$PWD/target/release/exbrief-glibc"
 fi
-LB="$PWD/target/release/examples/loadbench"
-work="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
-
-export EXBRIEF_VAULT__KEY="$(head -c 32 /dev/urandom | base64)"
-export EXBRIEF_LOG=warn
-export EXBRIEF_LLM__BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" EXBRIEF_LLM__MODEL=fake-model EXBRIEF_LLM__API_KEY=sk-bench
-export EXBRIEF_LLM__MAX_CONCURRENT=8192 EXBRIEF_LLM__TIMEOUT_SECS=60
-if [[ -n "${MAX_IN_PROGRESS:-}" ]]; then export EXBRIEF_LIMITS__MAX_SUMMARIES_IN_PROGRESS="$MAX_IN_PROGRESS"; fi
-export EXBRIEF_LIMITS__REQUESTS_PER_MINUTE=10000000 EXBRIEF_LIMITS__BURST=1000000
+source bench/common.sh
 url="sqlite://$work/heap.db"
-key=$("$EXBRIEF_BIN" --database-url "$url" keys create --name bench --scopes summarize | awk '/^secret:/ {print $2}')
+key=$(bench_key "$EXBRIEF_BIN" "$url")
 "$LB" fake --port "$FAKE_PORT" --latency-ms 3000 & pids+=("$!")
 wait_port "$FAKE_PORT"
 rm -f "$OUT.zst"

@@ -12,8 +12,6 @@ cd "$(dirname "$0")/.."
 RATE="${RATE:-500}"
 SECS="${SECONDS_PER_RUN:-10}"
 BURST="${BURST:-2000}"
-EX_PORT=18090
-FAKE_PORT=18091
 # EXBRIEF_BIN: an exbrief binary built elsewhere (e.g. from another commit, to compare two
 # builds in one sitting); by default the checkout's own release build.
 if [[ -n "${EXBRIEF_BIN:-}" ]]; then
@@ -23,19 +21,13 @@ else
   cargo build --release --quiet --bin exbrief --example loadbench
   BIN="$PWD/target/release/exbrief"
 fi
-LB="$PWD/target/release/examples/loadbench"
-work="$(mktemp -d)"
+source bench/common.sh
 pg_db="exbrief_load_$$"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$work"
+on_exit() {
   if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
     psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true
   fi
 }
-trap cleanup EXIT
-wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hwm_mib() { awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$1/status"; }
 
@@ -46,14 +38,6 @@ start_fake() { # latency-ms
   wait_port "$FAKE_PORT"
 }
 
-export EXBRIEF_VAULT__KEY="$(head -c 32 /dev/urandom | base64)"
-export EXBRIEF_LOG=warn
-export EXBRIEF_LLM__BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" EXBRIEF_LLM__MODEL=fake-model EXBRIEF_LLM__API_KEY=sk-bench
-export EXBRIEF_LLM__MAX_CONCURRENT="${MAX_CONCURRENT:-8192}" EXBRIEF_LLM__TIMEOUT_SECS=60
-# MAX_IN_PROGRESS: limits.max_summaries_in_progress (default 256; the rest of a burst waits
-# unread). Unset, the binary's default applies (and builds older than the setting still start).
-if [[ -n "${MAX_IN_PROGRESS:-}" ]]; then export EXBRIEF_LIMITS__MAX_SUMMARIES_IN_PROGRESS="$MAX_IN_PROGRESS"; fi
-export EXBRIEF_LIMITS__REQUESTS_PER_MINUTE=10000000 EXBRIEF_LIMITS__BURST=1000000
 export EXBRIEF_DATABASE__MAX_CONNECTIONS="${DB_CONNECTIONS:-16}"
 
 phase() { # label exbrief-pid command...
@@ -71,7 +55,7 @@ phase() { # label exbrief-pid command...
 run_backend() { # label url
   local label=$1 url=$2
   local key
-  key=$("$BIN" --database-url "$url" keys create --name bench --scopes summarize | awk '/^secret:/ {print $2}')
+  key=$(bench_key "$BIN" "$url")
   for latency in ${LATENCIES:-0 500}; do
     start_fake "$latency"
     "$BIN" --database-url "$url" serve --listen "127.0.0.1:$EX_PORT" >"$work/ex.log" 2>&1 & local ex=$!; pids+=("$ex")

@@ -11,26 +11,12 @@ cd "$(dirname "$0")/.."
 RATE="${RATE:-150}"
 SECS="${SECONDS_PER_RUN:-8}"
 OUT="${OUT:-/tmp/exbrief-profile}"
-EX_PORT=18090
-FAKE_PORT=18091
 command -v perf >/dev/null || { echo "perf not found: apt-get install linux-perf" >&2; exit 1; }
 cargo build --release --quiet --bin exbrief --example loadbench
 BIN="${EXBRIEF_BIN:-$PWD/target/release/exbrief}"
-LB="$PWD/target/release/examples/loadbench"
-work="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
-
-export EXBRIEF_VAULT__KEY="$(head -c 32 /dev/urandom | base64)"
-export EXBRIEF_LOG=warn
-export EXBRIEF_LLM__BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" EXBRIEF_LLM__MODEL=fake-model EXBRIEF_LLM__API_KEY=sk-bench
-export EXBRIEF_LLM__MAX_CONCURRENT=8192 EXBRIEF_LLM__TIMEOUT_SECS=60
-if [[ -n "${MAX_IN_PROGRESS:-}" ]]; then export EXBRIEF_LIMITS__MAX_SUMMARIES_IN_PROGRESS="$MAX_IN_PROGRESS"; fi
-export EXBRIEF_LIMITS__REQUESTS_PER_MINUTE=10000000 EXBRIEF_LIMITS__BURST=1000000
+source bench/common.sh
 url="sqlite://$work/profile.db"
-key=$("$BIN" --database-url "$url" keys create --name bench --scopes summarize | awk '/^secret:/ {print $2}')
+key=$(bench_key "$BIN" "$url")
 "$LB" fake --port "$FAKE_PORT" --latency-ms 0 & pids+=("$!")
 "$BIN" --database-url "$url" serve --listen "127.0.0.1:$EX_PORT" >"$work/ex.log" 2>&1 & ex=$!; pids+=("$ex")
 wait_port "$FAKE_PORT"; wait_port "$EX_PORT"

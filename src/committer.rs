@@ -48,11 +48,20 @@ impl WriteGate {
     }
 }
 
-/// Transactions committed and summaries they stored, since start.
+/// Transactions committed and summaries they stored, since start (also process metrics).
 #[derive(Debug, Default)]
 struct Counts {
     transactions: AtomicU64,
     summaries: AtomicU64,
+}
+
+impl Counts {
+    fn committed(&self, summaries: u64) {
+        self.transactions.fetch_add(1, Ordering::Relaxed);
+        self.summaries.fetch_add(summaries, Ordering::Relaxed);
+        crate::metrics::count("exbrief_store_commits_total", &[], 1.0);
+        crate::metrics::count("exbrief_summaries_stored_total", &[], summaries as f64);
+    }
 }
 
 impl Committer {
@@ -109,11 +118,7 @@ async fn run(
         let _writing = gate.enter().await;
         match store.complete_many(&batch).await {
             Ok(stored) => {
-                let n = stored.iter().filter(|s| **s).count() as u64;
-                counts.transactions.fetch_add(1, Ordering::Relaxed);
-                counts.summaries.fetch_add(n, Ordering::Relaxed);
-                crate::metrics::count("exbrief_store_commits_total", &[], 1.0);
-                crate::metrics::count("exbrief_summaries_stored_total", &[], n as f64);
+                counts.committed(stored.iter().filter(|s| **s).count() as u64);
                 for (reply, stored) in replies.into_iter().zip(stored) {
                     let _ = reply.send(if stored {
                         Ok(())
@@ -127,10 +132,7 @@ async fn run(
                 for (f, reply) in batch.iter().zip(replies) {
                     let result = store.complete(f).await;
                     if result.is_ok() {
-                        counts.transactions.fetch_add(1, Ordering::Relaxed);
-                        counts.summaries.fetch_add(1, Ordering::Relaxed);
-                        crate::metrics::count("exbrief_store_commits_total", &[], 1.0);
-                        crate::metrics::count("exbrief_summaries_stored_total", &[], 1.0);
+                        counts.committed(1);
                     }
                     let _ = reply.send(result);
                 }

@@ -208,13 +208,12 @@ impl Pipeline {
         self.committer.counts()
     }
 
-    /// (summaries being made, requests waiting for their turn, the bound).
-    pub fn load(&self) -> (usize, usize, usize) {
+    /// (summaries being made, requests waiting for their turn).
+    pub fn load(&self) -> (usize, usize) {
         let free = self.slots.available_permits();
         (
             self.max_in_progress.saturating_sub(free),
             self.waiting.load(Ordering::Acquire),
-            self.max_in_progress,
         )
     }
 
@@ -412,10 +411,12 @@ impl Pipeline {
                 created_at: store::now(),
                 callback_url: input.callback.clone(),
             };
+            let started = Instant::now();
             let claimed = {
                 let _writing = self.write_gate.enter().await;
                 self.store.claim(&claim).await?
             };
+            tracing::debug!(target: TIMING, claim_us = micros(started), "claim");
             let existing = match claimed {
                 Claim::Owned => {
                     if let (Some(key_id), Some(budget)) = (&input.key_id, input.daily_token_budget)
@@ -538,7 +539,9 @@ impl Pipeline {
         redactor: &Redactor,
     ) -> Result<Value, PipelineError> {
         let id = owned.id;
+        let started = Instant::now();
         let redacted = redactor.redact(&input.raw);
+        let redact_us = micros(started);
         // The caller's document and the typed copies of its facts and messages (made to
         // validate it) are not needed once it is redacted; without this they would be held
         // through the model calls.
@@ -548,6 +551,7 @@ impl Pipeline {
         let bundle = &input.bundle;
         let language = bundle.reply_language();
         // The template context is needed only to render; it is not kept across the model calls.
+        let started = Instant::now();
         let rendered = {
             let context = prompts::context(&redacted.value, &language);
             templates
@@ -555,6 +559,8 @@ impl Pipeline {
                 .map(|t| self.prompts.render(t, &context))
                 .collect::<Result<Vec<_>, _>>()?
         };
+        let render_us = micros(started);
+        let started = Instant::now();
         let runs = join_all(rendered.iter().map(|r| {
             let req = ModelRequest {
                 task: r.template.task,
@@ -566,6 +572,8 @@ impl Pipeline {
         }))
         .await;
 
+        let model_us = micros(started);
+        let started = Instant::now();
         let mut results: Vec<(TaskResult, &TemplateRef)> = Vec::new();
         let mut failed: Option<String> = None;
         // The attempts of tasks that failed; those of the others stay in their results.
@@ -656,7 +664,12 @@ impl Pipeline {
                     tokens,
                 }),
         };
-        match self.committer.complete(finished).await {
+        let build_us = micros(started);
+        let started = Instant::now();
+        let stored = self.committer.complete(finished).await;
+        tracing::debug!(target: TIMING, redact_us, render_us, model_us, build_us,
+            store_us = micros(started), "summary stages");
+        match stored {
             Ok(()) => {}
             // Another request took the key over (our calls are in the log); it answers.
             Err(StoreError::LostClaim) => {
@@ -946,6 +959,13 @@ fn record_metrics<'a>(attempts: impl Iterator<Item = &'a Attempt>, redacted: &Re
             1.0,
         );
     }
+}
+
+/// Where each summary's stage timings go (debug level; `bench/stages.sh` reads them).
+const TIMING: &str = "exbrief::timing";
+
+fn micros(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 fn unix_ms() -> i64 {

@@ -444,8 +444,8 @@ impl NewPromptLog {
     }
 }
 
-/// Each row's canonical text, made before a transaction begins so that the chain lock is held
-/// only for hashing and the insert.
+/// Each row's canonical text, made before the transaction's first write so that the chain lock
+/// is held only for hashing and the insert.
 fn canonical_texts(logs: &[&NewPromptLog]) -> Vec<String> {
     logs.iter().map(|l| l.canonical_text()).collect()
 }
@@ -472,9 +472,6 @@ pub struct KeyUsage {
     pub day: String,
     pub tokens: i64,
 }
-
-const ADD_USAGE: &str = "INSERT INTO key_usage (key_id, day, tokens) VALUES ($1, $2, $3) \
-     ON CONFLICT (key_id, day) DO UPDATE SET tokens = key_usage.tokens + excluded.tokens";
 
 /// A summary's pseudonym map, sealed, and when retention deletes it.
 #[derive(Debug, Clone)]
@@ -784,12 +781,16 @@ impl Store {
                     }
                 }
                 for (key_id, day, tokens) in usage {
-                    sqlx::query(ADD_USAGE)
-                        .bind(key_id)
-                        .bind(day)
-                        .bind(tokens)
-                        .execute(&mut *$tx)
-                        .await?;
+                    sqlx::query(
+                        "INSERT INTO key_usage (key_id, day, tokens) VALUES ($1, $2, $3) \
+                         ON CONFLICT (key_id, day) \
+                         DO UPDATE SET tokens = key_usage.tokens + excluded.tokens",
+                    )
+                    .bind(key_id)
+                    .bind(day)
+                    .bind(tokens)
+                    .execute(&mut *$tx)
+                    .await?;
                 }
             }};
         }
@@ -1270,7 +1271,7 @@ impl Store {
         )
     }
 
-    /// Adds model tokens to a key's count for `day` (`YYYY-MM-DD`, UTC).
+    /// A key's model tokens for `day` (`YYYY-MM-DD`, UTC).
     pub async fn usage(&self, key_id: &str, day: &str) -> Result<i64> {
         let row: Option<(i64,)> = on_pool!(self, pool => sqlx::query_as(
             "SELECT tokens FROM key_usage WHERE key_id = $1 AND day = $2")

@@ -163,7 +163,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     ] {
         let _ = writeln!(out, "exbrief_limit{{name=\"{name}\"}} {v}");
     }
-    let (making, waiting, _) = state.pipeline.load();
+    let (making, waiting) = state.pipeline.load();
     let _ = writeln!(
         out,
         "# HELP exbrief_summaries_in_progress Summaries being made now.\n\

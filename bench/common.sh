@@ -1,0 +1,28 @@
+# Sourced by bench/load.sh, bench/heap.sh and bench/profile.sh from the project root: the ports,
+# a work directory, the processes stopped by PID at exit, waiting for a port, an API key, and
+# exbrief's settings against the fake model (logs at warn, rate limits out of the way).
+EX_PORT=18090
+FAKE_PORT=18091
+LB="$PWD/target/release/examples/loadbench"
+work="$(mktemp -d)"
+pids=()
+on_exit() { :; } # a script may redefine it (bench/load.sh drops its PostgreSQL database)
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+  on_exit
+}
+trap cleanup EXIT
+wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+bench_key() { # exbrief-binary database-url
+  "$1" --database-url "$2" keys create --name bench --scopes summarize | awk '/^secret:/ {print $2}'
+}
+
+export EXBRIEF_VAULT__KEY="$(head -c 32 /dev/urandom | base64)"
+export EXBRIEF_LOG=warn
+export EXBRIEF_LLM__BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" EXBRIEF_LLM__MODEL=fake-model EXBRIEF_LLM__API_KEY=sk-bench
+export EXBRIEF_LLM__MAX_CONCURRENT="${MAX_CONCURRENT:-8192}" EXBRIEF_LLM__TIMEOUT_SECS=60
+# MAX_IN_PROGRESS: limits.max_summaries_in_progress (default 256; the rest of a burst waits
+# unread). Unset, the binary's default applies (and builds older than the setting still start).
+if [[ -n "${MAX_IN_PROGRESS:-}" ]]; then export EXBRIEF_LIMITS__MAX_SUMMARIES_IN_PROGRESS="$MAX_IN_PROGRESS"; fi
+export EXBRIEF_LIMITS__REQUESTS_PER_MINUTE=10000000 EXBRIEF_LIMITS__BURST=1000000

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Where a summary's time goes under load (issue 9): exbrief (release) on SQLite against the fake
+# model at 0 ms, driven at RATE summaries/s for SECONDS_PER_RUN, with its debug-level timing
+# events on (`exbrief::timing`: the claim, then redaction, rendering, the model calls, building
+# the document and storing it); prints p50/p90/p99/max of each. Every process listens on
+# 127.0.0.1 and is stopped by PID.
+#
+#   bench/stages.sh       # RATE=500 SECONDS_PER_RUN=10
+set -euo pipefail
+ulimit -n "$(ulimit -Hn)"
+cd "$(dirname "$0")/.."
+RATE="${RATE:-500}"
+SECS="${SECONDS_PER_RUN:-10}"
+cargo build --release --quiet --bin exbrief --example loadbench
+BIN="${EXBRIEF_BIN:-$PWD/target/release/exbrief}"
+source bench/common.sh
+url="sqlite://$work/stages.db"
+key=$(bench_key "$BIN" "$url")
+"$LB" fake --port "$FAKE_PORT" --latency-ms 0 & pids+=("$!")
+EXBRIEF_LOG="warn,exbrief::timing=debug" EXBRIEF_SERVER__LOG_FORMAT=json \
+  "$BIN" --database-url "$url" serve --listen "127.0.0.1:$EX_PORT" 2>"$work/timing.log" & pids+=("$!")
+wait_port "$FAKE_PORT"; wait_port "$EX_PORT"
+"$LB" load --url "http://127.0.0.1:$EX_PORT" --rate 50 --seconds 2 --key "$key" >/dev/null
+: >"$work/timing.log"
+"$LB" load --url "http://127.0.0.1:$EX_PORT" --rate "$RATE" --seconds "$SECS" --key "$key"
+python3 - "$work/timing.log" <<'PY'
+import json, sys
+stages = {}
+for line in open(sys.argv[1]):
+    try:
+        fields = json.loads(line).get("fields", {})
+    except ValueError:
+        continue
+    for k, v in fields.items():
+        if k.endswith("_us"):
+            stages.setdefault(k[:-3], []).append(v)
+for name, v in stages.items():
+    v.sort()
+    n = len(v)
+    q = lambda p: v[min(n - 1, int(n * p))] / 1000
+    print(f"{name:8} n={n} p50={q(.5):.2f} p90={q(.9):.2f} p99={q(.99):.2f} max={v[-1] / 1000:.2f} ms")
+PY
