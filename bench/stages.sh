@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Where a summary's time goes under load (issue 9): exbrief (release) on SQLite against the fake
+# Where a summary's time goes under load (issue 9): exbrief (release) on SQLite (or PostgreSQL with
+# BACKEND=postgresql, in a database of its own that is dropped at exit) against the fake
 # model at 0 ms, driven at RATE summaries/s for SECONDS_PER_RUN, with its debug-level timing
 # events on (`exbrief::timing`: the claim, then redaction, rendering, the model calls, building
 # the document and storing it); prints p50/p90/p99/max of each. Every process listens on
 # 127.0.0.1 and is stopped by PID.
 #
-#   bench/stages.sh       # RATE=500 SECONDS_PER_RUN=10
+#   bench/stages.sh       # RATE=500 SECONDS_PER_RUN=10 BACKEND=sqlite
 set -euo pipefail
 ulimit -n "$(ulimit -Hn)"
 cd "$(dirname "$0")/.."
@@ -14,7 +15,14 @@ SECS="${SECONDS_PER_RUN:-10}"
 cargo build --release --quiet --bin exbrief --example loadbench
 BIN="${EXBRIEF_BIN:-$PWD/target/release/exbrief}"
 source bench/common.sh
-url="sqlite://$work/stages.db"
+if [[ "${BACKEND:-sqlite}" == postgresql ]]; then
+  pg_db="exbrief_stages_$$"
+  on_exit() { psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true; }
+  psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $pg_db" >/dev/null
+  url="postgres://postgres@127.0.0.1:5432/$pg_db"
+else
+  url="sqlite://$work/stages.db"
+fi
 key=$(bench_key "$BIN" "$url")
 "$LB" fake --port "$FAKE_PORT" --latency-ms 0 & pids+=("$!")
 EXBRIEF_LOG="warn,exbrief::timing=debug" EXBRIEF_SERVER__LOG_FORMAT=json \
@@ -22,7 +30,7 @@ EXBRIEF_LOG="warn,exbrief::timing=debug" EXBRIEF_SERVER__LOG_FORMAT=json \
 wait_port "$FAKE_PORT"; wait_port "$EX_PORT"
 "$LB" load --url "http://127.0.0.1:$EX_PORT" --rate 50 --seconds 2 --key "$key" >/dev/null
 : >"$work/timing.log"
-"$LB" load --url "http://127.0.0.1:$EX_PORT" --rate "$RATE" --seconds "$SECS" --key "$key"
+"$LB" load --url "http://127.0.0.1:$EX_PORT" --rate "$RATE" --seconds "$SECS" --key "$key" ${TIMELINE:+--timeline}
 python3 - "$work/timing.log" <<'PY'
 import json, sys
 stages = {}

@@ -2,6 +2,7 @@
 //!
 //!   loadbench fake --port 18091 --latency-ms 0        # a lean OpenAI-compatible fake model
 //!   loadbench load --url http://127.0.0.1:18090 --rate 500 --seconds 10 --key exb_…
+//!   loadbench load … --timeline                        # and each second's p50/p99/max on stderr
 //!   loadbench load --direct http://127.0.0.1:18091/v1 --rate 500 --seconds 10
 //!   loadbench burst --url http://127.0.0.1:18090 --n 2000 --key exb_…
 //!
@@ -197,10 +198,34 @@ async fn load(args: &[String]) -> anyhow::Result<()> {
         }));
     }
     let mut o = Outcome::default();
-    for t in tasks {
+    // `--timeline`: each second's p50/p99/max on stderr, to tell a start-up transient from a
+    // steady tail.
+    let timeline = args.iter().any(|a| a == "--timeline");
+    let mut seconds_seen: Vec<Vec<f64>> = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
         match t.await? {
-            (lat, Ok(())) => o.latencies.push(lat),
+            (lat, Ok(())) => {
+                o.latencies.push(lat);
+                let second = (i as f64 / rate) as usize;
+                if seconds_seen.len() <= second {
+                    seconds_seen.resize_with(second + 1, Vec::new);
+                }
+                seconds_seen[second].push(lat * 1000.0);
+            }
             (_, Err(e)) => *o.errors.entry(e).or_default() += 1,
+        }
+    }
+    if timeline {
+        for (second, mut v) in seconds_seen.into_iter().enumerate() {
+            v.sort_by(f64::total_cmp);
+            let q = |p: f64| v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1)));
+            eprintln!(
+                "second {second}: n={} p50={:.1} p99={:.1} max={:.1} ms",
+                v.len(),
+                q(0.5).copied().unwrap_or(0.0),
+                q(0.99).copied().unwrap_or(0.0),
+                v.last().copied().unwrap_or(0.0)
+            );
         }
     }
     let wall = start.elapsed().as_secs_f64();

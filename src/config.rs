@@ -314,6 +314,18 @@ pub struct DatabaseConfig {
     /// `sqlite://path` (created when missing) or `postgres://…`.
     pub url: String,
     pub max_connections: u32,
+    /// Connections kept open even when idle (at most `max_connections`). Opening one under
+    /// load costs a PostgreSQL backend start while requests wait for it.
+    pub min_connections: Option<u32>,
+}
+
+impl DatabaseConfig {
+    /// `min_connections`, or the whole pool when unset.
+    pub fn min_connections(&self) -> u32 {
+        self.min_connections
+            .unwrap_or(self.max_connections)
+            .min(self.max_connections)
+    }
 }
 
 impl Default for DatabaseConfig {
@@ -321,6 +333,7 @@ impl Default for DatabaseConfig {
         Self {
             url: "sqlite://exbrief.db".to_owned(),
             max_connections: 8,
+            min_connections: None,
         }
     }
 }
@@ -502,6 +515,16 @@ impl Config {
         }
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if self
+            .database
+            .min_connections
+            .is_some_and(|m| m > self.database.max_connections)
+        {
+            return Err(invalid(
+                "database.min_connections",
+                "must not exceed database.max_connections",
+            ));
         }
         if self.server.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", "must be at least 1024"));
@@ -761,6 +784,18 @@ mod tests {
                 .to_string()
                 .contains("retention.pseudonym_days")
         );
+    }
+
+    #[test]
+    fn the_pool_stays_open_unless_told_otherwise() {
+        let c = Config::load_from(None, env(&[("EXBRIEF_DATABASE__MAX_CONNECTIONS", "12")]));
+        assert_eq!(c.unwrap().database.min_connections(), 12);
+        let c = Config::load_from(None, env(&[("EXBRIEF_DATABASE__MIN_CONNECTIONS", "2")]));
+        assert_eq!(c.unwrap().database.min_connections(), 2);
+        let e = Config::load_from(None, env(&[("EXBRIEF_DATABASE__MIN_CONNECTIONS", "9")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("database.min_connections"), "{e}");
     }
 
     #[test]

@@ -257,7 +257,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            let store = Store::connect(&config.database.url, 1).await?;
+            let store = Store::connect(&config.database.url, 1, 0).await?;
             store.close().await;
             println!("migrations applied to {}", redact_url(&config.database.url));
             Ok(())
@@ -294,21 +294,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Prompts { command } => prompts_command(&config, command),
         Command::Outbox { command } => {
-            let store = Store::connect(&config.database.url, 1).await?;
+            let store = Store::connect(&config.database.url, 1, 0).await?;
             let result = outbox_command(&store, command).await;
             store.close().await;
             result
         }
         Command::Keys { command } => {
             let vault = Vault::from_config(&config.vault, &config.database.url)?;
-            let store = Store::connect(&config.database.url, 1).await?;
+            let store = Store::connect(&config.database.url, 1, 0).await?;
             let result = keys_command(&store, &vault, &config, command).await;
             store.close().await;
             result
         }
         Command::Audit { command } => {
             let vault = Vault::from_config(&config.vault, &config.database.url)?;
-            let store = Store::connect(&config.database.url, 1).await?;
+            let store = Store::connect(&config.database.url, 1, 0).await?;
             let result = audit_command(&store, &vault, &config, command).await;
             store.close().await;
             result

@@ -533,7 +533,8 @@ const QUEUE_COLUMNS: &str = "s.id, s.event_id, s.event_type, s.status, s.severit
 
 impl Store {
     /// Connects (creating a SQLite file when missing) and applies pending migrations.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+    /// `min_connections` are kept open when idle (opened in the background after the first).
+    pub async fn connect(url: &str, max_connections: u32, min_connections: u32) -> Result<Self> {
         let store = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Url(e.to_string()))?
@@ -549,6 +550,7 @@ impl Store {
                 .pragma("wal_autocheckpoint", "0");
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
+                .min_connections(min_connections)
                 // A SQLite connection is a file handle in this process: there is no link to go
                 // stale, and the ping sqlx sends before handing one out is a round trip to the
                 // connection's thread on every acquire.
@@ -559,6 +561,7 @@ impl Store {
         } else {
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
+                .min_connections(min_connections)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await?;
@@ -766,31 +769,10 @@ impl Store {
                     }
                     insert_outbox!($tx, &f.outbox, Some(f.id), now);
                 }
-                // A key's tokens are counted with the summaries they paid for, once per key and
-                // day in the batch.
-                let mut usage: Vec<(&str, &str, i64)> = Vec::new();
-                for (f, _) in batch.iter().zip(&stored).filter(|(_, s)| **s) {
-                    if let Some(u) = &f.usage {
-                        match usage
-                            .iter_mut()
-                            .find(|(k, d, _)| *k == u.key_id && *d == u.day)
-                        {
-                            Some(entry) => entry.2 += u.tokens,
-                            None => usage.push((&u.key_id, &u.day, u.tokens)),
-                        }
-                    }
-                }
-                for (key_id, day, tokens) in usage {
-                    sqlx::query(
-                        "INSERT INTO key_usage (key_id, day, tokens) VALUES ($1, $2, $3) \
-                         ON CONFLICT (key_id, day) \
-                         DO UPDATE SET tokens = key_usage.tokens + excluded.tokens",
-                    )
-                    .bind(key_id)
-                    .bind(day)
-                    .bind(tokens)
-                    .execute(&mut *$tx)
-                    .await?;
+                for (key_id, day, tokens) in batch_usage(batch, &stored) {
+                    upsert_usage_q(key_id, day, tokens)
+                        .execute(&mut *$tx)
+                        .await?;
                 }
             }};
         }
@@ -807,7 +789,14 @@ impl Store {
             Store::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 let texts = canonical_texts(&logs);
-                summaries!(tx);
+                // One statement per table for the whole batch: the batch's cost in round trips
+                // does not grow with its size.
+                stored = complete_rows_pg(&mut tx, batch, now).await?;
+                for (key_id, day, tokens) in batch_usage(batch, &stored) {
+                    upsert_usage_q(key_id, day, tokens)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 // The chain lock is taken last, so replicas wait on each other only for the
                 // chain's own rows and the commit.
                 lock_chain_pg(&mut tx).await?;
@@ -1713,6 +1702,143 @@ const KEY_COLUMNS: &str = "id, name, secret_sha256, scopes, policy, webhook_key_
     webhook_nonce, webhook_ciphertext, created_at, revoked_at";
 
 /// Replicas on PostgreSQL serialise chain appends with a transaction-scoped advisory lock.
+/// A key's tokens, counted with the summaries they paid for: once per key and day in a batch.
+fn batch_usage<'a>(batch: &'a [Finished], stored: &[bool]) -> Vec<(&'a str, &'a str, i64)> {
+    let mut usage: Vec<(&str, &str, i64)> = Vec::new();
+    for (f, _) in batch.iter().zip(stored).filter(|(_, s)| **s) {
+        if let Some(u) = &f.usage {
+            match usage
+                .iter_mut()
+                .find(|(k, d, _)| *k == u.key_id && *d == u.day)
+            {
+                Some(entry) => entry.2 += u.tokens,
+                None => usage.push((&u.key_id, &u.day, u.tokens)),
+            }
+        }
+    }
+    usage
+}
+
+fn upsert_usage_q<'q, DB: sqlx::Database>(
+    key_id: &'q str,
+    day: &'q str,
+    tokens: i64,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO key_usage (key_id, day, tokens) VALUES ($1, $2, $3) \
+         ON CONFLICT (key_id, day) DO UPDATE SET tokens = key_usage.tokens + excluded.tokens",
+    )
+    .bind(key_id)
+    .bind(day)
+    .bind(tokens)
+}
+
+/// A batch's summary rows, sealed maps and outbox rows on PostgreSQL: one statement per table,
+/// each taking the batch as arrays. Returns, per summary, whether its claim still held.
+async fn complete_rows_pg(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    batch: &[Finished],
+    now: OffsetDateTime,
+) -> Result<Vec<bool>> {
+    let updated: Vec<(Uuid,)> = sqlx::query_as(
+        "UPDATE summaries AS s SET status = 'pending_review', document = v.document, \
+         updated_at = $5, severity = v.severity \
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::jsonb[], $4::text[]) \
+           AS v (id, owner, document, severity) \
+         WHERE s.id = v.id AND s.owner = v.owner AND s.status = 'processing' \
+         RETURNING s.id",
+    )
+    .bind(batch.iter().map(|f| f.id).collect::<Vec<_>>())
+    .bind(batch.iter().map(|f| f.owner).collect::<Vec<_>>())
+    .bind(batch.iter().map(|f| Json(&*f.document)).collect::<Vec<_>>())
+    .bind(
+        batch
+            .iter()
+            .map(|f| f.severity.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut updated: std::collections::HashSet<Uuid> =
+        updated.into_iter().map(|(id,)| id).collect();
+    // A summary listed twice is stored once, as the row-by-row path would.
+    let stored: Vec<bool> = batch.iter().map(|f| updated.remove(&f.id)).collect();
+    let kept = || {
+        batch
+            .iter()
+            .zip(&stored)
+            .filter(|(_, s)| **s)
+            .map(|(f, _)| f)
+    };
+    let maps: Vec<(Uuid, &NewSealedMap)> = kept()
+        .filter_map(|f| f.sealed.as_ref().map(|m| (f.id, m)))
+        .collect();
+    if !maps.is_empty() {
+        sqlx::query(
+            "INSERT INTO pseudonym_maps (summary_id, key_id, nonce, ciphertext, created_at, \
+             expires_at) \
+             SELECT v.summary_id, v.key_id, v.nonce, v.ciphertext, $5, v.expires_at \
+             FROM UNNEST($1::uuid[], $2::text[], $3::bytea[], $4::bytea[], $6::timestamptz[]) \
+               AS v (summary_id, key_id, nonce, ciphertext, expires_at)",
+        )
+        .bind(maps.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .bind(
+            maps.iter()
+                .map(|(_, m)| m.sealed.key_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            maps.iter()
+                .map(|(_, m)| m.sealed.nonce.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            maps.iter()
+                .map(|(_, m)| m.sealed.ciphertext.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .bind(now)
+        .bind(maps.iter().map(|(_, m)| m.expires_at).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    let outbox: Vec<(Uuid, &NewOutbox)> = kept()
+        .flat_map(|f| f.outbox.iter().map(move |o| (f.id, o)))
+        .collect();
+    if !outbox.is_empty() {
+        sqlx::query(
+            "INSERT INTO outbox (id, summary_id, kind, payload, status, attempts, \
+             next_attempt_at, created_at, updated_at) \
+             SELECT v.id, v.summary_id, v.kind, v.payload, 'pending', 0, $5, $5, $5 \
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[]) \
+               AS v (id, summary_id, kind, payload)",
+        )
+        .bind(outbox.iter().map(|(_, o)| o.id).collect::<Vec<_>>())
+        .bind(outbox.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .bind(
+            outbox
+                .iter()
+                .map(|(_, o)| o.kind.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            outbox
+                .iter()
+                .map(|(_, o)| Json(&o.payload))
+                .collect::<Vec<_>>(),
+        )
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(stored)
+}
+
 async fn lock_chain_pg(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<()> {
     sqlx::query("SELECT pg_advisory_xact_lock(7355608)")
         .execute(&mut **tx)
@@ -1816,7 +1942,7 @@ mod tests {
     async fn sqlite_checkpoints_only_when_asked() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
-        let store = Store::connect(&format!("sqlite://{}", path.display()), 2)
+        let store = Store::connect(&format!("sqlite://{}", path.display()), 2, 0)
             .await
             .unwrap();
         let Store::Sqlite(pool) = &store else {

@@ -190,7 +190,7 @@ async fn concurrent_writers_keep_one_chain(backend: Backend) {
     let app = with_model(backend).await;
     app.fake().set_delay(Duration::from_millis(5));
     // A second process on the same database: a replica (PostgreSQL) or a CLI (SQLite).
-    let other = exbrief::store::Store::connect(&app.db.url, 4)
+    let other = exbrief::store::Store::connect(&app.db.url, 4, 0)
         .await
         .unwrap();
     let mut tasks = Vec::new();

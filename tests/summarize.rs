@@ -610,10 +610,23 @@ async fn one_transaction_stores_a_batch_and_keeps_a_lost_claims_calls(backend: B
                 claim.owner
             },
             document: exbrief::store::json_text(&json!({"n": i})),
-            severity: Some("high".into()),
-            sealed: None,
+            severity: (i != 2).then(|| "high".into()),
+            sealed: Some(exbrief::store::NewSealedMap {
+                sealed: exbrief::vault::Sealed {
+                    key_id: format!("vk{i}"),
+                    nonce: vec![i as u8; 12],
+                    ciphertext: vec![i as u8, 1, 2, 3],
+                },
+                expires_at: exbrief::store::now() + time::Duration::days(1),
+            }),
             logs: vec![log_row(claim.id, 10), log_row(claim.id, 5)],
-            outbox: Vec::new(),
+            outbox: (0..=i)
+                .map(|n| exbrief::store::NewOutbox {
+                    id: uuid::Uuid::now_v7(),
+                    kind: format!("kind-{n}"),
+                    payload: json!({"summary": i, "n": n}),
+                })
+                .collect(),
             usage: Some(exbrief::store::KeyUsage {
                 key_id: "k1".into(),
                 day: "2026-11-27".into(),
@@ -627,9 +640,51 @@ async fn one_transaction_stores_a_batch_and_keeps_a_lost_claims_calls(backend: B
         .iter()
         .zip(["pending_review", "processing", "pending_review"])
     {
-        assert_eq!(store.summary(f.id).await.unwrap().unwrap().status, status);
+        let row = store.summary(f.id).await.unwrap().unwrap();
+        assert_eq!(row.status, status);
         assert_eq!(store.prompt_log_for(f.id).await.unwrap().len(), 2);
+        // Its sealed map and outbox rows are stored with it, and only when it is.
+        let outbox = store.outbox_for(f.id).await.unwrap();
+        if status == "pending_review" {
+            let document: Value = serde_json::from_str(f.document.get()).unwrap();
+            assert_eq!(row.document.unwrap().0, document);
+            let sealed = row.sealed.get().expect("sealed map stored");
+            let want = &f.sealed.as_ref().unwrap().sealed;
+            assert_eq!(
+                (sealed.key_id, sealed.nonce, sealed.ciphertext),
+                (
+                    want.key_id.clone(),
+                    want.nonce.clone(),
+                    want.ciphertext.clone()
+                )
+            );
+            let mut got = outbox;
+            got.sort_by(|a, b| a.0.cmp(&b.0));
+            let want: Vec<_> = f
+                .outbox
+                .iter()
+                .map(|o| (o.kind.clone(), "pending".to_owned(), o.payload.clone()))
+                .collect();
+            assert_eq!(got, want);
+        } else {
+            assert!(row.document.is_none());
+            assert!(row.sealed.get().is_none());
+            assert!(outbox.is_empty(), "{outbox:?}");
+        }
     }
+    let queue = store
+        .review_queue(&exbrief::store::QueueFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let severities: Vec<_> = finished
+        .iter()
+        .filter_map(|f| queue.iter().find(|r| r.id == f.id))
+        .map(|r| r.severity.clone())
+        .collect();
+    assert_eq!(severities, [Some("high".to_owned()), None]);
     assert_eq!(store.usage("k1", "2026-11-27").await.unwrap(), 30);
     let report = exbrief::audit::verify(store, app.pipeline.vault())
         .await
