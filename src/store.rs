@@ -769,10 +769,18 @@ impl Store {
                     }
                     insert_outbox!($tx, &f.outbox, Some(f.id), now);
                 }
+                // A key's tokens are counted with the summaries they paid for.
                 for (key_id, day, tokens) in batch_usage(batch, &stored) {
-                    upsert_usage_q(key_id, day, tokens)
-                        .execute(&mut *$tx)
-                        .await?;
+                    sqlx::query(
+                        "INSERT INTO key_usage (key_id, day, tokens) VALUES ($1, $2, $3) \
+                         ON CONFLICT (key_id, day) \
+                         DO UPDATE SET tokens = key_usage.tokens + excluded.tokens",
+                    )
+                    .bind(key_id)
+                    .bind(day)
+                    .bind(tokens)
+                    .execute(&mut *$tx)
+                    .await?;
                 }
             }};
         }
@@ -789,14 +797,7 @@ impl Store {
             Store::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 let texts = canonical_texts(&logs);
-                // One statement per table for the whole batch: the batch's cost in round trips
-                // does not grow with its size.
                 stored = complete_rows_pg(&mut tx, batch, now).await?;
-                for (key_id, day, tokens) in batch_usage(batch, &stored) {
-                    upsert_usage_q(key_id, day, tokens)
-                        .execute(&mut *tx)
-                        .await?;
-                }
                 // The chain lock is taken last, so replicas wait on each other only for the
                 // chain's own rows and the commit.
                 lock_chain_pg(&mut tx).await?;
@@ -1702,7 +1703,7 @@ const KEY_COLUMNS: &str = "id, name, secret_sha256, scopes, policy, webhook_key_
     webhook_nonce, webhook_ciphertext, created_at, revoked_at";
 
 /// Replicas on PostgreSQL serialise chain appends with a transaction-scoped advisory lock.
-/// A key's tokens, counted with the summaries they paid for: once per key and day in a batch.
+/// A key's tokens spent by the stored summaries of a batch, once per key and day.
 fn batch_usage<'a>(batch: &'a [Finished], stored: &[bool]) -> Vec<(&'a str, &'a str, i64)> {
     let mut usage: Vec<(&str, &str, i64)> = Vec::new();
     for (f, _) in batch.iter().zip(stored).filter(|(_, s)| **s) {
@@ -1719,38 +1720,58 @@ fn batch_usage<'a>(batch: &'a [Finished], stored: &[bool]) -> Vec<(&'a str, &'a 
     usage
 }
 
-fn upsert_usage_q<'q, DB: sqlx::Database>(
-    key_id: &'q str,
-    day: &'q str,
-    tokens: i64,
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
-where
-    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    sqlx::query(
-        "INSERT INTO key_usage (key_id, day, tokens) VALUES ($1, $2, $3) \
-         ON CONFLICT (key_id, day) DO UPDATE SET tokens = key_usage.tokens + excluded.tokens",
-    )
-    .bind(key_id)
-    .bind(day)
-    .bind(tokens)
-}
-
-/// A batch's summary rows, sealed maps and outbox rows on PostgreSQL: one statement per table,
-/// each taking the batch as arrays. Returns, per summary, whether its claim still held.
+/// A batch's summary rows, sealed maps, outbox rows and token usage on PostgreSQL, in one
+/// statement (data-modifying CTEs over the batch as arrays): the batch's round trips do not
+/// grow with its size. Maps, outbox rows and usage are written only for summaries whose claim
+/// still held. Returns, per summary, whether it did.
 async fn complete_rows_pg(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     batch: &[Finished],
     now: OffsetDateTime,
 ) -> Result<Vec<bool>> {
+    let maps: Vec<(Uuid, &NewSealedMap)> = batch
+        .iter()
+        .filter_map(|f| f.sealed.as_ref().map(|m| (f.id, m)))
+        .collect();
+    let outbox: Vec<(Uuid, &NewOutbox)> = batch
+        .iter()
+        .flat_map(|f| f.outbox.iter().map(move |o| (f.id, o)))
+        .collect();
+    let usage: Vec<(Uuid, &KeyUsage)> = batch
+        .iter()
+        .filter_map(|f| f.usage.as_ref().map(|u| (f.id, u)))
+        .collect();
     let updated: Vec<(Uuid,)> = sqlx::query_as(
-        "UPDATE summaries AS s SET status = 'pending_review', document = v.document, \
-         updated_at = $5, severity = v.severity \
-         FROM UNNEST($1::uuid[], $2::uuid[], $3::jsonb[], $4::text[]) \
-           AS v (id, owner, document, severity) \
-         WHERE s.id = v.id AND s.owner = v.owner AND s.status = 'processing' \
-         RETURNING s.id",
+        "WITH done AS ( \
+           UPDATE summaries AS s SET status = 'pending_review', document = v.document, \
+             updated_at = $5, severity = v.severity \
+           FROM UNNEST($1::uuid[], $2::uuid[], $3::jsonb[], $4::text[]) \
+             AS v (id, owner, document, severity) \
+           WHERE s.id = v.id AND s.owner = v.owner AND s.status = 'processing' \
+           RETURNING s.id), \
+         maps AS ( \
+           INSERT INTO pseudonym_maps (summary_id, key_id, nonce, ciphertext, created_at, \
+             expires_at) \
+           SELECT m.summary_id, m.key_id, m.nonce, m.ciphertext, $5, m.expires_at \
+           FROM UNNEST($6::uuid[], $7::text[], $8::bytea[], $9::bytea[], $10::timestamptz[]) \
+             AS m (summary_id, key_id, nonce, ciphertext, expires_at) \
+           WHERE m.summary_id IN (SELECT id FROM done)), \
+         queued AS ( \
+           INSERT INTO outbox (id, summary_id, kind, payload, status, attempts, \
+             next_attempt_at, created_at, updated_at) \
+           SELECT o.id, o.summary_id, o.kind, o.payload, 'pending', 0, $5, $5, $5 \
+           FROM UNNEST($11::uuid[], $12::uuid[], $13::text[], $14::jsonb[]) \
+             AS o (id, summary_id, kind, payload) \
+           WHERE o.summary_id IN (SELECT id FROM done)), \
+         spent AS ( \
+           INSERT INTO key_usage (key_id, day, tokens) \
+           SELECT u.key_id, u.day, SUM(u.tokens) \
+           FROM UNNEST($15::uuid[], $16::text[], $17::text[], $18::bigint[]) \
+             AS u (summary_id, key_id, day, tokens) \
+           WHERE u.summary_id IN (SELECT id FROM done) \
+           GROUP BY u.key_id, u.day \
+           ON CONFLICT (key_id, day) DO UPDATE SET tokens = key_usage.tokens + excluded.tokens) \
+         SELECT id FROM done",
     )
     .bind(batch.iter().map(|f| f.id).collect::<Vec<_>>())
     .bind(batch.iter().map(|f| f.owner).collect::<Vec<_>>())
@@ -1762,81 +1783,57 @@ async fn complete_rows_pg(
             .collect::<Vec<_>>(),
     )
     .bind(now)
+    .bind(maps.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+    .bind(
+        maps.iter()
+            .map(|(_, m)| m.sealed.key_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        maps.iter()
+            .map(|(_, m)| m.sealed.nonce.as_slice())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        maps.iter()
+            .map(|(_, m)| m.sealed.ciphertext.as_slice())
+            .collect::<Vec<_>>(),
+    )
+    .bind(maps.iter().map(|(_, m)| m.expires_at).collect::<Vec<_>>())
+    .bind(outbox.iter().map(|(_, o)| o.id).collect::<Vec<_>>())
+    .bind(outbox.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+    .bind(
+        outbox
+            .iter()
+            .map(|(_, o)| o.kind.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        outbox
+            .iter()
+            .map(|(_, o)| Json(&o.payload))
+            .collect::<Vec<_>>(),
+    )
+    .bind(usage.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+    .bind(
+        usage
+            .iter()
+            .map(|(_, u)| u.key_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        usage
+            .iter()
+            .map(|(_, u)| u.day.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(usage.iter().map(|(_, u)| u.tokens).collect::<Vec<_>>())
     .fetch_all(&mut **tx)
     .await?;
     let mut updated: std::collections::HashSet<Uuid> =
         updated.into_iter().map(|(id,)| id).collect();
     // A summary listed twice is stored once, as the row-by-row path would.
-    let stored: Vec<bool> = batch.iter().map(|f| updated.remove(&f.id)).collect();
-    let kept = || {
-        batch
-            .iter()
-            .zip(&stored)
-            .filter(|(_, s)| **s)
-            .map(|(f, _)| f)
-    };
-    let maps: Vec<(Uuid, &NewSealedMap)> = kept()
-        .filter_map(|f| f.sealed.as_ref().map(|m| (f.id, m)))
-        .collect();
-    if !maps.is_empty() {
-        sqlx::query(
-            "INSERT INTO pseudonym_maps (summary_id, key_id, nonce, ciphertext, created_at, \
-             expires_at) \
-             SELECT v.summary_id, v.key_id, v.nonce, v.ciphertext, $5, v.expires_at \
-             FROM UNNEST($1::uuid[], $2::text[], $3::bytea[], $4::bytea[], $6::timestamptz[]) \
-               AS v (summary_id, key_id, nonce, ciphertext, expires_at)",
-        )
-        .bind(maps.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-        .bind(
-            maps.iter()
-                .map(|(_, m)| m.sealed.key_id.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            maps.iter()
-                .map(|(_, m)| m.sealed.nonce.as_slice())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            maps.iter()
-                .map(|(_, m)| m.sealed.ciphertext.as_slice())
-                .collect::<Vec<_>>(),
-        )
-        .bind(now)
-        .bind(maps.iter().map(|(_, m)| m.expires_at).collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await?;
-    }
-    let outbox: Vec<(Uuid, &NewOutbox)> = kept()
-        .flat_map(|f| f.outbox.iter().map(move |o| (f.id, o)))
-        .collect();
-    if !outbox.is_empty() {
-        sqlx::query(
-            "INSERT INTO outbox (id, summary_id, kind, payload, status, attempts, \
-             next_attempt_at, created_at, updated_at) \
-             SELECT v.id, v.summary_id, v.kind, v.payload, 'pending', 0, $5, $5, $5 \
-             FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[]) \
-               AS v (id, summary_id, kind, payload)",
-        )
-        .bind(outbox.iter().map(|(_, o)| o.id).collect::<Vec<_>>())
-        .bind(outbox.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-        .bind(
-            outbox
-                .iter()
-                .map(|(_, o)| o.kind.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            outbox
-                .iter()
-                .map(|(_, o)| Json(&o.payload))
-                .collect::<Vec<_>>(),
-        )
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(stored)
+    Ok(batch.iter().map(|f| updated.remove(&f.id)).collect())
 }
 
 async fn lock_chain_pg(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<()> {
