@@ -1773,67 +1773,35 @@ async fn complete_rows_pg(
            ON CONFLICT (key_id, day) DO UPDATE SET tokens = key_usage.tokens + excluded.tokens) \
          SELECT id FROM done",
     )
-    .bind(batch.iter().map(|f| f.id).collect::<Vec<_>>())
-    .bind(batch.iter().map(|f| f.owner).collect::<Vec<_>>())
-    .bind(batch.iter().map(|f| Json(&*f.document)).collect::<Vec<_>>())
-    .bind(
-        batch
-            .iter()
-            .map(|f| f.severity.as_deref())
-            .collect::<Vec<_>>(),
-    )
+    .bind(column(batch, |f| f.id))
+    .bind(column(batch, |f| f.owner))
+    .bind(column(batch, |f| Json(&*f.document)))
+    .bind(column(batch, |f| f.severity.as_deref()))
     .bind(now)
-    .bind(maps.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-    .bind(
-        maps.iter()
-            .map(|(_, m)| m.sealed.key_id.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        maps.iter()
-            .map(|(_, m)| m.sealed.nonce.as_slice())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        maps.iter()
-            .map(|(_, m)| m.sealed.ciphertext.as_slice())
-            .collect::<Vec<_>>(),
-    )
-    .bind(maps.iter().map(|(_, m)| m.expires_at).collect::<Vec<_>>())
-    .bind(outbox.iter().map(|(_, o)| o.id).collect::<Vec<_>>())
-    .bind(outbox.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-    .bind(
-        outbox
-            .iter()
-            .map(|(_, o)| o.kind.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        outbox
-            .iter()
-            .map(|(_, o)| Json(&o.payload))
-            .collect::<Vec<_>>(),
-    )
-    .bind(usage.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-    .bind(
-        usage
-            .iter()
-            .map(|(_, u)| u.key_id.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        usage
-            .iter()
-            .map(|(_, u)| u.day.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(usage.iter().map(|(_, u)| u.tokens).collect::<Vec<_>>())
+    .bind(column(&maps, |(id, _)| *id))
+    .bind(column(&maps, |(_, m)| m.sealed.key_id.as_str()))
+    .bind(column(&maps, |(_, m)| m.sealed.nonce.as_slice()))
+    .bind(column(&maps, |(_, m)| m.sealed.ciphertext.as_slice()))
+    .bind(column(&maps, |(_, m)| m.expires_at))
+    .bind(column(&outbox, |(_, o)| o.id))
+    .bind(column(&outbox, |(id, _)| *id))
+    .bind(column(&outbox, |(_, o)| o.kind.as_str()))
+    .bind(column(&outbox, |(_, o)| Json(&o.payload)))
+    .bind(column(&usage, |(id, _)| *id))
+    .bind(column(&usage, |(_, u)| u.key_id.as_str()))
+    .bind(column(&usage, |(_, u)| u.day.as_str()))
+    .bind(column(&usage, |(_, u)| u.tokens))
     .fetch_all(&mut **tx)
     .await?;
     let mut updated: std::collections::HashSet<Uuid> =
         updated.into_iter().map(|(id,)| id).collect();
     // A summary listed twice is stored once, as the row-by-row path would.
     Ok(batch.iter().map(|f| updated.remove(&f.id)).collect())
+}
+
+/// One column of a batch, as the array a PostgreSQL `UNNEST` takes.
+fn column<'a, T, U>(rows: &'a [T], value: impl Fn(&'a T) -> U) -> Vec<U> {
+    rows.iter().map(value).collect()
 }
 
 async fn lock_chain_pg(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<()> {
