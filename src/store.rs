@@ -1901,6 +1901,32 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn the_pool_opens_min_connections_and_keeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("p.db").display());
+        let store = Store::connect(&url, 4, 3).await.unwrap();
+        let Store::Sqlite(pool) = &store else {
+            unreachable!()
+        };
+        // The first connection opens with the pool; the others in the background.
+        for _ in 0..200 {
+            if pool.size() >= 3 && pool.num_idle() >= 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!((pool.size(), pool.num_idle()), (3, 3));
+        store.close().await;
+        let lazy = Store::connect(&url, 4, 0).await.unwrap();
+        let Store::Sqlite(pool) = &lazy else {
+            unreachable!()
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(pool.size(), 1);
+        lazy.close().await;
+    }
+
     /// Writes stay in the write-ahead log until `checkpoint` copies them (no automatic
     /// checkpoint inside a writer's commit); then the database file holds them.
     #[tokio::test]
