@@ -3,10 +3,12 @@
 # BACKEND=postgresql, in a database of its own that is dropped at exit) against the fake
 # model at 0 ms, driven at RATE summaries/s for SECONDS_PER_RUN, with its debug-level timing
 # events on (`exbrief::timing`: the claim, then redaction, rendering, the model calls, building
-# the document and storing it); prints p50/p90/p99/max of each. Every process listens on
+# the document and storing it); prints p50/p90/p99/max of each, and with TIMELINE=1 each
+# second's request p50/p99/max (a start-up transient or a steady tail). Every process listens on
 # 127.0.0.1 and is stopped by PID.
 #
 #   bench/stages.sh       # RATE=500 SECONDS_PER_RUN=10 BACKEND=sqlite
+#   TIMELINE=1 BACKEND=postgresql bench/stages.sh
 set -euo pipefail
 ulimit -n "$(ulimit -Hn)"
 cd "$(dirname "$0")/.."
