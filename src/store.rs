@@ -1702,7 +1702,6 @@ pub struct NewKey {
 const KEY_COLUMNS: &str = "id, name, secret_sha256, scopes, policy, webhook_key_id, \
     webhook_nonce, webhook_ciphertext, created_at, revoked_at";
 
-/// Replicas on PostgreSQL serialise chain appends with a transaction-scoped advisory lock.
 /// A key's tokens spent by the stored summaries of a batch, once per key and day.
 fn batch_usage<'a>(batch: &'a [Finished], stored: &[bool]) -> Vec<(&'a str, &'a str, i64)> {
     let mut usage: Vec<(&str, &str, i64)> = Vec::new();
@@ -1804,6 +1803,7 @@ fn column<'a, T, U>(rows: &'a [T], value: impl Fn(&'a T) -> U) -> Vec<U> {
     rows.iter().map(value).collect()
 }
 
+/// Replicas on PostgreSQL serialise chain appends with a transaction-scoped advisory lock.
 async fn lock_chain_pg(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<()> {
     sqlx::query("SELECT pg_advisory_xact_lock(7355608)")
         .execute(&mut **tx)
