@@ -730,81 +730,29 @@ impl Store {
     /// (the model calls it made) are appended all the same.
     pub async fn complete_many(&self, batch: &[Finished]) -> Result<Vec<bool>> {
         let now = now();
-        let mut stored = Vec::with_capacity(batch.len());
-        macro_rules! summaries {
-            ($tx:ident) => {{
-                for f in batch {
-                    // The first update takes SQLite's write lock before the chain head is read,
-                    // so concurrent writers cannot fork the chain.
-                    let updated = sqlx::query(
-                        "UPDATE summaries SET status = 'pending_review', document = $1, \
-                         updated_at = $2, severity = $5 \
-                         WHERE id = $3 AND owner = $4 AND status = 'processing'",
-                    )
-                    .bind(Json(&*f.document))
-                    .bind(now)
-                    .bind(f.id)
-                    .bind(f.owner)
-                    .bind(f.severity.as_deref())
-                    .execute(&mut *$tx)
-                    .await?
-                    .rows_affected();
-                    stored.push(updated == 1);
-                    if updated != 1 {
-                        continue;
-                    }
-                    if let Some(m) = &f.sealed {
-                        sqlx::query(
-                            "INSERT INTO pseudonym_maps (summary_id, key_id, nonce, ciphertext, \
-                             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                        )
-                        .bind(f.id)
-                        .bind(&m.sealed.key_id)
-                        .bind(&m.sealed.nonce)
-                        .bind(&m.sealed.ciphertext)
-                        .bind(now)
-                        .bind(m.expires_at)
-                        .execute(&mut *$tx)
-                        .await?;
-                    }
-                    insert_outbox!($tx, &f.outbox, Some(f.id), now);
-                }
-                // A key's tokens are counted with the summaries they paid for.
-                for (key_id, day, tokens) in batch_usage(batch, &stored) {
-                    sqlx::query(
-                        "INSERT INTO key_usage (key_id, day, tokens) VALUES ($1, $2, $3) \
-                         ON CONFLICT (key_id, day) \
-                         DO UPDATE SET tokens = key_usage.tokens + excluded.tokens",
-                    )
-                    .bind(key_id)
-                    .bind(day)
-                    .bind(tokens)
-                    .execute(&mut *$tx)
-                    .await?;
-                }
-            }};
-        }
         // The rows' JSON is written once the connection is ours and before the first write.
         let logs: Vec<&NewPromptLog> = batch.iter().flat_map(|f| &f.logs).collect();
-        match self {
+        let stored = match self {
             Store::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
                 let texts = canonical_texts(&logs);
-                summaries!(tx);
+                let stored = complete_rows_sqlite(&mut tx, batch, now).await?;
                 insert_logs!(tx, &logs, &texts);
                 tx.commit().await?;
+                stored
             }
             Store::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 let texts = canonical_texts(&logs);
-                stored = complete_rows_pg(&mut tx, batch, now).await?;
+                let stored = complete_rows_pg(&mut tx, batch, now).await?;
                 // The chain lock is taken last, so replicas wait on each other only for the
                 // chain's own rows and the commit.
                 lock_chain_pg(&mut tx).await?;
                 insert_logs!(tx, &logs, &texts);
                 tx.commit().await?;
+                stored
             }
-        }
+        };
         Ok(stored)
     }
 
@@ -1702,10 +1650,51 @@ pub struct NewKey {
 const KEY_COLUMNS: &str = "id, name, secret_sha256, scopes, policy, webhook_key_id, \
     webhook_nonce, webhook_ciphertext, created_at, revoked_at";
 
-/// A key's tokens spent by the stored summaries of a batch, once per key and day.
-fn batch_usage<'a>(batch: &'a [Finished], stored: &[bool]) -> Vec<(&'a str, &'a str, i64)> {
+/// A batch's summary rows, sealed maps, outbox rows and token usage on SQLite, summary by
+/// summary. Returns, per summary, whether its claim still held; a lost claim's rows are skipped.
+/// The first update takes SQLite's write lock before the chain head is read, so concurrent
+/// writers cannot fork the chain.
+async fn complete_rows_sqlite(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    batch: &[Finished],
+    now: OffsetDateTime,
+) -> Result<Vec<bool>> {
+    let tx = &mut **tx;
+    let mut stored = Vec::with_capacity(batch.len());
+    // A key's tokens are counted with the summaries they paid for, once per key and day.
     let mut usage: Vec<(&str, &str, i64)> = Vec::new();
-    for (f, _) in batch.iter().zip(stored).filter(|(_, s)| **s) {
+    for f in batch {
+        let updated = sqlx::query(
+            "UPDATE summaries SET status = 'pending_review', document = $1, updated_at = $2, \
+             severity = $5 WHERE id = $3 AND owner = $4 AND status = 'processing'",
+        )
+        .bind(Json(&*f.document))
+        .bind(now)
+        .bind(f.id)
+        .bind(f.owner)
+        .bind(f.severity.as_deref())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        stored.push(updated == 1);
+        if updated != 1 {
+            continue;
+        }
+        if let Some(m) = &f.sealed {
+            sqlx::query(
+                "INSERT INTO pseudonym_maps (summary_id, key_id, nonce, ciphertext, created_at, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(f.id)
+            .bind(&m.sealed.key_id)
+            .bind(&m.sealed.nonce)
+            .bind(&m.sealed.ciphertext)
+            .bind(now)
+            .bind(m.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        insert_outbox!(tx, &f.outbox, Some(f.id), now);
         if let Some(u) = &f.usage {
             match usage
                 .iter_mut()
@@ -1716,7 +1705,18 @@ fn batch_usage<'a>(batch: &'a [Finished], stored: &[bool]) -> Vec<(&'a str, &'a 
             }
         }
     }
-    usage
+    for (key_id, day, tokens) in usage {
+        sqlx::query(
+            "INSERT INTO key_usage (key_id, day, tokens) VALUES ($1, $2, $3) \
+             ON CONFLICT (key_id, day) DO UPDATE SET tokens = key_usage.tokens + excluded.tokens",
+        )
+        .bind(key_id)
+        .bind(day)
+        .bind(tokens)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(stored)
 }
 
 /// A batch's summary rows, sealed maps, outbox rows and token usage on PostgreSQL, in one
@@ -1803,9 +1803,13 @@ fn column<'a, T, U>(rows: &'a [T], value: impl Fn(&'a T) -> U) -> Vec<U> {
     rows.iter().map(value).collect()
 }
 
+/// The advisory-lock key under which PostgreSQL replicas append to the chain.
+pub const CHAIN_LOCK: i64 = 7355608;
+
 /// Replicas on PostgreSQL serialise chain appends with a transaction-scoped advisory lock.
 async fn lock_chain_pg(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(7355608)")
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(CHAIN_LOCK)
         .execute(&mut **tx)
         .await?;
     Ok(())

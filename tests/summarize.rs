@@ -509,14 +509,71 @@ async fn summaries_in_progress_are_bounded_and_the_rest_wait(backend: Backend) {
     app.stop().await;
 }
 
+/// Holds, from a connection of its own, what the group commit's transaction waits for —
+/// SQLite's write lock, PostgreSQL's chain lock — until the returned connection is released.
+async fn hold_the_writer(backend: Backend, url: &str) -> Held {
+    use sqlx::Connection;
+    match backend {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut c)
+                .await
+                .unwrap();
+            Held::Sqlite(c)
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(exbrief::store::CHAIN_LOCK)
+                .execute(&mut c)
+                .await
+                .unwrap();
+            Held::Postgres(c)
+        }
+    }
+}
+
+enum Held {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Held {
+    async fn release(self) {
+        match self {
+            Held::Sqlite(mut c) => {
+                sqlx::query("ROLLBACK").execute(&mut c).await.unwrap();
+            }
+            Held::Postgres(mut c) => {
+                sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(exbrief::store::CHAIN_LOCK)
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
 async fn summaries_finishing_together_share_a_transaction(backend: Backend) {
     let app = spawn_app(backend, model()).await;
     app.fake().set_delay(Duration::from_millis(300));
-    summarize_at_once(&app, "together", 30).await;
+    // Once all 90 calls have reached the model every claim is written. From then until well
+    // after the answers, the writer is held from outside, so the summaries that finish queue
+    // behind the first one's transaction instead of depending on how fast this machine is.
+    let hold = async {
+        while app.fake().count() < 90 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let held = hold_the_writer(backend, &app.db.url).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        held.release().await;
+    };
+    tokio::join!(summarize_at_once(&app, "together", 30), hold);
     let (transactions, stored) = app.pipeline.commits();
     assert_eq!(stored, 30);
-    // The 30 come back from the model within a few milliseconds of each other; each commit
-    // takes those that queued meanwhile.
+    // Each commit takes those that queued meanwhile.
     assert!(
         transactions < 30,
         "{transactions} transactions for 30 summaries"
