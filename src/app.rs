@@ -128,7 +128,7 @@ pub fn webhook_worker(
 /// How often SQLite's write-ahead log is copied into the database (`Store::checkpoints`).
 /// A checkpoint ends in an fsync of the database file, and writes to the log wait while the
 /// filesystem commits it: the more a checkpoint copies, the longer every writer waits. At
-/// 500 summaries/s (about 16 MB of log a second) request p99 was 51 ms checkpointing every
+/// 500 summaries/s (about 70 MB of log a second) request p99 was 51 ms checkpointing every
 /// second, 17 ms every 250 ms, 13 ms every 100 ms, and worse again at 50 ms (19 ms) and 25 ms
 /// (41 ms), where the fixed cost of each fsync dominates (`bench/stages.sh`, issue 9).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
