@@ -709,7 +709,20 @@ impl Detectors {
     /// Appends validated, non-overlapping hits for `text`. `allowed` is filled with the
     /// allow-listed spans when (and only when) a weak candidate needs checking against them.
     pub fn find(&self, text: &str, allowed: &mut Option<Vec<(usize, usize)>>, out: &mut Vec<Hit>) {
-        self.find_gated(text, allowed, out, true);
+        self.find_gated(text, allowed, out, true, &mut Vec::new());
+    }
+
+    /// [`Detectors::find`], and in `shadows` the spans of matches that were then rejected (by
+    /// a validator, the allow-list or a band): a match hides the positions it covers from the
+    /// rest of its pattern's search, so replacing text that touches one can reveal a hit.
+    pub fn find_shadowed(
+        &self,
+        text: &str,
+        allowed: &mut Option<Vec<(usize, usize)>>,
+        out: &mut Vec<Hit>,
+        shadows: &mut Vec<(usize, usize)>,
+    ) {
+        self.find_gated(text, allowed, out, true, shadows);
     }
 
     /// `gated: false` runs every detector whatever the text holds: the reference the gates are
@@ -720,6 +733,7 @@ impl Detectors {
         allowed: &mut Option<Vec<(usize, usize)>>,
         out: &mut Vec<Hit>,
         gated: bool,
+        shadows: &mut Vec<(usize, usize)>,
     ) {
         if text.len() < 4 {
             return;
@@ -740,30 +754,32 @@ impl Detectors {
             }
             if re.captures_len() > 1 {
                 for caps in re.captures_iter(text) {
-                    if let Some(m) = caps.get(1).or_else(|| caps.get(0))
-                        && let Some((start, end)) = validate(*kind, text, m.start(), m.end())
-                    {
-                        candidates.push(Hit {
+                    let Some(all) = caps.get(0) else { continue };
+                    let m = caps.get(1).unwrap_or(all);
+                    match validate(*kind, text, m.start(), m.end()) {
+                        Some((start, end)) => candidates.push(Hit {
                             start,
                             end,
                             kind: *kind,
-                        });
+                        }),
+                        None => shadows.push((all.start(), all.end())),
                     }
                 }
             } else {
                 for m in re.find_iter(text) {
-                    if let Some((start, end)) = validate(*kind, text, m.start(), m.end()) {
-                        candidates.push(Hit {
+                    match validate(*kind, text, m.start(), m.end()) {
+                        Some((start, end)) => candidates.push(Hit {
                             start,
                             end,
                             kind: *kind,
-                        });
+                        }),
+                        None => shadows.push((m.start(), m.end())),
                     }
                 }
             }
         }
         if !gated || (shape.digit_sep_digit && shape.words & W_PRICE != 0) {
-            price_sentences(text, &mut candidates);
+            price_sentences(text, &mut candidates, shadows);
         }
         if candidates.is_empty() {
             return;
@@ -786,9 +802,13 @@ impl Detectors {
             Vec::new()
         };
         candidates.retain(|h| {
-            h.kind.strong()
+            let keep = h.kind.strong()
                 || !(allowed.iter().any(|&(s, e)| s <= h.start && h.end <= e)
-                    || bands.iter().any(|&(s, e)| h.start < e && s < h.end))
+                    || bands.iter().any(|&(s, e)| h.start < e && s < h.end));
+            if !keep {
+                shadows.push((h.start, h.end));
+            }
+            keep
         });
         // Earliest first; at the same start the strongest kind, then the longest.
         candidates.sort_by(|a, b| {
@@ -831,7 +851,7 @@ static DECIMAL_AMOUNT: LazyLock<Regex> = LazyLock::new(|| {
 const PRICE_SENTENCE: usize = 120;
 
 /// Money candidates from sentences that talk about prices (see [`PRICE_WORD`]).
-fn price_sentences(text: &str, out: &mut Vec<Hit>) {
+fn price_sentences(text: &str, out: &mut Vec<Hit>, shadows: &mut Vec<(usize, usize)>) {
     for kw in PRICE_WORD.find_iter(text) {
         let rest = &text[kw.end()..];
         let mut end = rest
@@ -854,12 +874,13 @@ fn price_sentences(text: &str, out: &mut Vec<Hit>) {
         let window = &text[..kw.end() + end];
         let mut at = kw.end();
         while let Some(m) = DECIMAL_AMOUNT.find_at(window, at) {
-            if let Some((start, end)) = validate(Kind::Money, text, m.start(), m.end()) {
-                out.push(Hit {
+            match validate(Kind::Money, text, m.start(), m.end()) {
+                Some((start, end)) => out.push(Hit {
                     start,
                     end,
                     kind: Kind::Money,
-                });
+                }),
+                None => shadows.push((m.start(), m.end())),
             }
             at = m.end().max(at + 1);
             if at >= window.len() {
@@ -1114,8 +1135,8 @@ mod tests {
 
     fn both_ways(d: &Detectors, text: &str) -> (Vec<Hit>, Vec<Hit>) {
         let (mut gated, mut all) = (Vec::new(), Vec::new());
-        d.find_gated(text, &mut None, &mut gated, true);
-        d.find_gated(text, &mut None, &mut all, false);
+        d.find_gated(text, &mut None, &mut gated, true, &mut Vec::new());
+        d.find_gated(text, &mut None, &mut all, false, &mut Vec::new());
         (gated, all)
     }
 

@@ -11,7 +11,9 @@ pub mod names;
 pub mod path;
 pub mod policy;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt};
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
@@ -68,19 +70,26 @@ impl PseudonymMap {
     /// The identity of a value: digits for phone-like values, else the trimmed text with case
     /// and inner whitespace normalised. Never the accent-folded form: Jo and Joe stay two people.
     fn key(value: &str) -> String {
-        let digits: String = value.chars().filter(char::is_ascii_digit).collect();
-        let phone_like = digits.len() >= 7
+        let digits = value.bytes().filter(u8::is_ascii_digit).count();
+        let phone_like = digits >= 7
             && value
-                .chars()
-                .all(|c| c.is_ascii_digit() || " +-./()".contains(c));
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b" +-./()".contains(&b));
         if phone_like {
-            digits
+            return value.chars().filter(char::is_ascii_digit).collect();
+        }
+        let mut key = String::with_capacity(value.len());
+        for word in value.split_whitespace() {
+            if !key.is_empty() {
+                key.push(' ');
+            }
+            key.push_str(word);
+        }
+        if key.is_ascii() {
+            key.make_ascii_lowercase();
+            key
         } else {
-            value
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .to_lowercase()
+            key.to_lowercase()
         }
     }
 
@@ -356,6 +365,8 @@ pub struct Redactor {
     /// Rules by the field name their path ends in; the rest are tried on every node.
     by_last_key: HashMap<String, Vec<usize>>,
     unkeyed: Vec<usize>,
+    /// Rescan every redacted string, quiet or not: the reference the skip is tested against.
+    rescan_always: bool,
 }
 
 /// Top-level fields that are identifiers or control, not content.
@@ -458,6 +469,7 @@ impl Redactor {
             gazetteer,
             by_last_key,
             unkeyed,
+            rescan_always: false,
         }
     }
 
@@ -839,7 +851,8 @@ impl Redactor {
         let detectors = &self.policy.detectors;
         let mut allowed: Option<Vec<(usize, usize)>> = None;
         let mut hits: Vec<Hit> = Vec::new();
-        detectors.find(text, &mut allowed, &mut hits);
+        let mut shadows = Vec::new();
+        detectors.find_shadowed(text, &mut allowed, &mut hits, &mut shadows);
         let mut spans: Vec<(usize, usize, Source)> = hits
             .iter()
             .map(|h| (h.start, h.end, Source::Detector(h.kind)))
@@ -894,6 +907,9 @@ impl Redactor {
         }
         let mut out = String::with_capacity(text.len());
         let mut at = 0;
+        // Whether every replacement sits where it cannot have changed what a detector sees
+        // (see `quiet_replacement`); then the rescan below would find nothing.
+        let mut quiet = true;
         for (s, e, source) in merged {
             out.push_str(&text[at..s]);
             let original = &text[s..e];
@@ -916,10 +932,17 @@ impl Redactor {
                 class,
                 entity,
             });
+            quiet = quiet
+                && (original == replacement
+                    || (quiet_replacement(&out, &replacement, &text[e..])
+                        && !shadows.iter().any(|&(a, b)| a <= e && s <= b)));
             out.push_str(&replacement);
             at = e;
         }
         out.push_str(&text[at..]);
+        if quiet && !self.rescan_always {
+            return out;
+        }
         // A replacement can expose a neighbour that a word boundary hid ("…example901-555-0188"
         // once the address is a token), or join its neighbours into a new shape (a band after
         // "a@a." reads as an e-mail domain): scan the result again until nothing changes, so
@@ -993,6 +1016,32 @@ impl At<'_> {
 
 /// Rescans of a redacted string (see the end of `Redactor::text`).
 const LATE_PASSES: usize = 4;
+
+/// Whether a `replacement` between `before` (the redacted text so far) and `after` (the
+/// original text after it) leaves nothing new for a detector: a bracketed token or mask (no
+/// detector pattern contains a bracket, so no match can include one) with whitespace or
+/// closing punctuation on both sides, where a word boundary is the same before and after the
+/// replacement. A replacement that touches a rejected match is not quiet either (see
+/// `Detectors::find_shadowed`). Redacted text is rescanned only when some replacement is not
+/// quiet; `tests::quiet_replacements_need_no_rescan` and a proptest check that skipping the
+/// rescan then changes nothing.
+fn quiet_replacement(before: &str, replacement: &str, after: &str) -> bool {
+    let bracketed = replacement.starts_with('[') && replacement.ends_with(']');
+    let open = before
+        .chars()
+        .next_back()
+        .is_none_or(|c| c.is_whitespace() || matches!(c, '(' | '"' | '«' | '“' | '„'));
+    let mut rest = after.chars();
+    let close = match rest.next() {
+        None => true,
+        Some(c) if c.is_whitespace() => true,
+        Some('.' | ',' | ';' | '!' | '?' | ')' | '"' | '»' | '”') => {
+            rest.next().is_none_or(char::is_whitespace)
+        }
+        Some(_) => false,
+    };
+    bracketed && open && close
+}
 
 static EMPTY_GAZETTEER: LazyLock<Gazetteer> = LazyLock::new(Gazetteer::default);
 

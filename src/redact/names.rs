@@ -3,7 +3,7 @@
 //! context (salutations, sign-offs, titles, "spoke with", "driver"…), and first names from a
 //! gazetteer shipped in `redaction/names/`.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::path::Path;
 use std::sync::LazyLock;
 

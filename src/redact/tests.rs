@@ -351,3 +351,82 @@ fn fuzz_regressions_are_idempotent() {
     }
     assert!(n >= 2);
 }
+
+/// The redactor for `name` with the rescan forced on every string.
+fn rescanning(p: &Policies, name: &str) -> Redactor {
+    let r = p.get(Some(name)).unwrap();
+    let mut always = Redactor::new(r.policy().clone(), Arc::clone(&r.gazetteer));
+    always.rescan_always = true;
+    always
+}
+
+/// Skipping the rescan when every replacement is quiet (`quiet_replacement`) gives what the
+/// rescan would: every corpus string with its known values, and every fixture, both policies.
+#[test]
+fn quiet_replacements_need_no_rescan() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let p = policies();
+    let mut compared = 0;
+    for name in ["default", "strict"] {
+        let (skip, always) = (p.get(Some(name)).unwrap(), rescanning(&p, name));
+        for f in ["corpus.jsonl", "heldout.jsonl", "heldout2.jsonl"] {
+            let body =
+                std::fs::read_to_string(root.join("tests/redaction_corpus").join(f)).unwrap();
+            for line in body.lines() {
+                let item: Value = serde_json::from_str(line).unwrap();
+                let text = item["text"].as_str().unwrap();
+                let known: Vec<(&str, bool)> = item["known"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|k| k.as_str().map(|k| (k, true)))
+                    .collect();
+                let (a, b) = (
+                    skip.redact_text(text, &known),
+                    always.redact_text(text, &known),
+                );
+                assert_eq!(a.0, b.0, "{name}: {text}");
+                compared += usize::from(a.0 != text);
+            }
+        }
+        for entry in std::fs::read_dir(root.join("fixtures")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|x| x == "json") {
+                let v: Value =
+                    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+                assert_eq!(
+                    skip.redact(&v).value,
+                    always.redact(&v).value,
+                    "{name}: {path:?}"
+                );
+            }
+        }
+    }
+    assert!(
+        compared > 1000,
+        "the comparison must cover redacted strings: {compared}"
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+    /// Strings assembled from what sits next to a replacement: values that become tokens,
+    /// masks or bands, brackets, punctuation and the shapes a neighbour can complete.
+    #[test]
+    fn skipping_a_quiet_rescan_changes_nothing(parts in proptest::collection::vec(proptest::sample::select(vec![
+        "anna@acme.example", "+49 30 1234567", "312-555-0199", "EUR 1.420,00", "$1,200.00", "0$",
+        "1k", "12", "0", "555", "-0188", "901", " ", "  ", ".", ". ", ",", ", ", ":", "(", ")", "[",
+        "]", "\"", "«", "»", "-", "@", "a", "A@A.", "x", "Dear Anna Weber", "Anna", "\n", "DE89 3704 0044 0532 0130 00",
+        "192.168.0.1", "price ", "EUR", "k", "_1]", "[EMAIL_1]",
+    ]), 0..12)) {
+        static BOTH: LazyLock<(Policies, Redactor)> = LazyLock::new(|| {
+            let p = policies();
+            let always = rescanning(&p, "default");
+            (p, always)
+        });
+        let (p, always) = &*BOTH;
+        let text: String = parts.concat();
+        let skip = p.get(None).unwrap();
+        proptest::prop_assert_eq!(skip.redact_text(&text, &[]).0, always.redact_text(&text, &[]).0, "{}", text);
+    }
+}
