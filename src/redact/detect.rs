@@ -322,6 +322,12 @@ impl Shape {
         let (mut national, mut lead, mut intl): (Option<usize>, Option<usize>, Option<usize>) =
             (None, None, None);
         for (i, &b) in t.iter().enumerate() {
+            // Most bytes are lower-case letters: all they do is end a run of digits.
+            if b.is_ascii_lowercase() && b != b'k' {
+                (run, gap, chain) = (0, 0, 0);
+                (national, lead, intl) = (None, None, None);
+                continue;
+            }
             let prev = if i > 0 { t[i - 1] } else { 0 };
             match b {
                 b'0'..=b'9' => {
