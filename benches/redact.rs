@@ -8,6 +8,12 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
+/// The allocator the service binary ships with (`src/main.rs`), so that the figures are what
+/// `exbrief serve` pays.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use exbrief::redact::{Policies, Policy};
 use serde_json::{Value, json};
