@@ -907,9 +907,9 @@ impl Redactor {
         }
         let mut out = String::with_capacity(text.len());
         let mut at = 0;
-        // Whether every replacement sits where it cannot have changed what a detector sees
-        // (see `quiet_replacement`); then the rescan below would find nothing.
-        let mut quiet = true;
+        // Replacements (offsets into `out`) that may have changed what a detector sees: the
+        // rescan below looks only around these (see `quiet_replacement`).
+        let mut loud: Vec<(usize, usize)> = Vec::new();
         for (s, e, source) in merged {
             out.push_str(&text[at..s]);
             let original = &text[s..e];
@@ -932,33 +932,49 @@ impl Redactor {
                 class,
                 entity,
             });
-            quiet = quiet
-                && (original == replacement
-                    || (quiet_replacement(&out, &replacement, &text[e..])
-                        && !shadows.iter().any(|&(a, b)| a <= e && s <= b)));
+            let quiet = original == replacement
+                || (quiet_replacement(&out, &replacement, &text[e..])
+                    && !shadows.iter().any(|&(a, b)| a <= e && s <= b));
+            let from = out.len();
             out.push_str(&replacement);
+            if !quiet {
+                loud.push((from, out.len()));
+            }
             at = e;
         }
         out.push_str(&text[at..]);
-        if quiet && !self.rescan_always {
+        if self.rescan_always {
+            loud = vec![(0, out.len())];
+        }
+        if loud.is_empty() {
             return out;
         }
         // A replacement can expose a neighbour that a word boundary hid ("…example901-555-0188"
         // once the address is a token), or join its neighbours into a new shape (a band after
         // "a@a." reads as an e-mail domain): scan the result again until nothing changes, so
         // what the model sees is what a second redaction would leave (offsets of such late
-        // finds are not recorded). The number of passes is capped.
+        // finds are not recorded). The number of passes is capped. Only the lines around a
+        // loud replacement are scanned, with a line either side: no detector pattern reaches
+        // further across a line break than that.
         for _ in 0..LATE_PASSES {
-            let mut late: Option<Vec<(usize, usize)>> = None;
             let mut again: Vec<Hit> = Vec::new();
-            detectors.find(&out, &mut late, &mut again);
+            for (from, to) in neighbourhoods(&out, &loud) {
+                let first = again.len();
+                detectors.find(&out[from..to], &mut None, &mut again);
+                for h in &mut again[first..] {
+                    h.start += from;
+                    h.end += from;
+                }
+            }
             if again.is_empty() {
                 return out;
             }
+            loud.clear();
             let mut next = String::with_capacity(out.len());
             let mut at = 0;
             for h in again {
                 next.push_str(&out[at..h.start]);
+                loud.push((next.len(), next.len()));
                 let (class, entity, replacement) =
                     self.replace_detected(h.kind, &out[h.start..h.end], state);
                 state.count(&class);
@@ -970,10 +986,16 @@ impl Redactor {
                     entity,
                 });
                 next.push_str(&replacement);
+                if let Some(last) = loud.last_mut() {
+                    last.1 = next.len();
+                }
                 at = h.end;
             }
             next.push_str(&out[at..]);
             out = next;
+            if self.rescan_always {
+                loud = vec![(0, out.len())];
+            }
         }
         out
     }
@@ -1016,6 +1038,25 @@ impl At<'_> {
 
 /// Rescans of a redacted string (see the end of `Redactor::text`).
 const LATE_PASSES: usize = 4;
+
+/// The byte ranges of `text` to rescan for `spans`: each span's lines and one line either
+/// side, merged, without their outer line breaks.
+fn neighbourhoods(text: &str, spans: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    let t = text.as_bytes();
+    let line_start = |i: usize| memchr::memrchr(b'\n', &t[..i]).map_or(0, |n| n + 1);
+    let line_end = |i: usize| memchr::memchr(b'\n', &t[i..]).map_or(t.len(), |n| i + n);
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for &(s, e) in spans {
+        let from = line_start(line_start(s).saturating_sub(1));
+        let end = line_end(e);
+        let to = line_end((end + 1).min(t.len()));
+        match out.last_mut() {
+            Some(last) if from <= last.1 + 1 => last.1 = last.1.max(to),
+            _ => out.push((from, to)),
+        }
+    }
+    out
+}
 
 /// Whether a `replacement` between `before` (the redacted text so far) and `after` (the
 /// original text after it) leaves nothing new for a detector: a bracketed token or mask (no
