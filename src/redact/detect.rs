@@ -719,16 +719,27 @@ impl Detectors {
     }
 
     /// [`Detectors::find`], and in `shadows` the spans of matches that were then rejected (by
-    /// a validator, the allow-list or a band): a match hides the positions it covers from the
-    /// rest of its pattern's search, so replacing text that touches one can reveal a hit.
+    /// a validator, the allow-list or a band) and the tails that a validator trimmed off an
+    /// accepted match: a match hides the positions it covers from the rest of its pattern's
+    /// search, so replacing text that touches one can reveal a hit. Returns whether the text
+    /// holds a decimal amount for the pricing-sentence rule, which looks a whole sentence
+    /// ahead of a pricing noun and so is not local to any one replacement.
     pub fn find_shadowed(
         &self,
         text: &str,
         allowed: &mut Option<Vec<(usize, usize)>>,
         out: &mut Vec<Hit>,
         shadows: &mut Vec<(usize, usize)>,
-    ) {
-        self.find_gated(text, allowed, out, true, shadows);
+    ) -> Amounts {
+        self.find_gated(text, allowed, out, true, shadows)
+    }
+
+    /// Whether a pattern of the policy's own (`employee_id_patterns`) matches `text`: such a
+    /// pattern may match brackets or reach across a line, so no replacement is quiet to it.
+    pub fn own_patterns_match(&self, text: &str) -> bool {
+        self.regexes.iter().any(|(_, need, re)| {
+            matches!(need, Need::Prefix(_) | Need::Nothing) && re.is_match(text)
+        })
     }
 
     /// `gated: false` runs every detector whatever the text holds: the reference the gates are
@@ -740,9 +751,9 @@ impl Detectors {
         out: &mut Vec<Hit>,
         gated: bool,
         shadows: &mut Vec<(usize, usize)>,
-    ) {
+    ) -> Amounts {
         if text.len() < 4 {
-            return;
+            return Amounts::default();
         }
         let shape = if gated {
             Shape::of(text)
@@ -763,22 +774,32 @@ impl Detectors {
                     let Some(all) = caps.get(0) else { continue };
                     let m = caps.get(1).unwrap_or(all);
                     match validate(*kind, text, m.start(), m.end()) {
-                        Some((start, end)) => candidates.push(Hit {
-                            start,
-                            end,
-                            kind: *kind,
-                        }),
+                        Some((start, end)) => {
+                            if end < all.end() {
+                                shadows.push((end, all.end()));
+                            }
+                            candidates.push(Hit {
+                                start,
+                                end,
+                                kind: *kind,
+                            })
+                        }
                         None => shadows.push((all.start(), all.end())),
                     }
                 }
             } else {
                 for m in re.find_iter(text) {
                     match validate(*kind, text, m.start(), m.end()) {
-                        Some((start, end)) => candidates.push(Hit {
-                            start,
-                            end,
-                            kind: *kind,
-                        }),
+                        Some((start, end)) => {
+                            if end < m.end() {
+                                shadows.push((end, m.end()));
+                            }
+                            candidates.push(Hit {
+                                start,
+                                end,
+                                kind: *kind,
+                            })
+                        }
                         None => shadows.push((m.start(), m.end())),
                     }
                 }
@@ -787,8 +808,12 @@ impl Detectors {
         if !gated || (shape.digit_sep_digit && shape.words & W_PRICE != 0) {
             price_sentences(text, &mut candidates, shadows);
         }
+        let amounts = Amounts {
+            decimal: !gated || shape.digit_sep_digit,
+            pricing_noun: !gated || shape.words & W_PRICE != 0,
+        };
         if candidates.is_empty() {
-            return;
+            return amounts;
         }
         if candidates.iter().any(|h| !h.kind.strong()) && allowed.is_none() {
             let mut spans = Vec::new();
@@ -835,7 +860,22 @@ impl Detectors {
                 _ => out.push(h),
             }
         }
+        amounts
     }
+}
+
+/// What the pricing-sentence rule can see in a text (see [`Detectors::find_shadowed`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Amounts {
+    /// A digit, a separator and a digit: perhaps a decimal amount.
+    pub decimal: bool,
+    /// Perhaps a pricing noun (a superset: the byte pass's word search).
+    pub pricing_noun: bool,
+}
+
+/// Whether `s` holds a pricing noun, as the pricing-sentence rule reads one ("[PRICE]" does).
+pub fn names_a_price(s: &str) -> bool {
+    PRICE_WORD.is_match(s)
 }
 
 /// Pricing nouns: in a sentence that names one, the decimal amounts after it are prices
@@ -1163,6 +1203,43 @@ mod tests {
 
     fn detectors() -> &'static Detectors {
         &DETECTORS
+    }
+
+    /// Whether some string a pattern matches can contain `c` (an ASCII character).
+    fn can_match(hir: &regex_syntax::hir::Hir, c: char) -> bool {
+        use regex_syntax::hir::{Class, HirKind};
+        match hir.kind() {
+            HirKind::Empty | HirKind::Look(_) => false,
+            HirKind::Literal(lit) => lit.0.contains(&(c as u8)),
+            HirKind::Class(Class::Unicode(cls)) => {
+                cls.ranges().iter().any(|r| r.start() <= c && c <= r.end())
+            }
+            HirKind::Class(Class::Bytes(cls)) => cls
+                .ranges()
+                .iter()
+                .any(|r| r.start() <= c as u8 && c as u8 <= r.end()),
+            HirKind::Repetition(r) => can_match(&r.sub, c),
+            HirKind::Capture(cap) => can_match(&cap.sub, c),
+            HirKind::Concat(hs) | HirKind::Alternation(hs) => hs.iter().any(|h| can_match(h, c)),
+        }
+    }
+
+    /// What lets `Redactor::text` skip rescanning around a bracketed token: no built-in
+    /// detector can match a bracket, so no new match can include one.
+    #[test]
+    fn no_builtin_detector_matches_a_bracket() {
+        for (kind, _, p) in patterns() {
+            let hir = regex_syntax::parse(&p).unwrap();
+            for c in ['[', ']'] {
+                assert!(!can_match(&hir, c), "{kind:?} `{p}` can match {c}");
+            }
+        }
+        // The check itself sees a bracket where there is one.
+        assert!(can_match(
+            &regex_syntax::parse(r"a(?:b|[x\]])+").unwrap(),
+            ']'
+        ));
+        assert!(can_match(&regex_syntax::parse(r"[^a-z]").unwrap(), '['));
     }
 
     /// Every labelled string and every fixture text: the gates skip only detectors that would

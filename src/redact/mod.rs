@@ -852,7 +852,7 @@ impl Redactor {
         let mut allowed: Option<Vec<(usize, usize)>> = None;
         let mut hits: Vec<Hit> = Vec::new();
         let mut shadows = Vec::new();
-        detectors.find_shadowed(text, &mut allowed, &mut hits, &mut shadows);
+        let amounts = detectors.find_shadowed(text, &mut allowed, &mut hits, &mut shadows);
         let mut spans: Vec<(usize, usize, Source)> = hits
             .iter()
             .map(|h| (h.start, h.end, Source::Detector(h.kind)))
@@ -907,9 +907,12 @@ impl Redactor {
         }
         let mut out = String::with_capacity(text.len());
         let mut at = 0;
-        // Replacements (offsets into `out`) that may have changed what a detector sees: the
-        // rescan below looks only around these (see `quiet_replacement`).
-        let mut loud: Vec<(usize, usize)> = Vec::new();
+        // Whether some replacement may have changed what a detector sees (see
+        // `quiet_replacement`); only then is the result scanned again. Shadows are swept in
+        // order of their start: `reach` is the furthest end of those starting by a span's end.
+        let mut loud = self.rescan_always || (amounts.decimal && amounts.pricing_noun);
+        shadows.sort_unstable();
+        let (mut next_shadow, mut reach) = (0, None);
         for (s, e, source) in merged {
             out.push_str(&text[at..s]);
             let original = &text[s..e];
@@ -932,49 +935,41 @@ impl Redactor {
                 class,
                 entity,
             });
-            let quiet = original == replacement
-                || (quiet_replacement(&out, &replacement, &text[e..])
-                    && !shadows.iter().any(|&(a, b)| a <= e && s <= b));
-            let from = out.len();
-            out.push_str(&replacement);
-            if !quiet {
-                loud.push((from, out.len()));
+            while let Some(&(a, b)) = shadows.get(next_shadow)
+                && a <= e
+            {
+                reach = reach.max(Some(b));
+                next_shadow += 1;
             }
+            let touches_shadow = reach.is_some_and(|b| s <= b);
+            loud = loud
+                || (original != replacement
+                    && (touches_shadow
+                        || !quiet_replacement(&out, &replacement, &text[e..])
+                        || (amounts.decimal && detect::names_a_price(&replacement))));
+            out.push_str(&replacement);
             at = e;
         }
         out.push_str(&text[at..]);
-        if self.rescan_always {
-            loud = vec![(0, out.len())];
-        }
-        if loud.is_empty() {
+        if !loud && !detectors.own_patterns_match(&out) {
             return out;
         }
         // A replacement can expose a neighbour that a word boundary hid ("…example901-555-0188"
         // once the address is a token), or join its neighbours into a new shape (a band after
         // "a@a." reads as an e-mail domain): scan the result again until nothing changes, so
         // what the model sees is what a second redaction would leave (offsets of such late
-        // finds are not recorded). The number of passes is capped. Only the lines around a
-        // loud replacement are scanned, with a line either side: no detector pattern reaches
-        // further across a line break than that.
+        // finds are not recorded). The number of passes is capped.
         for _ in 0..LATE_PASSES {
+            let mut late: Option<Vec<(usize, usize)>> = None;
             let mut again: Vec<Hit> = Vec::new();
-            for (from, to) in neighbourhoods(&out, &loud) {
-                let first = again.len();
-                detectors.find(&out[from..to], &mut None, &mut again);
-                for h in &mut again[first..] {
-                    h.start += from;
-                    h.end += from;
-                }
-            }
+            detectors.find(&out, &mut late, &mut again);
             if again.is_empty() {
                 return out;
             }
-            loud.clear();
             let mut next = String::with_capacity(out.len());
             let mut at = 0;
             for h in again {
                 next.push_str(&out[at..h.start]);
-                loud.push((next.len(), next.len()));
                 let (class, entity, replacement) =
                     self.replace_detected(h.kind, &out[h.start..h.end], state);
                 state.count(&class);
@@ -986,16 +981,10 @@ impl Redactor {
                     entity,
                 });
                 next.push_str(&replacement);
-                if let Some(last) = loud.last_mut() {
-                    last.1 = next.len();
-                }
                 at = h.end;
             }
             next.push_str(&out[at..]);
             out = next;
-            if self.rescan_always {
-                loud = vec![(0, out.len())];
-            }
         }
         out
     }
@@ -1039,33 +1028,17 @@ impl At<'_> {
 /// Rescans of a redacted string (see the end of `Redactor::text`).
 const LATE_PASSES: usize = 4;
 
-/// The byte ranges of `text` to rescan for `spans`: each span's lines and one line either
-/// side, merged, without their outer line breaks.
-fn neighbourhoods(text: &str, spans: &[(usize, usize)]) -> Vec<(usize, usize)> {
-    let t = text.as_bytes();
-    let line_start = |i: usize| memchr::memrchr(b'\n', &t[..i]).map_or(0, |n| n + 1);
-    let line_end = |i: usize| memchr::memchr(b'\n', &t[i..]).map_or(t.len(), |n| i + n);
-    let mut out: Vec<(usize, usize)> = Vec::new();
-    for &(s, e) in spans {
-        let from = line_start(line_start(s).saturating_sub(1));
-        let end = line_end(e);
-        let to = line_end((end + 1).min(t.len()));
-        match out.last_mut() {
-            Some(last) if from <= last.1 + 1 => last.1 = last.1.max(to),
-            _ => out.push((from, to)),
-        }
-    }
-    out
-}
-
 /// Whether a `replacement` between `before` (the redacted text so far) and `after` (the
-/// original text after it) leaves nothing new for a detector: a bracketed token or mask (no
-/// detector pattern contains a bracket, so no match can include one) with whitespace or
-/// closing punctuation on both sides, where a word boundary is the same before and after the
-/// replacement. A replacement that touches a rejected match is not quiet either (see
-/// `Detectors::find_shadowed`). Redacted text is rescanned only when some replacement is not
-/// quiet; `tests::quiet_replacements_need_no_rescan` and a proptest check that skipping the
-/// rescan then changes nothing.
+/// original text after it) leaves nothing new for the built-in detectors: a bracketed token or
+/// mask (no built-in detector pattern can match a bracket: `detect::tests::
+/// no_builtin_detector_matches_a_bracket`) with whitespace or opening punctuation before it and
+/// whitespace, or closing punctuation and whitespace, after it — no built-in pattern ends in
+/// the former or starts with the latter, so a word boundary next to the replacement reads as
+/// before. `Redactor::text` also counts as loud a replacement that touches a rejected match
+/// or a trimmed tail (`Detectors::find_shadowed`), any replacement in a text where the
+/// pricing-sentence rule may apply, and runs the policy's own patterns on the result. The
+/// rescan is skipped only when nothing is loud; `tests::quiet_replacements_need_no_rescan` and
+/// a proptest compare that with rescanning every string.
 fn quiet_replacement(before: &str, replacement: &str, after: &str) -> bool {
     let bracketed = replacement.starts_with('[') && replacement.ends_with(']');
     let open = before
