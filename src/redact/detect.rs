@@ -474,7 +474,7 @@ pub struct Hit {
 const B: &str = "(?-u:\\b)";
 
 /// The bands `generalize` writes; nothing overlapping one is redacted again.
-const BAND: &str = r"(?:under 1k|1k–10k|10k–100k|over 100k)(?: [A-Z]{3}| [€$£¥₹])?";
+const BAND: &str = r"(?-u:\b)(?:under 1k|1k–10k|10k–100k|over 100k)(?: [A-Z]{3}| [€$£¥₹])?";
 
 /// The built-in detector patterns.
 fn patterns() -> Vec<(Kind, Need, String)> {
@@ -832,15 +832,23 @@ impl Detectors {
         } else {
             Vec::new()
         };
+        let mut vetoed = false;
         candidates.retain(|h| {
             let keep = h.kind.strong()
                 || !(allowed.iter().any(|&(s, e)| s <= h.start && h.end <= e)
                     || bands.iter().any(|&(s, e)| h.start < e && s < h.end));
             if !keep {
                 shadows.push((h.start, h.end));
+                vetoed = true;
             }
             keep
         });
+        // A veto holds only while the allow-listed shape or band does: replacing part of one
+        // ("0301234567 m" as a quantity before "m.weber@…") lifts it.
+        if vetoed {
+            shadows.extend(allowed.iter().copied());
+            shadows.extend(bands.iter().copied());
+        }
         // Earliest first; at the same start the strongest kind, then the longest.
         candidates.sort_by(|a, b| {
             a.start

@@ -947,7 +947,7 @@ impl Redactor {
                     && (touches_shadow
                         || !quiet_replacement(&out, &replacement, &text[e..])
                         || (amounts.decimal && detect::names_a_price(&replacement))));
-            out.push_str(&replacement);
+            push_replacement(&mut out, original, &replacement);
             at = e;
         }
         out.push_str(&text[at..]);
@@ -980,7 +980,7 @@ impl Redactor {
                     class,
                     entity,
                 });
-                next.push_str(&replacement);
+                push_replacement(&mut next, &out[h.start..h.end], &replacement);
                 at = h.end;
             }
             next.push_str(&out[at..]);
@@ -1023,6 +1023,21 @@ impl At<'_> {
             At::Text(t) => t.to_owned(),
         }
     }
+}
+
+/// Appends a replacement. An amount band ("under 1k") is set off from a word it would be glued
+/// to ("G0$" → "G under 1k"): a band is recognised only where a word starts, so that "Rover
+/// 100k EUR" is not read as the band "over 100k EUR". What a policy keeps stays as written.
+fn push_replacement(out: &mut String, original: &str, replacement: &str) {
+    let glued = original != replacement
+        && out
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    if glued && replacement.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        out.push(' ');
+    }
+    out.push_str(replacement);
 }
 
 /// Rescans of a redacted string (see the end of `Redactor::text`).

@@ -424,7 +424,9 @@ fn quiet_replacements_need_no_rescan() {
 
 /// Found in review: a trimmed IBAN match hid the next IBAN; a replaced "St." or "A." ended a
 /// pricing sentence early; a token shortened one to under the sentence limit; a money-word
-/// match reached across a blank line; a mask is itself a pricing noun. Each is rescanned.
+/// match reached across a blank line; a mask is itself a pricing noun; a replacement broke the
+/// quantity ("0301234567 m") or band ("Rover 100k EUR") that vetoed a phone or an amount.
+/// Each is rescanned.
 #[test]
 fn replacements_that_change_what_a_detector_sees_are_rescanned() {
     let p = policies();
@@ -446,6 +448,17 @@ fn replacements_that_change_what_a_detector_sees_are_rescanned() {
             ("price:\n\n1.000,00Ébertstraße 5", vec![]),
             ("EUR 12.40 then 13.50 and 14.60", vec![]),
             ("employee\n\nid\n: AB1234 jo@acme.example", vec![]),
+            ("Tel. 0301234567 m.weber@acme.example", vec![]),
+            ("Móvil 612345678 l.garcia@acme.es", vec![]),
+            (
+                "Tel. 0301234567 m.weber called",
+                vec![("Maria Weber", true)],
+            ),
+            ("Land Rover 100k EUR", vec![("Land Rover", false)]),
+            (
+                "Approved by Tom Glover 100k EUR",
+                vec![("Tom Glover", true)],
+            ),
         ] {
             let (a, b) = (
                 skip.redact_text(text, &known),
@@ -469,6 +482,7 @@ proptest::proptest! {
         "GB82WEST12345698765432", "DE89370400440532013000", "12 Main St.", "A. Weber", "Anna Weber",
         "1.234,56", "1.000,00-", "customer.service.department.of.the.northern.region@example.example",
         "Price list from ", "employee id ", "EMP-1234", "[PRICE]", "fe80::1:", "Main", " St",
+        "0301234567", " m.", "t.x@a.example", "Rover", " 100k EUR", "Glover", "612345678 l.",
     ]), 0..16)) {
         static BOTH: LazyLock<(Policies, Redactor)> = LazyLock::new(|| {
             let p = policies();
@@ -481,4 +495,23 @@ proptest::proptest! {
         let known = [("Anna Weber", true)];
         proptest::prop_assert_eq!(skip.redact_text(&text, &known).0, always.redact_text(&text, &known).0, "{}", text);
     }
+}
+
+/// An amount band is exbrief's own words, not part of one: "Rover 100k EUR" is a money amount
+/// after a name, not the band "over 100k EUR" (found in review).
+#[test]
+fn a_band_starts_a_word() {
+    let p = policies();
+    for text in ["Hannover 100k EUR", "Land Rover 100k EUR"] {
+        let (_, findings) = p.get(None).unwrap().redact_text(text, &[]);
+        assert!(
+            findings.iter().any(|f| f.entity == "MONEY"),
+            "{text}: {findings:?}"
+        );
+    }
+    let (out, findings) = p
+        .get(None)
+        .unwrap()
+        .redact_text("budget over 100k EUR", &[]);
+    assert!(findings.iter().all(|f| f.entity != "MONEY"), "{out}");
 }
