@@ -769,39 +769,31 @@ impl Detectors {
             if gated && !may_match {
                 continue;
             }
+            // A match (its whole span) and the part its pattern reports (group 1 if any).
+            let mut judge = |whole: (usize, usize), (from, to): (usize, usize)| match validate(
+                *kind, text, from, to,
+            ) {
+                Some((start, end)) => {
+                    if end < whole.1 {
+                        shadows.push((end, whole.1));
+                    }
+                    candidates.push(Hit {
+                        start,
+                        end,
+                        kind: *kind,
+                    });
+                }
+                None => shadows.push(whole),
+            };
             if re.captures_len() > 1 {
                 for caps in re.captures_iter(text) {
                     let Some(all) = caps.get(0) else { continue };
                     let m = caps.get(1).unwrap_or(all);
-                    match validate(*kind, text, m.start(), m.end()) {
-                        Some((start, end)) => {
-                            if end < all.end() {
-                                shadows.push((end, all.end()));
-                            }
-                            candidates.push(Hit {
-                                start,
-                                end,
-                                kind: *kind,
-                            })
-                        }
-                        None => shadows.push((all.start(), all.end())),
-                    }
+                    judge((all.start(), all.end()), (m.start(), m.end()));
                 }
             } else {
                 for m in re.find_iter(text) {
-                    match validate(*kind, text, m.start(), m.end()) {
-                        Some((start, end)) => {
-                            if end < m.end() {
-                                shadows.push((end, m.end()));
-                            }
-                            candidates.push(Hit {
-                                start,
-                                end,
-                                kind: *kind,
-                            })
-                        }
-                        None => shadows.push((m.start(), m.end())),
-                    }
+                    judge((m.start(), m.end()), (m.start(), m.end()));
                 }
             }
         }
