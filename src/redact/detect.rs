@@ -473,6 +473,9 @@ pub struct Hit {
 
 const B: &str = "(?-u:\\b)";
 
+/// The words of the bands `generalize` writes, without their currency.
+const BAND_WORDS: [&str; 4] = ["under 1k", "1k–10k", "10k–100k", "over 100k"];
+
 /// The bands `generalize` writes; nothing overlapping one is redacted again.
 const BAND: &str = r"(?-u:\b)(?:under 1k|1k–10k|10k–100k|over 100k)(?: [A-Z]{3}| [€$£¥₹])?";
 
@@ -815,11 +818,19 @@ impl Detectors {
         let allowed: &[(usize, usize)] = allowed.as_deref().unwrap_or(&[]);
         // A weakly validated match inside an allow-listed shape is that shape (a date, a SKU);
         // one touching an amount band is the band.
+        // A band's currency ("over 100k EUR") vetoes nothing: "over 100k EUR 250.000,00" holds
+        // an amount of its own.
         let bands: Vec<(usize, usize)> = if !gated || shape.band {
             self.builtin
                 .band
                 .find_iter(text)
-                .map(|m| (m.start(), m.end()))
+                .map(|m| {
+                    let words = BAND_WORDS
+                        .iter()
+                        .find(|w| m.as_str().starts_with(*w))
+                        .map_or(m.len(), |w| w.len());
+                    (m.start(), m.start() + words)
+                })
                 .collect()
         } else {
             Vec::new()

@@ -514,4 +514,10 @@ fn a_band_starts_a_word() {
         .unwrap()
         .redact_text("budget over 100k EUR", &[]);
     assert!(findings.iter().all(|f| f.entity != "MONEY"), "{out}");
+    // The band's currency does not cover an amount written after it.
+    let (out, _) = p
+        .get(None)
+        .unwrap()
+        .redact_text("Budget over 100k EUR 250.000,00 approved", &[]);
+    assert!(!out.contains("250.000,00"), "{out}");
 }
