@@ -963,15 +963,20 @@ impl Redactor {
             let mut late: Option<Vec<(usize, usize)>> = None;
             let mut again: Vec<Hit> = Vec::new();
             detectors.find(&out, &mut late, &mut again);
-            if again.is_empty() {
-                return out;
-            }
             let mut next = String::with_capacity(out.len());
             let mut at = 0;
+            let mut changed = false;
             for h in again {
                 next.push_str(&out[at..h.start]);
                 let (class, entity, replacement) =
                     self.replace_detected(h.kind, &out[h.start..h.end], state);
+                // What the policy keeps was counted when first found.
+                if replacement == out[h.start..h.end] {
+                    next.push_str(&replacement);
+                    at = h.end;
+                    continue;
+                }
+                changed = true;
                 state.count(&class);
                 state.findings.push(Finding {
                     path: p(),
@@ -982,6 +987,9 @@ impl Redactor {
                 });
                 push_replacement(&mut next, &out[h.start..h.end], &replacement);
                 at = h.end;
+            }
+            if !changed {
+                return out;
             }
             next.push_str(&out[at..]);
             out = next;

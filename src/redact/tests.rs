@@ -521,3 +521,21 @@ fn a_band_starts_a_word() {
         .redact_text("Budget over 100k EUR 250.000,00 approved", &[]);
     assert!(!out.contains("250.000,00"), "{out}");
 }
+
+/// A hit the policy keeps is found again by every rescan; it is counted once, when first found
+/// (found by the third review: it was counted on every pass).
+#[test]
+fn a_kept_hit_is_counted_once() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("redaction/default.toml");
+    let text = std::fs::read_to_string(&root)
+        .unwrap()
+        .replace("pricing = \"generalize\"", "pricing = \"keep\"");
+    assert!(text.contains("pricing = \"keep\""));
+    let policy = Policy::parse(&root, &text).unwrap();
+    let gazetteer = Arc::clone(&policies().get(None).unwrap().gazetteer);
+    let r = Redactor::new(policy, gazetteer);
+    let (out, findings) = r.redact_text("price 12.40 by jo@acme.example", &[]);
+    assert_eq!(out, "price 12.40 by [EMAIL_1]");
+    let money = findings.iter().filter(|f| f.entity == "MONEY").count();
+    assert_eq!(money, 1, "{findings:?}");
+}
