@@ -473,9 +473,6 @@ pub struct Hit {
 
 const B: &str = "(?-u:\\b)";
 
-/// The words of the bands `generalize` writes, without their currency.
-const BAND_WORDS: [&str; 4] = ["under 1k", "1k–10k", "10k–100k", "over 100k"];
-
 /// The bands `generalize` writes; nothing overlapping one is redacted again.
 const BAND: &str = r"(?-u:\b)(?:under 1k|1k–10k|10k–100k|over 100k)(?: [A-Z]{3}| [€$£¥₹])?";
 
@@ -724,7 +721,9 @@ impl Detectors {
     /// [`Detectors::find`], and in `shadows` the spans of matches that were then rejected (by
     /// a validator, the allow-list or a band) and the tails that a validator trimmed off an
     /// accepted match: a match hides the positions it covers from the rest of its pattern's
-    /// search, so replacing text that touches one can reveal a hit. Returns whether the text
+    /// search, so replacing text that touches one can reveal a hit. When anything was vetoed,
+    /// the allow-listed spans and bands are shadows too: a veto lasts only as long as the
+    /// shape that made it. Returns whether the text
     /// holds a decimal amount for the pricing-sentence rule, which looks a whole sentence
     /// ahead of a pricing noun and so is not local to any one replacement.
     pub fn find_shadowed(
@@ -824,11 +823,9 @@ impl Detectors {
             self.builtin
                 .band
                 .find_iter(text)
+                // Every band's words end in its last lower-case `k`; its currency has none.
                 .map(|m| {
-                    let words = BAND_WORDS
-                        .iter()
-                        .find(|w| m.as_str().starts_with(*w))
-                        .map_or(m.len(), |w| w.len());
+                    let words = m.as_str().rfind('k').map_or(m.len(), |k| k + 1);
                     (m.start(), m.start() + words)
                 })
                 .collect()

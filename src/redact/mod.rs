@@ -12,10 +12,10 @@ pub mod path;
 pub mod policy;
 
 use std::collections::BTreeMap;
-
-use foldhash::{HashMap, HashMapExt};
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
+
+use foldhash::{HashMap, HashMapExt};
 
 use regex::Regex;
 use serde::Serialize;
@@ -1057,8 +1057,9 @@ const LATE_PASSES: usize = 4;
 /// no_builtin_detector_matches_a_bracket`) with whitespace or opening punctuation before it and
 /// whitespace, or closing punctuation and whitespace, after it — no built-in pattern ends in
 /// the former or starts with the latter, so a word boundary next to the replacement reads as
-/// before. `Redactor::text` also counts as loud a replacement that touches a rejected match
-/// or a trimmed tail (`Detectors::find_shadowed`), any replacement in a text where the
+/// before. `Redactor::text` also counts as loud a replacement that touches a shadow (a
+/// rejected match, a trimmed tail or a vetoing span: `Detectors::find_shadowed`), one that is
+/// itself a pricing noun, any replacement in a text where the
 /// pricing-sentence rule may apply, and runs the policy's own patterns on the result. The
 /// rescan is skipped only when nothing is loud; `tests::quiet_replacements_need_no_rescan` and
 /// a proptest compare that with rescanning every string.

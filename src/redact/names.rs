@@ -3,11 +3,11 @@
 //! context (salutations, sign-offs, titles, "spoke with", "driver"…), and first names from a
 //! gazetteer shipped in `redaction/names/`.
 
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::path::Path;
 use std::sync::LazyLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use regex::Regex;
 
 /// Text folded for matching, with a map back to byte offsets of the original.

@@ -372,8 +372,8 @@ fn quiet_replacements_need_no_rescan() {
         for f in ["corpus.jsonl", "heldout.jsonl", "heldout2.jsonl"] {
             let body =
                 std::fs::read_to_string(root.join("tests/redaction_corpus").join(f)).unwrap();
-            // Messages as the bench builds them: lines of the corpus joined, so that the
-            // rescan of a line's neighbourhood is compared with a rescan of the whole text.
+            // Messages as the bench builds them: lines of the corpus joined, so that a skip
+            // decided for a whole message is compared too, not only for single lines.
             let lines: Vec<String> = body
                 .lines()
                 .map(|l| serde_json::from_str::<Value>(l).unwrap())
