@@ -3,52 +3,43 @@
 //! chain puts those writes in a single file: SQLite has one writer, PostgreSQL replicas queue
 //! on the chain's lock through each other's commit. One task per process takes whatever
 //! summaries finished while the previous transaction ran and stores them together
-//! ([`Store::complete_many`]): one commit, one chain-head read and one prompt-log insert for
+//! ([`Store::write_many`]): one commit, one chain-head read and one prompt-log insert for
 //! the lot. Under light load a batch is a single summary and nothing waits; under load the
 //! batches grow instead of the queue.
+//!
+//! On SQLite the same task also inserts the claims that requests make before they call a
+//! model, in the same transaction as the summaries: SQLite has one writer, and a claim of its
+//! own commit per request (500 a second at 500 summaries/s) queued the summaries behind it
+//! (issue 9). PostgreSQL claims go straight to the database: replicas insert them
+//! concurrently, and a claim must not wait for the chain's lock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{Finished, Store, StoreError};
-
-/// The most summaries one transaction stores.
-const MAX_BATCH: usize = 64;
+use crate::store::{Claim, Finished, NewClaim, Store, StoreError};
 
 type Reply = oneshot::Sender<Result<(), StoreError>>;
+type ClaimReply = oneshot::Sender<Result<bool, StoreError>>;
+
+/// What the writer task is asked to write.
+#[derive(Debug)]
+enum Job {
+    /// A claim to insert; the answer is whether it was inserted.
+    Claim(Box<NewClaim>, ClaimReply),
+    Complete(Box<Finished>, Reply),
+}
 
 #[derive(Debug)]
 pub struct Committer {
     store: Store,
-    queue: OnceLock<mpsc::UnboundedSender<(Finished, Reply)>>,
+    queue: OnceLock<mpsc::UnboundedSender<Job>>,
     counts: Arc<Counts>,
-    gate: WriteGate,
 }
 
-/// SQLite's one writer, taken in this process before SQLite's own lock. A writer that finds
-/// SQLite's lock held sleeps in SQLite's busy handler — 1, 2, 5, 10, 15, 20, 25 ms and on —
-/// and at 500 summaries/s a claim waiting behind a batch slept into the tens of milliseconds
-/// (issue 9: claim p99 18.5 ms, max 129 ms). Waiting here ends when the holder is done.
-/// PostgreSQL writers do not share one lock: no gate.
-#[derive(Debug, Clone, Default)]
-pub struct WriteGate(Option<Arc<Mutex<()>>>);
-
-impl WriteGate {
-    pub fn for_store(store: &Store) -> Self {
-        Self(matches!(store, Store::Sqlite(_)).then(Arc::default))
-    }
-
-    pub async fn enter(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.0 {
-            Some(m) => Some(m.lock().await),
-            None => None,
-        }
-    }
-}
-
-/// Transactions committed and summaries they stored, since start (also process metrics).
+/// Transactions that stored summaries, and the summaries they stored, since start (also
+/// process metrics).
 #[derive(Debug, Default)]
 struct Counts {
     transactions: AtomicU64,
@@ -65,13 +56,11 @@ impl Counts {
 }
 
 impl Committer {
-    /// `gate`: the one the process's other hot writes (claims) take too.
-    pub fn new(store: Store, gate: WriteGate) -> Self {
+    pub fn new(store: Store) -> Self {
         Self {
             store,
             queue: OnceLock::new(),
             counts: Arc::default(),
-            gate,
         }
     }
 
@@ -83,42 +72,69 @@ impl Committer {
         )
     }
 
+    fn queue(&self) -> &mpsc::UnboundedSender<Job> {
+        // The task starts with the first job, inside the runtime that serves it; it ends when
+        // the committer is dropped.
+        self.queue.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(run(self.store.clone(), rx, Arc::clone(&self.counts)));
+            tx
+        })
+    }
+
+    /// Claims an idempotency key (see [`Store::claim`]): on SQLite in the writer's next
+    /// transaction, on PostgreSQL at once.
+    pub async fn claim(&self, claim: &NewClaim) -> Result<Claim, StoreError> {
+        if matches!(self.store, Store::Postgres(_)) {
+            return self.store.claim(claim).await;
+        }
+        let (reply, answer) = oneshot::channel();
+        self.queue()
+            .send(Job::Claim(Box::new(claim.clone()), reply))
+            .map_err(|_| StoreError::WriterGone)?;
+        let inserted = answer.await.map_err(|_| StoreError::WriterGone)??;
+        self.store.claimed(claim, inserted).await
+    }
+
     /// Stores a finished summary with whatever others finished meanwhile. `LostClaim` when
     /// another request had taken its claim over (its prompt-log rows are kept).
     pub async fn complete(&self, finished: Finished) -> Result<(), StoreError> {
-        // The task starts with the first summary, inside the runtime that serves it; it ends
-        // when the committer is dropped.
-        let queue = self.queue.get_or_init(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(run(
-                self.store.clone(),
-                rx,
-                Arc::clone(&self.counts),
-                self.gate.clone(),
-            ));
-            tx
-        });
         let (reply, answer) = oneshot::channel();
-        queue
-            .send((finished, reply))
+        self.queue()
+            .send(Job::Complete(Box::new(finished), reply))
             .map_err(|_| StoreError::WriterGone)?;
         answer.await.map_err(|_| StoreError::WriterGone)?
     }
 }
 
-async fn run(
-    store: Store,
-    mut queue: mpsc::UnboundedReceiver<(Finished, Reply)>,
-    counts: Arc<Counts>,
-    gate: WriteGate,
-) {
+/// The most jobs one transaction writes.
+const MAX_BATCH: usize = 64;
+
+async fn run(store: Store, mut queue: mpsc::UnboundedReceiver<Job>, counts: Arc<Counts>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let (batch, replies): (Vec<Finished>, Vec<Reply>) = jobs.drain(..).unzip();
-        let _writing = gate.enter().await;
-        match store.complete_many(&batch).await {
-            Ok(stored) => {
-                counts.committed(stored.iter().filter(|s| **s).count() as u64);
+        let (mut claims, mut claim_replies) = (Vec::new(), Vec::new());
+        let (mut batch, mut replies) = (Vec::new(), Vec::new());
+        for job in jobs.drain(..) {
+            match job {
+                Job::Claim(c, reply) => {
+                    claims.push(*c);
+                    claim_replies.push(reply);
+                }
+                Job::Complete(f, reply) => {
+                    batch.push(*f);
+                    replies.push(reply);
+                }
+            }
+        }
+        match store.write_many(&claims, &batch).await {
+            Ok((inserted, stored)) => {
+                if !stored.is_empty() {
+                    counts.committed(stored.iter().filter(|s| **s).count() as u64);
+                }
+                for (reply, inserted) in claim_replies.into_iter().zip(inserted) {
+                    let _ = reply.send(Ok(inserted));
+                }
                 for (reply, stored) in replies.into_iter().zip(stored) {
                     let _ = reply.send(if stored {
                         Ok(())
@@ -127,8 +143,12 @@ async fn run(
                     });
                 }
             }
-            // One summary's failure must not fail the others: each is tried on its own.
-            Err(_) if batch.len() > 1 => {
+            // One job's failure must not fail the others: each is tried on its own.
+            Err(_) if claims.len() + batch.len() > 1 => {
+                for (c, reply) in claims.iter().zip(claim_replies) {
+                    let result = store.write_many(std::slice::from_ref(c), &[]).await;
+                    let _ = reply.send(result.map(|(inserted, _)| inserted == [true]));
+                }
                 for (f, reply) in batch.iter().zip(replies) {
                     let result = store.complete(f).await;
                     if result.is_ok() {
@@ -137,8 +157,11 @@ async fn run(
                     let _ = reply.send(result);
                 }
             }
+            // A lone job gets its own error.
             Err(e) => {
-                if let Some(reply) = replies.into_iter().next() {
+                if let Some(reply) = claim_replies.into_iter().next() {
+                    let _ = reply.send(Err(e));
+                } else if let Some(reply) = replies.into_iter().next() {
                     let _ = reply.send(Err(e));
                 }
             }

@@ -13,7 +13,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::bundle::{Bundle, Task};
-use crate::committer::{Committer, WriteGate};
+use crate::committer::Committer;
 use crate::llm::{Attempt, AttemptKind, Llm, LlmError, ModelRequest, TaskResult};
 use crate::prompts::{self, PromptError, Registry, TemplateRef};
 use crate::redact::{Policies, PolicyError, PseudonymMap, Redacted, Redactor, leftover_masks};
@@ -136,7 +136,6 @@ pub struct Pipeline {
     pseudonym_days: u32,
     webhooks: Arc<Webhooks>,
     committer: Committer,
-    write_gate: WriteGate,
     slots: Arc<Semaphore>,
     max_in_progress: usize,
     waiting: AtomicUsize,
@@ -168,10 +167,8 @@ impl Pipeline {
         llm: Llm,
         lease: Duration,
     ) -> Self {
-        let write_gate = WriteGate::for_store(&store);
         Self {
-            committer: Committer::new(store.clone(), write_gate.clone()),
-            write_gate,
+            committer: Committer::new(store.clone()),
             store,
             policies,
             prompts,
@@ -414,10 +411,7 @@ impl Pipeline {
                 callback_url: input.callback.clone(),
             };
             let started = Instant::now();
-            let claimed = {
-                let _writing = self.write_gate.enter().await;
-                self.store.claim(&claim).await?
-            };
+            let claimed = self.committer.claim(&claim).await?;
             tracing::debug!(target: TIMING, claim_us = micros(started), "claim");
             let existing = match claimed {
                 Claim::Owned => {

@@ -109,6 +109,31 @@ macro_rules! insert_outbox {
     }};
 }
 
+/// A claim's insert (a query for either backend): nothing when the idempotency key is taken.
+macro_rules! insert_claim {
+    ($c:expr) => {{
+        let c: &NewClaim = $c;
+        sqlx::query(
+            "INSERT INTO summaries (id, idempotency_key, event_id, event_type, request_sha256, \
+             status, owner, lease_until_ms, key_id, document, policy_version, policy_sha256, created_at, updated_at, callback_url) \
+             VALUES ($1, $2, $3, $4, $5, 'processing', $11, $6, $7, NULL, $8, $9, $10, $10, $12) \
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(c.id)
+        .bind(&c.idempotency_key)
+        .bind(&c.event_id)
+        .bind(&c.event_type)
+        .bind(&c.request_sha256)
+        .bind(c.lease_until_ms)
+        .bind(&c.key_id)
+        .bind(&c.policy_version)
+        .bind(&c.policy_sha256)
+        .bind(c.created_at)
+        .bind(c.owner)
+        .bind(&c.callback_url)
+    }};
+}
+
 macro_rules! insert_logs {
     ($tx:ident, $logs:expr, $texts:expr) => {{
         let logs: &[&NewPromptLog] = $logs;
@@ -655,17 +680,15 @@ impl Store {
 
     /// Inserts a `processing` row for the key unless one exists; the unique constraint decides.
     pub async fn claim(&self, c: &NewClaim) -> Result<Claim> {
-        let sql = "INSERT INTO summaries (id, idempotency_key, event_id, event_type, request_sha256, \
-                   status, owner, lease_until_ms, key_id, document, policy_version, policy_sha256, created_at, updated_at, callback_url) \
-                   VALUES ($1, $2, $3, $4, $5, 'processing', $11, $6, $7, NULL, $8, $9, $10, $10, $12) \
-                   ON CONFLICT (idempotency_key) DO NOTHING";
-        let inserted = on_pool!(self, pool => sqlx::query(sql)
-            .bind(c.id).bind(&c.idempotency_key).bind(&c.event_id).bind(&c.event_type)
-            .bind(&c.request_sha256).bind(c.lease_until_ms).bind(&c.key_id)
-            .bind(&c.policy_version).bind(&c.policy_sha256).bind(c.created_at).bind(c.owner)
-            .bind(&c.callback_url)
-            .execute(pool).await?.rows_affected());
-        if inserted == 1 {
+        let inserted =
+            on_pool!(self, pool => insert_claim!(c).execute(pool).await?.rows_affected());
+        self.claimed(c, inserted == 1).await
+    }
+
+    /// What a claim attempt found once its insert is done: `inserted` means the key is ours;
+    /// otherwise the row that holds it.
+    pub async fn claimed(&self, c: &NewClaim, inserted: bool) -> Result<Claim> {
+        if inserted {
             return Ok(Claim::Owned);
         }
         match self.summary_by_key(&c.idempotency_key).await? {
@@ -729,20 +752,43 @@ impl Store {
     /// taken over by another request: that summary's writes are skipped, its prompt-log rows
     /// (the model calls it made) are appended all the same.
     pub async fn complete_many(&self, batch: &[Finished]) -> Result<Vec<bool>> {
+        Ok(self.write_many(&[], batch).await?.1)
+    }
+
+    /// SQLite's group commit: claims inserted and finished summaries stored in one
+    /// transaction (see [`crate::committer`]). Returns, for each claim, whether it was
+    /// inserted (the key was free; otherwise [`Store::claimed`] reads who holds it) and, for
+    /// each summary, what [`Store::complete_many`] returns. (The committer batches claims on
+    /// SQLite only: on PostgreSQL a claim must not wait for the chain's lock.)
+    pub async fn write_many(
+        &self,
+        claims: &[NewClaim],
+        batch: &[Finished],
+    ) -> Result<(Vec<bool>, Vec<bool>)> {
         let now = now();
         // The rows' JSON is written once the connection is ours and before the first write.
         let logs: Vec<&NewPromptLog> = batch.iter().flat_map(|f| &f.logs).collect();
-        let stored = match self {
+        let written = match self {
             Store::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
+                let mut inserted = Vec::with_capacity(claims.len());
+                // One prepared statement per claim: a multi-row insert's text changes with
+                // the batch's size, and each new text is compiled afresh (measured slower).
+                for c in claims {
+                    inserted.push(insert_claim!(c).execute(&mut *tx).await?.rows_affected() == 1);
+                }
                 let texts = canonical_texts(&logs);
                 let stored = complete_rows_sqlite(&mut tx, batch, now).await?;
                 insert_logs!(tx, &logs, &texts);
                 tx.commit().await?;
-                stored
+                (inserted, stored)
             }
             Store::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
+                let mut inserted = Vec::with_capacity(claims.len());
+                for c in claims {
+                    inserted.push(insert_claim!(c).execute(&mut *tx).await?.rows_affected() == 1);
+                }
                 let texts = canonical_texts(&logs);
                 let stored = complete_rows_pg(&mut tx, batch, now).await?;
                 // The chain lock is taken last, so replicas wait on each other only for the
@@ -750,10 +796,10 @@ impl Store {
                 lock_chain_pg(&mut tx).await?;
                 insert_logs!(tx, &logs, &texts);
                 tx.commit().await?;
-                stored
+                (inserted, stored)
             }
         };
-        Ok(stored)
+        Ok(written)
     }
 
     /// Records a review decision: the summary leaves `pending_review`, the decision row is

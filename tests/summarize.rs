@@ -75,6 +75,7 @@ backend_tests! {
     a_dead_requests_claim_is_taken_over_and_completed_once => a_dead_requests_claim_is_taken_over_and_completed_once;
     only_the_claim_owner_can_complete => only_the_claim_owner_can_complete;
     one_transaction_stores_a_batch_and_keeps_a_lost_claims_calls => one_transaction_stores_a_batch_and_keeps_a_lost_claims_calls;
+    claims_join_the_batch_in_one_transaction => claims_join_the_batch_in_one_transaction;
     a_huge_bundle_still_fits_the_offline_schemas => a_huge_bundle_still_fits_the_offline_schemas;
     redact_endpoint_is_a_dry_run_with_findings => redact_endpoint_is_a_dry_run_with_findings;
     an_invented_placeholder_marks_the_summary_for_attention => an_invented_placeholder_marks_the_summary_for_attention;
@@ -748,6 +749,61 @@ async fn one_transaction_stores_a_batch_and_keeps_a_lost_claims_calls(backend: B
         .unwrap();
     assert!(report.ok, "{report:?}");
     assert_eq!(report.rows, 6);
+    app.stop().await;
+}
+
+/// The writer's transaction on SQLite holds claims as well as finished summaries: a claim
+/// whose key is free is inserted, one whose key an earlier claim of the same batch or an
+/// older row holds is not (and reads that row), and the batch's summary is stored alongside.
+async fn claims_join_the_batch_in_one_transaction(backend: Backend) {
+    let app = spawn_app(backend, Options::default()).await;
+    let store = app.pipeline.store();
+    let future = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 + 60_000;
+    let mut older = design_bundle();
+    older["event_id"] = json!("claims-older");
+    let older = stale_claim(&older, future);
+    assert!(matches!(
+        store.claim(&older).await.unwrap(),
+        exbrief::store::Claim::Owned
+    ));
+    let mut b = design_bundle();
+    b["event_id"] = json!("claims-new");
+    let first = stale_claim(&b, future);
+    let twin = stale_claim(&b, future);
+    let mut again = design_bundle();
+    again["event_id"] = json!("claims-older");
+    let again = stale_claim(&again, future);
+    let finished = exbrief::store::Finished {
+        id: older.id,
+        owner: older.owner,
+        document: exbrief::store::json_text(&json!({"n": 1})),
+        severity: None,
+        sealed: None,
+        logs: vec![log_row(older.id, 1)],
+        outbox: Vec::new(),
+        usage: None,
+    };
+    let (inserted, stored) = store
+        .write_many(&[first.clone(), twin.clone(), again.clone()], &[finished])
+        .await
+        .unwrap();
+    assert_eq!(inserted, [true, false, false]);
+    assert_eq!(stored, [true]);
+    assert_eq!(
+        store.summary(older.id).await.unwrap().unwrap().status,
+        "pending_review"
+    );
+    assert_eq!(
+        store.summary(first.id).await.unwrap().unwrap().status,
+        "processing"
+    );
+    for (lost, holder) in [(&twin, first.id), (&again, older.id)] {
+        assert!(store.summary(lost.id).await.unwrap().is_none());
+        match store.claimed(lost, false).await.unwrap() {
+            exbrief::store::Claim::Existing(row) => assert_eq!(row.id, holder),
+            other => panic!("{other:?}"),
+        }
+    }
     app.stop().await;
 }
 
