@@ -1258,7 +1258,29 @@ pub fn parse_amount(s: &str) -> Option<f64> {
 }
 
 /// Amounts to bands in the bundle's currency; margins and discounts to low/normal/high.
+/// Entities whose values are amounts or percentages: only these become bands under
+/// `generalize`. Anything else a policy generalizes — a phone number, an e-mail address, an
+/// employee's id — is masked (`[PHONE]`), not read as an amount.
+const AMOUNT_ENTITIES: &[&str] = &[
+    "MONEY",
+    "PRICE",
+    "AMOUNT",
+    "COST",
+    "CREDIT_LIMIT",
+    "SALARY",
+    "WAGE",
+    "MARGIN",
+    "MARGIN_PERCENT",
+    "DISCOUNT",
+    "PERCENT",
+];
+
+/// The band for an amount (see [`AMOUNT_ENTITIES`]); `None` when `entity` is not one or the
+/// value is not a number, and the caller masks it.
 fn generalize(entity: &str, amount: Option<f64>, currency: &str) -> Option<String> {
+    if !AMOUNT_ENTITIES.contains(&entity) {
+        return None;
+    }
     let n = amount?;
     // Odoo's margin_percent is a fraction (0.083); its discount is already in percent (8.3).
     let percent = |n: f64| if n.abs() <= 1.0 { n * 100.0 } else { n };

@@ -539,3 +539,47 @@ fn a_kept_hit_is_counted_once() {
     let money = findings.iter().filter(|f| f.entity == "MONEY").count();
     assert_eq!(money, 1, "{findings:?}");
 }
+
+/// `generalize` makes bands of amounts only: with customer data generalized, a phone number,
+/// an e-mail address or a name is masked, not read as "over 100k" (the third review's last
+/// finding). Amounts still become bands.
+#[test]
+fn generalize_bands_amounts_and_masks_the_rest() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("redaction/default.toml");
+    let text = std::fs::read_to_string(&root).unwrap();
+    let mut changed = text.clone();
+    for class in ["customer_pii", "hr"] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{class} = ")))
+            .unwrap_or_else(|| panic!("{class} in default.toml"));
+        changed = changed.replace(line, &format!("{class} = \"generalize\""));
+    }
+    let policy = Policy::parse(&root, &changed).unwrap();
+    let gazetteer = Arc::clone(&policies().get(None).unwrap().gazetteer);
+    let r = Redactor::new(policy, gazetteer);
+    let (out, _) = r.redact_text(
+        "Call +49 30 1234567 or mail jo@acme.example, unit price EUR 14.20",
+        &[],
+    );
+    assert_eq!(
+        out,
+        // A free-text amount's band carries the bundle's currency; this text has none.
+        "Call [PHONE] or mail [EMAIL], unit price under 1k",
+        "{out}"
+    );
+    let red = r.redact(&design_bundle()).value;
+    let customer = &red["facts"]["customer"];
+    assert_eq!(customer["phone"], "[PHONE]", "{customer}");
+    assert_eq!(customer["email"], "[EMAIL]", "{customer}");
+    // An employee's id is a number, not an amount; a sales order's total and margin are.
+    assert_eq!(red["facts"]["employees"][0]["id"], "[EMPLOYEE_ID]", "{red}");
+    assert_eq!(
+        red["facts"]["impacted_sales_orders"][0]["amount_total"],
+        "1k–10k USD"
+    );
+    assert_eq!(
+        red["facts"]["impacted_sales_orders"][0]["margin_percent"],
+        "low margin"
+    );
+}
