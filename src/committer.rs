@@ -112,7 +112,20 @@ const MAX_BATCH: usize = 64;
 
 async fn run(store: Store, mut queue: mpsc::UnboundedReceiver<Job>, counts: Arc<Counts>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+    // SQLite: the connection every transaction is written on (see `Store::write_many_on`).
+    let mut writer = None;
+    loop {
+        let received = tokio::select! {
+            n = queue.recv_many(&mut jobs, MAX_BATCH) => n,
+            // Closing the pool waits for every connection to come back, the writer's too.
+            () = store.closing(), if writer.is_some() => {
+                writer = None;
+                continue;
+            }
+        };
+        if received == 0 {
+            break;
+        }
         let (mut claims, mut claim_replies) = (Vec::new(), Vec::new());
         let (mut batch, mut replies) = (Vec::new(), Vec::new());
         for job in jobs.drain(..) {
@@ -127,7 +140,7 @@ async fn run(store: Store, mut queue: mpsc::UnboundedReceiver<Job>, counts: Arc<
                 }
             }
         }
-        match store.write_many(&claims, &batch).await {
+        match store.write_many_on(&mut writer, &claims, &batch).await {
             Ok((inserted, stored)) => {
                 if !stored.is_empty() {
                     counts.committed(stored.iter().filter(|s| **s).count() as u64);
@@ -166,5 +179,57 @@ async fn run(store: Store, mut queue: mpsc::UnboundedReceiver<Job>, counts: Arc<
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The writer keeps its SQLite connection between transactions and lets it go when the
+    /// pool closes: the last connection to close checkpoints the write-ahead log and removes
+    /// it, so a clean shutdown leaves no `-wal` file. Without the release, closing the pool
+    /// waits for the writer's connection for as long as the committer lives.
+    #[tokio::test]
+    async fn the_writer_lets_its_connection_go_when_the_store_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let store = Store::connect(&format!("sqlite://{}", path.display()), 4, 0)
+            .await
+            .unwrap();
+        let committer = Committer::new(store.clone());
+        let claim = NewClaim {
+            id: uuid::Uuid::now_v7(),
+            owner: uuid::Uuid::new_v4(),
+            idempotency_key: "k".into(),
+            event_id: "e".into(),
+            event_type: "receipt_delay".into(),
+            request_sha256: "ab".into(),
+            key_id: None,
+            policy_version: "v".into(),
+            policy_sha256: "cd".into(),
+            lease_until_ms: 0,
+            created_at: crate::store::now(),
+            callback_url: None,
+        };
+        assert!(matches!(committer.claim(&claim).await, Ok(Claim::Owned)));
+        assert!(matches!(
+            committer.claim(&claim).await,
+            Ok(Claim::Existing(_))
+        ));
+        let wal = dir.path().join("w.db-wal");
+        assert!(wal.exists());
+        // Closing the pool waits for every connection, the writer's too.
+        tokio::time::timeout(std::time::Duration::from_secs(10), store.close())
+            .await
+            .expect("the pool closes while the committer lives");
+        let mut waited = 0;
+        while wal.exists() && waited < 100 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            waited += 1;
+        }
+        assert!(!wal.exists(), "the writer still holds a connection");
+        // The committer is still alive; a job after the close fails instead of hanging.
+        assert!(committer.claim(&claim).await.is_err());
     }
 }

@@ -765,41 +765,61 @@ impl Store {
         claims: &[NewClaim],
         batch: &[Finished],
     ) -> Result<(Vec<bool>, Vec<bool>)> {
+        let pool = match self {
+            Store::Sqlite(pool) => {
+                return write_sqlite(&mut *pool.acquire().await?, claims, batch).await;
+            }
+            Store::Postgres(pool) => pool,
+        };
         let now = now();
         // The rows' JSON is written once the connection is ours and before the first write.
         let logs: Vec<&NewPromptLog> = batch.iter().flat_map(|f| &f.logs).collect();
-        let written = match self {
-            Store::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                let mut inserted = Vec::with_capacity(claims.len());
-                // One prepared statement per claim: a multi-row insert's text changes with
-                // the batch's size, and each new text is compiled afresh (measured slower).
-                for c in claims {
-                    inserted.push(insert_claim!(c).execute(&mut *tx).await?.rows_affected() == 1);
-                }
-                let texts = canonical_texts(&logs);
-                let stored = complete_rows_sqlite(&mut tx, batch, now).await?;
-                insert_logs!(tx, &logs, &texts);
-                tx.commit().await?;
-                (inserted, stored)
-            }
-            Store::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let mut inserted = Vec::with_capacity(claims.len());
-                for c in claims {
-                    inserted.push(insert_claim!(c).execute(&mut *tx).await?.rows_affected() == 1);
-                }
-                let texts = canonical_texts(&logs);
-                let stored = complete_rows_pg(&mut tx, batch, now).await?;
-                // The chain lock is taken last, so replicas wait on each other only for the
-                // chain's own rows and the commit.
-                lock_chain_pg(&mut tx).await?;
-                insert_logs!(tx, &logs, &texts);
-                tx.commit().await?;
-                (inserted, stored)
-            }
+        let mut tx = pool.begin().await?;
+        let mut inserted = Vec::with_capacity(claims.len());
+        for c in claims {
+            inserted.push(insert_claim!(c).execute(&mut *tx).await?.rows_affected() == 1);
+        }
+        let texts = canonical_texts(&logs);
+        let stored = complete_rows_pg(&mut tx, batch, now).await?;
+        // The chain lock is taken last, so replicas wait on each other only for the chain's
+        // own rows and the commit.
+        lock_chain_pg(&mut tx).await?;
+        insert_logs!(tx, &logs, &texts);
+        tx.commit().await?;
+        Ok((inserted, stored))
+    }
+
+    /// Resolves once [`Store::close`] has begun (never for PostgreSQL, whose pool the group
+    /// commit does not hold on to).
+    pub async fn closing(&self) {
+        match self {
+            Store::Sqlite(pool) => pool.close_event().await,
+            Store::Postgres(_) => std::future::pending().await,
+        }
+    }
+
+    /// [`Store::write_many`] for the group commit's task, which keeps `writer` between
+    /// transactions on SQLite: a connection's page cache is dropped whenever another
+    /// connection has committed since it last read, and a pooled connection taken afresh for
+    /// each batch would read its pages again every time. A failed write lets the connection go.
+    pub async fn write_many_on(
+        &self,
+        writer: &mut Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>,
+        claims: &[NewClaim],
+        batch: &[Finished],
+    ) -> Result<(Vec<bool>, Vec<bool>)> {
+        let Store::Sqlite(pool) = self else {
+            return self.write_many(claims, batch).await;
         };
-        Ok(written)
+        let conn = match writer {
+            Some(conn) => conn,
+            None => writer.insert(pool.acquire().await?),
+        };
+        let written = write_sqlite(conn, claims, batch).await;
+        if written.is_err() {
+            *writer = None;
+        }
+        written
     }
 
     /// Records a review decision: the summary leaves `pending_review`, the decision row is
@@ -1700,6 +1720,29 @@ const KEY_COLUMNS: &str = "id, name, secret_sha256, scopes, policy, webhook_key_
 /// summary. Returns, per summary, whether its claim still held; a lost claim's rows are skipped.
 /// The first update takes SQLite's write lock before the chain head is read, so concurrent
 /// writers cannot fork the chain.
+/// [`Store::write_many`] on SQLite, on the given connection.
+async fn write_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    claims: &[NewClaim],
+    batch: &[Finished],
+) -> Result<(Vec<bool>, Vec<bool>)> {
+    use sqlx::Connection;
+    let now = now();
+    let logs: Vec<&NewPromptLog> = batch.iter().flat_map(|f| &f.logs).collect();
+    let mut tx = conn.begin().await?;
+    let mut inserted = Vec::with_capacity(claims.len());
+    // One prepared statement for every claim (a multi-row insert's text would change with
+    // the batch's size, and each new text is compiled afresh).
+    for c in claims {
+        inserted.push(insert_claim!(c).execute(&mut *tx).await?.rows_affected() == 1);
+    }
+    let texts = canonical_texts(&logs);
+    let stored = complete_rows_sqlite(&mut tx, batch, now).await?;
+    insert_logs!(tx, &logs, &texts);
+    tx.commit().await?;
+    Ok((inserted, stored))
+}
+
 async fn complete_rows_sqlite(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     batch: &[Finished],
