@@ -134,6 +134,19 @@ macro_rules! insert_claim {
     }};
 }
 
+/// Claims inserted in a transaction, one prepared statement for each (a multi-row insert's text
+/// would change with the batch's size, and each new text is compiled afresh): whether each was.
+macro_rules! insert_claims {
+    ($tx:ident, $claims:expr) => {{
+        let claims: &[NewClaim] = $claims;
+        let mut inserted = Vec::with_capacity(claims.len());
+        for c in claims {
+            inserted.push(insert_claim!(c).execute(&mut *$tx).await?.rows_affected() == 1);
+        }
+        inserted
+    }};
+}
+
 macro_rules! insert_logs {
     ($tx:ident, $logs:expr, $texts:expr) => {{
         let logs: &[&NewPromptLog] = $logs;
@@ -775,10 +788,7 @@ impl Store {
         // The rows' JSON is written once the connection is ours and before the first write.
         let logs: Vec<&NewPromptLog> = batch.iter().flat_map(|f| &f.logs).collect();
         let mut tx = pool.begin().await?;
-        let mut inserted = Vec::with_capacity(claims.len());
-        for c in claims {
-            inserted.push(insert_claim!(c).execute(&mut *tx).await?.rows_affected() == 1);
-        }
+        let inserted = insert_claims!(tx, claims);
         let texts = canonical_texts(&logs);
         let stored = complete_rows_pg(&mut tx, batch, now).await?;
         // The chain lock is taken last, so replicas wait on each other only for the chain's
@@ -1716,10 +1726,6 @@ pub struct NewKey {
 const KEY_COLUMNS: &str = "id, name, secret_sha256, scopes, policy, webhook_key_id, \
     webhook_nonce, webhook_ciphertext, created_at, revoked_at";
 
-/// A batch's summary rows, sealed maps, outbox rows and token usage on SQLite, summary by
-/// summary. Returns, per summary, whether its claim still held; a lost claim's rows are skipped.
-/// The first update takes SQLite's write lock before the chain head is read, so concurrent
-/// writers cannot fork the chain.
 /// [`Store::write_many`] on SQLite, on the given connection.
 async fn write_sqlite(
     conn: &mut sqlx::SqliteConnection,
@@ -1730,12 +1736,7 @@ async fn write_sqlite(
     let now = now();
     let logs: Vec<&NewPromptLog> = batch.iter().flat_map(|f| &f.logs).collect();
     let mut tx = conn.begin().await?;
-    let mut inserted = Vec::with_capacity(claims.len());
-    // One prepared statement for every claim (a multi-row insert's text would change with
-    // the batch's size, and each new text is compiled afresh).
-    for c in claims {
-        inserted.push(insert_claim!(c).execute(&mut *tx).await?.rows_affected() == 1);
-    }
+    let inserted = insert_claims!(tx, claims);
     let texts = canonical_texts(&logs);
     let stored = complete_rows_sqlite(&mut tx, batch, now).await?;
     insert_logs!(tx, &logs, &texts);
@@ -1743,6 +1744,10 @@ async fn write_sqlite(
     Ok((inserted, stored))
 }
 
+/// A batch's summary rows, sealed maps, outbox rows and token usage on SQLite, summary by
+/// summary. Returns, per summary, whether its claim still held; a lost claim's rows are skipped.
+/// The first update takes SQLite's write lock before the chain head is read, so concurrent
+/// writers cannot fork the chain.
 async fn complete_rows_sqlite(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     batch: &[Finished],
