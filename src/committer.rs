@@ -92,7 +92,17 @@ impl Committer {
         self.queue()
             .send(Job::Claim(Box::new(claim.clone()), reply))
             .map_err(|_| StoreError::WriterGone)?;
-        let inserted = answer.await.map_err(|_| StoreError::WriterGone)??;
+        let mut pending = Unanswered {
+            answer: Some(answer),
+            store: &self.store,
+            claim: (claim.id, claim.owner),
+        };
+        let answer = match pending.answer.as_mut() {
+            Some(answer) => answer.await,
+            None => return Err(StoreError::WriterGone),
+        };
+        pending.answer = None;
+        let inserted = answer.map_err(|_| StoreError::WriterGone)??;
         self.store.claimed(claim, inserted).await
     }
 
@@ -104,6 +114,35 @@ impl Committer {
             .send(Job::Complete(Box::new(finished), reply))
             .map_err(|_| StoreError::WriterGone)?;
         answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+/// A claim sent to the writer whose answer the request has not received. A request dropped
+/// while it waits (its client hung up) would leave behind a `processing` row that nobody works
+/// on, which a retry of the same key waits on until its lease runs out: the claim is given back
+/// once written.
+struct Unanswered<'a> {
+    answer: Option<oneshot::Receiver<Result<bool, StoreError>>>,
+    store: &'a Store,
+    claim: (uuid::Uuid, uuid::Uuid),
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        let (Some(answer), Ok(runtime)) =
+            (self.answer.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let store = self.store.clone();
+        let (id, owner) = self.claim;
+        runtime.spawn(async move {
+            if let Ok(Ok(true)) = answer.await
+                && let Err(e) = store.abandon(id, owner, &[]).await
+            {
+                tracing::warn!(error = %e, "could not give back the claim of a request that went away");
+            }
+        });
     }
 }
 
@@ -184,24 +223,19 @@ async fn run(store: Store, mut queue: mpsc::UnboundedReceiver<Job>, counts: Arc<
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     /// The writer keeps its SQLite connection between transactions and lets it go when the
     /// pool closes: the last connection to close checkpoints the write-ahead log and removes
     /// it, so a clean shutdown leaves no `-wal` file. Without the release, closing the pool
     /// waits for the writer's connection for as long as the committer lives.
-    #[tokio::test]
-    async fn the_writer_lets_its_connection_go_when_the_store_closes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("w.db");
-        let store = Store::connect(&format!("sqlite://{}", path.display()), 4, 0)
-            .await
-            .unwrap();
-        let committer = Committer::new(store.clone());
-        let claim = NewClaim {
+    fn claim(key: &str) -> NewClaim {
+        NewClaim {
             id: uuid::Uuid::now_v7(),
             owner: uuid::Uuid::new_v4(),
-            idempotency_key: "k".into(),
+            idempotency_key: key.into(),
             event_id: "e".into(),
             event_type: "receipt_delay".into(),
             request_sha256: "ab".into(),
@@ -211,7 +245,68 @@ mod tests {
             lease_until_ms: 0,
             created_at: crate::store::now(),
             callback_url: None,
-        };
+        }
+    }
+
+    async fn sqlite(dir: &tempfile::TempDir, connections: u32) -> Store {
+        let path = dir.path().join("w.db");
+        Store::connect(&format!("sqlite://{}", path.display()), connections, 0)
+            .await
+            .unwrap()
+    }
+
+    /// A request that goes away while its claim waits for the writer leaves no row behind: a
+    /// retry of the same key owns it at once instead of waiting for a lease to run out.
+    #[tokio::test]
+    async fn a_claim_whose_request_went_away_is_given_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite(&dir, 4).await;
+        let committer = Committer::new(store.clone());
+        let gone = claim("k");
+        // The job is queued on the first poll; the writer has not run yet when the request is
+        // dropped.
+        let dropped = tokio::time::timeout(Duration::ZERO, committer.claim(&gone)).await;
+        assert!(dropped.is_err(), "the claim was answered before the drop");
+        // A later claim is answered once the dropped one's transaction is committed.
+        assert!(matches!(
+            committer.claim(&claim("other")).await,
+            Ok(Claim::Owned)
+        ));
+        let mut waited = 0;
+        while store.summary(gone.id).await.unwrap().is_some() && waited < 250 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            waited += 1;
+        }
+        assert!(store.summary(gone.id).await.unwrap().is_none());
+        assert!(matches!(
+            committer.claim(&claim("k")).await,
+            Ok(Claim::Owned)
+        ));
+    }
+
+    /// With a pool of one connection the writer does not keep it: the request's own reads
+    /// (here the row a taken key is held by) get it between transactions.
+    #[tokio::test]
+    async fn a_pool_of_one_is_not_kept_by_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite(&dir, 1).await;
+        let committer = Committer::new(store.clone());
+        assert!(matches!(
+            committer.claim(&claim("k")).await,
+            Ok(Claim::Owned)
+        ));
+        let again = tokio::time::timeout(Duration::from_secs(5), committer.claim(&claim("k")))
+            .await
+            .expect("the read of the existing row got a connection");
+        assert!(matches!(again, Ok(Claim::Existing(_))));
+    }
+
+    #[tokio::test]
+    async fn the_writer_lets_its_connection_go_when_the_store_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite(&dir, 4).await;
+        let committer = Committer::new(store.clone());
+        let claim = claim("k");
         assert!(matches!(committer.claim(&claim).await, Ok(Claim::Owned)));
         assert!(matches!(
             committer.claim(&claim).await,
@@ -220,12 +315,12 @@ mod tests {
         let wal = dir.path().join("w.db-wal");
         assert!(wal.exists());
         // Closing the pool waits for every connection, the writer's too.
-        tokio::time::timeout(std::time::Duration::from_secs(10), store.close())
+        tokio::time::timeout(Duration::from_secs(10), store.close())
             .await
             .expect("the pool closes while the committer lives");
         let mut waited = 0;
         while wal.exists() && waited < 100 {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
             waited += 1;
         }
         assert!(!wal.exists(), "the writer still holds a connection");

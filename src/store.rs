@@ -802,9 +802,16 @@ impl Store {
     /// Resolves once [`Store::close`] has begun (never for PostgreSQL, whose pool the group
     /// commit does not hold on to).
     pub async fn closing(&self) {
-        match self {
-            Store::Sqlite(pool) => pool.close_event().await,
-            Store::Postgres(_) => std::future::pending().await,
+        let Store::Sqlite(pool) = self else {
+            return std::future::pending().await;
+        };
+        // sqlx's close event can miss a close that lands between its check of the pool and its
+        // listening: the pool is looked at again every so often.
+        while !pool.is_closed() {
+            tokio::select! {
+                () = pool.close_event() => return,
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
         }
     }
 
@@ -821,6 +828,10 @@ impl Store {
         let Store::Sqlite(pool) = self else {
             return self.write_many(claims, batch).await;
         };
+        // A pool of one connection is left to everyone else between transactions.
+        if pool.options().get_max_connections() < 2 {
+            return self.write_many(claims, batch).await;
+        }
         let conn = match writer {
             Some(conn) => conn,
             None => writer.insert(pool.acquire().await?),
