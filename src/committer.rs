@@ -153,11 +153,17 @@ async fn run(store: Store, mut queue: mpsc::UnboundedReceiver<Job>, counts: Arc<
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     // SQLite: the connection every transaction is written on (see `Store::write_many_on`).
     let mut writer = None;
+    // One future for the task's life, not one per batch.
+    let closing = store.closing();
+    tokio::pin!(closing);
+    let mut closed = false;
     loop {
         let received = tokio::select! {
             n = queue.recv_many(&mut jobs, MAX_BATCH) => n,
-            // Closing the pool waits for every connection to come back, the writer's too.
-            () = store.closing(), if writer.is_some() => {
+            // Closing the pool waits for every connection to come back, the writer's too; a
+            // closed pool gives out no new one.
+            () = &mut closing, if !closed => {
+                closed = true;
                 writer = None;
                 continue;
             }
