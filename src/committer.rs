@@ -233,10 +233,6 @@ mod tests {
 
     use super::*;
 
-    /// The writer keeps its SQLite connection between transactions and lets it go when the
-    /// pool closes: the last connection to close checkpoints the write-ahead log and removes
-    /// it, so a clean shutdown leaves no `-wal` file. Without the release, closing the pool
-    /// waits for the writer's connection for as long as the committer lives.
     fn claim(key: &str) -> NewClaim {
         NewClaim {
             id: uuid::Uuid::now_v7(),
@@ -307,6 +303,10 @@ mod tests {
         assert!(matches!(again, Ok(Claim::Existing(_))));
     }
 
+    /// The writer keeps its SQLite connection between transactions and lets it go when the
+    /// pool closes: the last connection to close checkpoints the write-ahead log and removes
+    /// it, so a clean shutdown leaves no `-wal` file. Without the release, closing the pool
+    /// waits for the writer's connection for as long as the committer lives.
     #[tokio::test]
     async fn the_writer_lets_its_connection_go_when_the_store_closes() {
         let dir = tempfile::tempdir().unwrap();

@@ -825,13 +825,11 @@ impl Store {
         claims: &[NewClaim],
         batch: &[Finished],
     ) -> Result<(Vec<bool>, Vec<bool>)> {
-        let Store::Sqlite(pool) = self else {
-            return self.write_many(claims, batch).await;
-        };
         // A pool of one connection is left to everyone else between transactions.
-        if pool.options().get_max_connections() < 2 {
-            return self.write_many(claims, batch).await;
-        }
+        let pool = match self {
+            Store::Sqlite(pool) if pool.options().get_max_connections() >= 2 => pool,
+            _ => return self.write_many(claims, batch).await,
+        };
         let conn = match writer {
             Some(conn) => conn,
             None => writer.insert(pool.acquire().await?),

@@ -1257,7 +1257,6 @@ pub fn parse_amount(s: &str) -> Option<f64> {
     normalized.parse::<f64>().ok().map(|n| n * multiplier)
 }
 
-/// Amounts to bands in the bundle's currency; margins and discounts to low/normal/high.
 /// Entities whose values are amounts or percentages: only these become bands under
 /// `generalize`. Anything else a policy generalizes — a phone number, an e-mail address, an
 /// employee's id — is masked (`[PHONE]`), not read as an amount.
@@ -1275,8 +1274,9 @@ const AMOUNT_ENTITIES: &[&str] = &[
     "PERCENT",
 ];
 
-/// The band for an amount (see [`AMOUNT_ENTITIES`]); `None` when `entity` is not one or the
-/// value is not a number, and the caller masks it.
+/// Amounts to bands in the bundle's currency; margins and discounts to low/normal/high (see
+/// [`AMOUNT_ENTITIES`]). `None` when `entity` is not one or the value is not a number, and the
+/// caller masks it.
 fn generalize(entity: &str, amount: Option<f64>, currency: &str) -> Option<String> {
     if !AMOUNT_ENTITIES.contains(&entity) {
         return None;
