@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Where exbrief's CPU goes under load (issue 9): exbrief (release) on SQLite against the fake model
+# Where exbrief's CPU goes under load (issue 9): exbrief (release) on SQLite (or PostgreSQL with
+# BACKEND=postgresql, in a database of its own that is dropped at exit) against the fake model
 # at 0 ms, driven at RATE summaries/s for SECONDS_PER_RUN while `perf record` samples it, then
 # bench/perf_breakdown.py prints the share of each part. The recording stays in $OUT.data.
 # Needs perf (Debian's linux-perf). Every process listens on 127.0.0.1 and is stopped by PID.
 #
-#   bench/profile.sh       # RATE=150 SECONDS_PER_RUN=8 OUT=/tmp/exbrief-profile
+#   bench/profile.sh       # RATE=150 SECONDS_PER_RUN=8 OUT=/tmp/exbrief-profile BACKEND=sqlite
 set -euo pipefail
 ulimit -n "$(ulimit -Hn)"
 cd "$(dirname "$0")/.."
@@ -15,7 +16,14 @@ command -v perf >/dev/null || { echo "perf not found: apt-get install linux-perf
 cargo build --release --quiet --bin exbrief --example loadbench
 BIN="${EXBRIEF_BIN:-$PWD/target/release/exbrief}"
 source bench/common.sh
-url="sqlite://$work/profile.db"
+if [[ "${BACKEND:-sqlite}" == postgresql ]]; then
+  pg_db="exbrief_profile_$$"
+  on_exit() { psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true; }
+  psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $pg_db" >/dev/null
+  url="postgres://postgres@127.0.0.1:5432/$pg_db"
+else
+  url="sqlite://$work/profile.db"
+fi
 key=$(bench_key "$BIN" "$url")
 "$LB" fake --port "$FAKE_PORT" --latency-ms 0 & pids+=("$!")
 "$BIN" --database-url "$url" serve --listen "127.0.0.1:$EX_PORT" >"$work/ex.log" 2>&1 & ex=$!; pids+=("$ex")

@@ -151,7 +151,7 @@ const MAX_BATCH: usize = 64;
 
 async fn run(store: Store, mut queue: mpsc::UnboundedReceiver<Job>, counts: Arc<Counts>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    // SQLite: the connection every transaction is written on (see `Store::write_many_on`).
+    // The connection every transaction is written on (see `Store::write_many_on`).
     let mut writer = None;
     // One future for the task's life, not one per batch.
     let closing = store.closing();

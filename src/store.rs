@@ -768,73 +768,52 @@ impl Store {
         Ok(self.write_many(&[], batch).await?.1)
     }
 
-    /// SQLite's group commit: claims inserted and finished summaries stored in one
-    /// transaction (see [`crate::committer`]). Returns, for each claim, whether it was
+    /// The group commit's write: claims inserted (on SQLite; see [`crate::committer`]) and
+    /// finished summaries stored in one transaction. Returns, for each claim, whether it was
     /// inserted (the key was free; otherwise [`Store::claimed`] reads who holds it) and, for
-    /// each summary, what [`Store::complete_many`] returns. (The committer batches claims on
-    /// SQLite only: on PostgreSQL a claim must not wait for the chain's lock.)
+    /// each summary, what [`Store::complete_many`] returns.
     pub async fn write_many(
         &self,
         claims: &[NewClaim],
         batch: &[Finished],
     ) -> Result<(Vec<bool>, Vec<bool>)> {
-        let pool = match self {
-            Store::Sqlite(pool) => {
-                return write_sqlite(&mut *pool.acquire().await?, claims, batch).await;
-            }
-            Store::Postgres(pool) => pool,
-        };
-        let now = now();
-        // The rows' JSON is written once the connection is ours and before the first write.
-        let logs: Vec<&NewPromptLog> = batch.iter().flat_map(|f| &f.logs).collect();
-        let mut tx = pool.begin().await?;
-        let inserted = insert_claims!(tx, claims);
-        let texts = canonical_texts(&logs);
-        let stored = complete_rows_pg(&mut tx, batch, now).await?;
-        // The chain lock is taken last, so replicas wait on each other only for the chain's
-        // own rows and the commit.
-        lock_chain_pg(&mut tx).await?;
-        insert_logs!(tx, &logs, &texts);
-        tx.commit().await?;
-        Ok((inserted, stored))
-    }
-
-    /// Resolves once [`Store::close`] has begun (never for PostgreSQL, whose pool the group
-    /// commit does not hold on to).
-    pub async fn closing(&self) {
-        let Store::Sqlite(pool) = self else {
-            return std::future::pending().await;
-        };
-        // sqlx's close event can miss a close that lands between its check of the pool and its
-        // listening: the pool is looked at again every so often.
-        while !pool.is_closed() {
-            tokio::select! {
-                () = pool.close_event() => return,
-                () = tokio::time::sleep(Duration::from_millis(200)) => {}
-            }
+        match self {
+            Store::Sqlite(pool) => write_sqlite(&mut *pool.acquire().await?, claims, batch).await,
+            Store::Postgres(pool) => write_pg(&mut *pool.acquire().await?, claims, batch).await,
         }
     }
 
+    /// Resolves once [`Store::close`] has begun.
+    pub async fn closing(&self) {
+        on_pool!(self, pool => closing(pool).await)
+    }
+
     /// [`Store::write_many`] for the group commit's task, which keeps `writer` between
-    /// transactions on SQLite: a connection's page cache is dropped whenever another
-    /// connection has committed since it last read, and a pooled connection taken afresh for
-    /// each batch would read its pages again every time. A failed write lets the connection go.
+    /// transactions. SQLite: a connection's page cache is dropped whenever another connection
+    /// has committed since it last read, and a pooled connection taken afresh for each batch
+    /// would read its pages again every time. PostgreSQL: under load every pooled connection
+    /// is busy with claims and reads, and the one transaction that stores everyone's summaries
+    /// queued for a connection behind them (issue 9). A failed write lets the connection go.
     pub async fn write_many_on(
         &self,
-        writer: &mut Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>,
+        writer: &mut Option<Writer>,
         claims: &[NewClaim],
         batch: &[Finished],
     ) -> Result<(Vec<bool>, Vec<bool>)> {
         // A pool of one connection is left to everyone else between transactions.
-        let pool = match self {
-            Store::Sqlite(pool) if pool.options().get_max_connections() >= 2 => pool,
-            _ => return self.write_many(claims, batch).await,
+        if on_pool!(self, pool => pool.options().get_max_connections()) < 2 {
+            return self.write_many(claims, batch).await;
+        }
+        let conn = match (writer.take(), self) {
+            (Some(conn), _) => conn,
+            (None, Store::Sqlite(pool)) => Writer::Sqlite(pool.acquire().await?),
+            (None, Store::Postgres(pool)) => Writer::Postgres(pool.acquire().await?),
         };
-        let conn = match writer {
-            Some(conn) => conn,
-            None => writer.insert(pool.acquire().await?),
+        let conn = writer.insert(conn);
+        let written = match conn {
+            Writer::Sqlite(conn) => write_sqlite(conn, claims, batch).await,
+            Writer::Postgres(conn) => write_pg(conn, claims, batch).await,
         };
-        let written = write_sqlite(conn, claims, batch).await;
         if written.is_err() {
             *writer = None;
         }
@@ -1751,6 +1730,47 @@ async fn write_sqlite(
     insert_logs!(tx, &logs, &texts);
     tx.commit().await?;
     Ok((inserted, stored))
+}
+
+/// [`Store::write_many`] on PostgreSQL, on the given connection.
+async fn write_pg(
+    conn: &mut sqlx::PgConnection,
+    claims: &[NewClaim],
+    batch: &[Finished],
+) -> Result<(Vec<bool>, Vec<bool>)> {
+    use sqlx::Connection;
+    let now = now();
+    // The rows' JSON is written once the connection is ours and before the first write.
+    let logs: Vec<&NewPromptLog> = batch.iter().flat_map(|f| &f.logs).collect();
+    let mut tx = conn.begin().await?;
+    let inserted = insert_claims!(tx, claims);
+    let texts = canonical_texts(&logs);
+    let stored = complete_rows_pg(&mut tx, batch, now).await?;
+    // The chain lock is taken last, so replicas wait on each other only for the chain's
+    // own rows and the commit.
+    lock_chain_pg(&mut tx).await?;
+    insert_logs!(tx, &logs, &texts);
+    tx.commit().await?;
+    Ok((inserted, stored))
+}
+
+/// Resolves once `pool` has begun closing. sqlx's close event can miss a close that lands
+/// between its check of the pool and its listening: the pool is looked at again every so often.
+async fn closing<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) {
+    while !pool.is_closed() {
+        tokio::select! {
+            () = pool.close_event() => return,
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
+}
+
+/// The connection the group commit keeps between its transactions
+/// ([`Store::write_many_on`]).
+#[derive(Debug)]
+pub enum Writer {
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Postgres(sqlx::pool::PoolConnection<Postgres>),
 }
 
 /// A batch's summary rows, sealed maps, outbox rows and token usage on SQLite, summary by

@@ -875,8 +875,14 @@ fn find_free_names_gated(
         return;
     }
     let mut folded = String::new();
-    let context = if gated { context_may_match(text) } else { true };
-    for caps in CONTEXT.captures_iter(text).filter(|_| context) {
+    // The gate skips the search itself: the regex is the name finder's costliest part.
+    let context = !gated || context_may_match(text);
+    let cued = if context {
+        Some(CONTEXT.captures_iter(text))
+    } else {
+        None
+    };
+    for caps in cued.into_iter().flatten() {
         let Some(m) = caps.get(1) else { continue };
         // Trim trailing tokens that are not names ("Dear Anna Team" → "Anna").
         let mut end = m.end();
