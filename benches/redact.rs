@@ -3,6 +3,10 @@
 //! load, and pathological inputs that must stay linear.
 //!
 //! `cargo bench --bench redact`
+//!
+//! With `REDACT_COUNT=1` it instead redacts the corpus and the fixtures a few times over and
+//! exits, for `bench/instructions.sh`: instructions counted by callgrind inside the measured
+//! passes do not move with the machine's load the way wall time does.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -14,8 +18,8 @@ use std::time::Duration;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use exbrief::redact::{Policies, Policy};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
+use exbrief::redact::{Policies, Policy, Redactor};
 use serde_json::{Value, json};
 
 fn root() -> &'static Path {
@@ -170,5 +174,60 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// One pass over the free-text corpus (each text once), counted by `bench/instructions.sh`.
+#[inline(never)]
+fn counted_text_pass(redactor: &Redactor, texts: &[String]) {
+    for t in texts {
+        black_box(redactor.redact_text(t, &[]));
+    }
+}
+
+/// One pass over the fixtures, counted by `bench/instructions.sh`.
+#[inline(never)]
+fn counted_bundle_pass(redactor: &Redactor, bundles: &[(String, Value)]) {
+    for (_, bundle) in bundles {
+        black_box(redactor.redact(bundle));
+    }
+}
+
+/// `REDACT_COUNT=1`: two uncounted passes (patterns compiled, lazy DFAs built), then
+/// `PASSES` counted ones of each kind; prints what a pass covers.
+fn count() {
+    let policies = Policies::load(&root().join("redaction"), "default").expect("policies");
+    let redactor = policies.get(None).expect("default policy");
+    let texts = text_corpus();
+    let bundles = fixtures();
+    let passes: usize = std::env::var("PASSES")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3);
+    for _ in 0..2 {
+        for t in &texts {
+            black_box(redactor.redact_text(t, &[]));
+        }
+        for (_, bundle) in &bundles {
+            black_box(redactor.redact(bundle));
+        }
+    }
+    for _ in 0..passes {
+        counted_text_pass(redactor, &texts);
+        counted_bundle_pass(redactor, &bundles);
+    }
+    let bytes: usize = texts.iter().map(String::len).sum();
+    println!(
+        "passes={passes} text_bytes={bytes} texts={} bundles={}",
+        texts.len(),
+        bundles.len()
+    );
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if std::env::var_os("REDACT_COUNT").is_some() {
+        count();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
