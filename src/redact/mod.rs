@@ -98,9 +98,23 @@ impl PseudonymMap {
         if let Some(t) = self.by_key.get(&key) {
             return t.clone();
         }
-        let n = self.counters.entry(label.to_owned()).or_insert(0);
-        *n += 1;
-        let token = format!("[{label}_{n}]");
+        // The label is allocated once per map, not once per value.
+        let n = match self.counters.get_mut(label) {
+            Some(n) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                self.counters.insert(label.to_owned(), 1);
+                1
+            }
+        };
+        let mut token = String::with_capacity(label.len() + 5);
+        token.push('[');
+        token.push_str(label);
+        token.push('_');
+        let _ = std::fmt::Write::write_fmt(&mut token, format_args!("{n}"));
+        token.push(']');
         self.by_key.insert(key, token.clone());
         self.by_token
             .insert(token.clone(), (value.trim().to_owned(), class.to_owned()));

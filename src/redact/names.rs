@@ -197,20 +197,21 @@ pub fn variants(value: &str, person: bool) -> Vec<String> {
         let first = core[0];
         let last = core[core.len() - 1];
         let rest = core[1..].join(" ");
-        out.push(format!("{last}, {first}"));
-        out.push(format!("{last} {first}"));
-        out.push(format!("{rest}, {first}"));
+        out.push(joined(&[last, ", ", first]));
+        out.push(joined(&[last, " ", first]));
+        out.push(joined(&[&rest, ", ", first]));
         if core.len() > 2 {
             out.push(rest.clone());
         }
-        if let Some(initial) = first.chars().next() {
-            out.push(format!("{initial}. {rest}"));
-            out.push(format!("{initial} {rest}"));
-            out.push(format!("{initial}.{last}"));
-            out.push(format!("{initial}{last}"));
+        if let Some(c) = first.chars().next() {
+            let initial = &first[..c.len_utf8()];
+            out.push(joined(&[initial, ". ", &rest]));
+            out.push(joined(&[initial, " ", &rest]));
+            out.push(joined(&[initial, ".", last]));
+            out.push(joined(&[initial, last]));
             // Surname first with the initial after it, as lists and signatures write it.
-            out.push(format!("{last} {initial}."));
-            out.push(format!("{last}, {initial}."));
+            out.push(joined(&[last, " ", initial, "."]));
+            out.push(joined(&[last, ", ", initial, "."]));
         }
         // Initials of every given name: "J-L Moreau", "J.-L. Moreau" for Jean-Luc;
         // "F. Z. Benali", "F.Z. Benali" for Fatima Zahra.
@@ -220,20 +221,20 @@ pub fn variants(value: &str, person: bool) -> Vec<String> {
             .filter(|w| !PARTICLES.contains(w))
             .collect();
         if given.len() >= 2 {
-            let initials: Vec<String> = given
+            let initials: Vec<&str> = given
                 .iter()
-                .filter_map(|g| g.chars().next().map(String::from))
+                .filter_map(|g| g.chars().next().map(|c| &g[..c.len_utf8()]))
                 .collect();
             let hyphenated = first.contains('-');
             let sep = if hyphenated { ["-", ".-"] } else { [" ", "."] };
-            out.push(format!("{} {last}", initials.join(sep[0])));
-            out.push(format!("{}. {last}", initials.join(sep[1])));
-            out.push(format!("{}. {last}", initials.join(". ")));
-            out.push(format!("{} {last}", initials.concat()));
+            out.push(joined(&[&initials.join(sep[0]), " ", last]));
+            out.push(joined(&[&initials.join(sep[1]), ". ", last]));
+            out.push(joined(&[&initials.join(". "), ". ", last]));
+            out.push(joined(&[&initials.concat(), " ", last]));
         }
-        out.push(format!("{first}.{last}"));
-        out.push(format!("{first}_{last}"));
-        out.push(format!("{first}{last}"));
+        out.push(joined(&[first, ".", last]));
+        out.push(joined(&[first, "_", last]));
+        out.push(joined(&[first, last]));
         for w in &core {
             if w.chars().count() >= 2 {
                 out.push((*w).to_owned());
@@ -252,6 +253,15 @@ pub fn variants(value: &str, person: bool) -> Vec<String> {
     });
     out.sort();
     out.dedup();
+    out
+}
+
+/// The parts one after another (variants are built by the dozen per name: `format!` costs more).
+fn joined(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        out.push_str(p);
+    }
     out
 }
 
@@ -787,15 +797,122 @@ const CUES: &str = r"Dear|Danke|Merci|Bedankt|Gracias|Grazie|Thx|habe mit|sprach
 /// Titles before a name; a `.` may follow.
 const TITLES: &str = r"Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herr|Herrn|Frau|Mme|Mlle|M|Mevrouw|Meneer|Mevr|Dhr|heer|Monsieur|Madame|Sig\.ra|Signora|Signor|Sig|Señora|Señor|Sra|Sr";
 
-static CONTEXT: LazyLock<Regex> = LazyLock::new(|| {
-    let pattern = format!(
-        r"(?:^|[^\p{{L}}\p{{N}}])(?:(?i:{CUES})[,:!]?[ \t]*(?:\r?\n[ \t]*)?\(?(?:(?i:{TITLES})\.?[ \t]+)?|(?i:{TITLES})\.?[ \t]+)((?:{NAME})(?:[ \t]+(?:{PARTICLE}[ \t]+)?(?:{NAME})){{0,2}})"
-    );
-    regex::RegexBuilder::new(&pattern)
-        .dfa_size_limit(8 << 20)
-        .build()
-        .unwrap_or_else(|_| never())
+/// The context rule: a cue or title (the head), then up to three name tokens (group 1).
+static CONTEXT: LazyLock<Split> = LazyLock::new(|| {
+    let (head, tail) = context_parts();
+    Split::new(&head, &tail)
 });
+
+fn context_parts() -> (String, String) {
+    (
+        format!(
+            r"(?:^|[^\p{{L}}\p{{N}}])(?:(?i:{CUES})[,:!]?[ \t]*(?:\r?\n[ \t]*)?\(?(?:(?i:{TITLES})\.?[ \t]+)?|(?i:{TITLES})\.?[ \t]+)"
+        ),
+        format!(r"(?:{NAME})(?:[ \t]+(?:{PARTICLE}[ \t]+)?(?:{NAME})){{0,2}}"),
+    )
+}
+
+/// A pattern `head(tail)` whose group is wanted, found without a capture search. The name
+/// patterns' Unicode classes and case-insensitive word lists make NFAs of thousands of states;
+/// the bounded backtracker that resolves groups clears a bit per state and haystack byte on
+/// every search, and it was a tenth of redacting free text (`bench/instructions.sh`; the
+/// PikeVM instead cost more still). Here the whole match comes from the lazy DFAs, then `head`
+/// anchored at its start, then `tail` anchored where `head` ended: when `tail` ends where the
+/// whole match ends, that is the split leftmost-first matching makes (the most preferred head
+/// after which the tail matches, and the tail's most preferred match there). Otherwise the
+/// capture search decides. `tests::split_groups_are_the_capture_groups` checks both against
+/// the capture search.
+struct Split {
+    whole: regex_automata::meta::Regex,
+    head: regex_automata::meta::Regex,
+    tail: regex_automata::meta::Regex,
+    captures: regex_automata::meta::Regex,
+}
+
+impl Split {
+    fn new(head: &str, tail: &str) -> Self {
+        // The patterns are constants exercised by the tests; a pattern that failed to compile
+        // would match nothing, like `never`.
+        let build = |p: &str| {
+            let built = regex_automata::meta::Builder::new()
+                .configure(regex_automata::meta::Config::new().hybrid_cache_capacity(8 << 20))
+                .build(p);
+            match built {
+                Ok(re) => re,
+                Err(_) => regex_automata::meta::Regex::new("$^")
+                    .unwrap_or_else(|_| unreachable!("an empty-language pattern compiles")),
+            }
+        };
+        Self {
+            whole: build(&format!("(?:{head})(?:{tail})")),
+            head: build(head),
+            tail: build(tail),
+            captures: build(&format!("(?:{head})({tail})")),
+        }
+    }
+
+    /// The group of each match in `text`, left to right, as byte ranges into `text`.
+    fn groups<'t>(
+        &'static self,
+        text: &'t str,
+    ) -> impl Iterator<Item = std::ops::Range<usize>> + 't {
+        self.whole
+            .find_iter(text)
+            .filter_map(move |m| self.group(text, m.range()))
+    }
+
+    /// The group of the match that starts at `at`, if one does.
+    fn group_at(&self, text: &str, at: usize) -> Option<std::ops::Range<usize>> {
+        let input = regex_automata::Input::new(text)
+            .span(at..text.len())
+            .anchored(regex_automata::Anchored::Yes);
+        let whole = self.whole.search(&input)?;
+        self.group(text, whole.range())
+    }
+
+    fn group(&self, text: &str, whole: std::ops::Range<usize>) -> Option<std::ops::Range<usize>> {
+        use regex_automata::{Anchored, Input};
+        let anchored = |at: usize| {
+            Input::new(text)
+                .span(at..text.len())
+                .anchored(Anchored::Yes)
+        };
+        if let Some(head) = self.head.search(&anchored(whole.start))
+            && let Some(tail) = self.tail.search(&anchored(head.end()))
+            && tail.end() == whole.end
+        {
+            return Some(tail.range());
+        }
+        let mut caps = self.captures.create_captures();
+        self.captures.search_captures(
+            &Input::new(text)
+                .span(whole.start..text.len())
+                .anchored(Anchored::Yes),
+            &mut caps,
+        );
+        caps.get_group(1).map(|g| g.range())
+    }
+}
+
+/// A group found by [`Split`]: where it starts in the text, and its text.
+struct Found<'t> {
+    start: usize,
+    text: &'t str,
+}
+
+impl Found<'_> {
+    fn start(&self) -> usize {
+        self.start
+    }
+
+    fn end(&self) -> usize {
+        self.start + self.text.len()
+    }
+
+    fn as_str(&self) -> &str {
+        self.text
+    }
+}
 
 /// A cheap test that [`CONTEXT`] may match: a cue or title (its longest ASCII prefix,
 /// ASCII-case-insensitively) not inside a word, followed by what could start a name.
@@ -878,12 +995,15 @@ fn find_free_names_gated(
     // The gate skips the search itself: the regex is the name finder's costliest part.
     let context = !gated || context_may_match(text);
     let cued = if context {
-        Some(CONTEXT.captures_iter(text))
+        Some(CONTEXT.groups(text))
     } else {
         None
     };
-    for caps in cued.into_iter().flatten() {
-        let Some(m) = caps.get(1) else { continue };
+    for m in cued.into_iter().flatten() {
+        let m = Found {
+            start: m.start,
+            text: &text[m],
+        };
         // Trim trailing tokens that are not names ("Dear Anna Team" → "Anna").
         let mut end = m.end();
         let mut kept = false;
@@ -929,13 +1049,10 @@ fn find_free_names_gated(
         // "Beatrice Lo Presti").
         let mut end = w.end();
         for _ in 0..3 {
-            let Some(m) = SURNAME_PART.captures(&text[end..]) else {
+            let Some(word) = SURNAME_PART.group_at(text, end) else {
                 break;
             };
-            let (Some(all), Some(word)) = (m.get(0), m.get(1)) else {
-                break;
-            };
-            fold_into(word.as_str(), &mut next_folded);
+            fold_into(&text[word.clone()], &mut next_folded);
             // Past the first surname word, a word that is also an ordinary word ends the name
             // ("Anna Schmidt Will call back").
             let common = NOT_A_NAME.contains(&next_folded)
@@ -943,7 +1060,7 @@ fn find_free_names_gated(
             if common {
                 break;
             }
-            end += all.end();
+            end = word.end;
         }
         while words.peek().is_some_and(|next| next.start() < end) {
             words.next();
@@ -957,13 +1074,18 @@ fn find_free_names_gated(
 }
 
 /// What may follow a first name as (part of) the surname: a space or hyphen, particles, and a
-/// capitalised word (group 1). Anchored at the end of the name so far.
-static SURNAME_PART: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(
-        r"^(?:[ ]|-)(?:(?:(?i:{PARTICLE}))[ ])?({CAPITALISED_WORD})"
-    ))
-    .unwrap_or_else(|_| never())
+/// capitalised word (the group). Searched anchored at the end of the name so far.
+static SURNAME_PART: LazyLock<Split> = LazyLock::new(|| {
+    let (head, tail) = surname_parts();
+    Split::new(&head, &tail)
 });
+
+fn surname_parts() -> (String, String) {
+    (
+        format!(r"(?:[ ]|-)(?:(?:(?i:{PARTICLE}))[ ])?"),
+        CAPITALISED_WORD.to_owned(),
+    )
+}
 
 #[cfg(test)]
 mod tests {
@@ -1059,6 +1181,56 @@ mod tests {
         (gated, all)
     }
 
+    /// [`Split`]'s groups against the capture search of `head(tail)` (the regex crate's, as the
+    /// name finder used before), for the context rule over whole texts and for the surname rule
+    /// anchored after every capitalised word and at every char boundary.
+    fn split_differs(text: &str) -> Option<String> {
+        let (head, tail) = context_parts();
+        let reference = Regex::new(&format!("(?:{head})({tail})")).unwrap();
+        let want: Vec<_> = reference
+            .captures_iter(text)
+            .filter_map(|c| c.get(1).map(|g| g.range()))
+            .collect();
+        let got: Vec<_> = CONTEXT.groups(text).collect();
+        if got != want {
+            return Some(format!("context {got:?} != {want:?}"));
+        }
+        let (head, tail) = surname_parts();
+        let reference = Regex::new(&format!("^(?:{head})({tail})")).unwrap();
+        for at in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+            let want = reference
+                .captures(&text[at..])
+                .and_then(|c| c.get(1))
+                .map(|g| g.start() + at..g.end() + at);
+            let got = SURNAME_PART.group_at(text, at);
+            if got != want {
+                return Some(format!("surname at {at}: {got:?} != {want:?}"));
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn split_groups_are_the_capture_groups() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut found = 0;
+        for f in [
+            "tests/redaction_corpus/corpus.jsonl",
+            "tests/redaction_corpus/heldout.jsonl",
+        ] {
+            for line in std::fs::read_to_string(root.join(f)).unwrap().lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                let text = v["text"].as_str().unwrap();
+                assert_eq!(split_differs(text), None, "{text}");
+                found += CONTEXT.groups(text).count();
+            }
+        }
+        assert!(
+            found > 100,
+            "the corpora must exercise the context rule: {found}"
+        );
+    }
+
     #[test]
     fn context_gate_never_hides_a_name_in_the_corpora() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -1093,6 +1265,17 @@ mod tests {
             let text: String = parts.concat();
             let (gated, all) = context_both_ways(&text);
             proptest::prop_assert_eq!(gated, all, "{}", text);
+        }
+
+        #[test]
+        fn split_groups_are_capture_groups(parts in proptest::collection::vec(proptest::sample::select(vec![
+            "Dear", "dear", "Mr", "mr.", "M.", "M", "Mc", "Donald", "O'", "Neil", "Le", "Blanc",
+            "van der", "Van Der", "de la", "von", "Anna", "Müller", "Berg", "A.", "-", "'", "’",
+            "Team", "with", "Thanks", "Grüße", "Ω", " ", "  ", ",", ":", "(", "\n", "\t", ".",
+            "x", "1",
+        ]), 0..12)) {
+            let text: String = parts.concat();
+            proptest::prop_assert_eq!(split_differs(&text), None, "{}", text);
         }
 
         #[test]
