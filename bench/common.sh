@@ -14,6 +14,18 @@ cleanup() {
 }
 trap cleanup EXIT
 wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+# bench_url NAME: sets `url` to a SQLite file in the work directory, or with BACKEND=postgresql to a
+# database of its own that is dropped at exit.
+bench_url() {
+  if [[ "${BACKEND:-sqlite}" == postgresql ]]; then
+    pg_db="exbrief_${1}_$$"
+    on_exit() { psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true; }
+    psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $pg_db" >/dev/null
+    url="postgres://postgres@127.0.0.1:5432/$pg_db"
+  else
+    url="sqlite://$work/$1.db"
+  fi
+}
 bench_key() { # exbrief-binary database-url
   "$1" --database-url "$2" keys create --name bench --scopes summarize | awk '/^secret:/ {print $2}'
 }

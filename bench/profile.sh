@@ -16,14 +16,7 @@ command -v perf >/dev/null || { echo "perf not found: apt-get install linux-perf
 cargo build --release --quiet --bin exbrief --example loadbench
 BIN="${EXBRIEF_BIN:-$PWD/target/release/exbrief}"
 source bench/common.sh
-if [[ "${BACKEND:-sqlite}" == postgresql ]]; then
-  pg_db="exbrief_profile_$$"
-  on_exit() { psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true; }
-  psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $pg_db" >/dev/null
-  url="postgres://postgres@127.0.0.1:5432/$pg_db"
-else
-  url="sqlite://$work/profile.db"
-fi
+bench_url profile
 key=$(bench_key "$BIN" "$url")
 "$LB" fake --port "$FAKE_PORT" --latency-ms 0 & pids+=("$!")
 "$BIN" --database-url "$url" serve --listen "127.0.0.1:$EX_PORT" >"$work/ex.log" 2>&1 & ex=$!; pids+=("$ex")

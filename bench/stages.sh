@@ -17,14 +17,7 @@ SECS="${SECONDS_PER_RUN:-10}"
 cargo build --release --quiet --bin exbrief --example loadbench
 BIN="${EXBRIEF_BIN:-$PWD/target/release/exbrief}"
 source bench/common.sh
-if [[ "${BACKEND:-sqlite}" == postgresql ]]; then
-  pg_db="exbrief_stages_$$"
-  on_exit() { psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true; }
-  psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $pg_db" >/dev/null
-  url="postgres://postgres@127.0.0.1:5432/$pg_db"
-else
-  url="sqlite://$work/stages.db"
-fi
+bench_url stages
 key=$(bench_key "$BIN" "$url")
 "$LB" fake --port "$FAKE_PORT" --latency-ms 0 & pids+=("$!")
 EXBRIEF_LOG="warn,exbrief::timing=debug" EXBRIEF_SERVER__LOG_FORMAT=json \

@@ -1181,6 +1181,22 @@ mod tests {
         (gated, all)
     }
 
+    /// Every text of both labelled corpora.
+    fn corpora() -> Vec<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut texts = Vec::new();
+        for f in [
+            "tests/redaction_corpus/corpus.jsonl",
+            "tests/redaction_corpus/heldout.jsonl",
+        ] {
+            for line in std::fs::read_to_string(root.join(f)).unwrap().lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                texts.push(v["text"].as_str().unwrap().to_owned());
+            }
+        }
+        texts
+    }
+
     /// [`Split`]'s groups against the capture search of `head(tail)` (the regex crate's, as the
     /// name finder used before), for the context rule over whole texts and for the surname rule
     /// anchored after every capitalised word and at every char boundary.
@@ -1216,18 +1232,10 @@ mod tests {
 
     #[test]
     fn split_groups_are_the_capture_groups() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut found = 0;
-        for f in [
-            "tests/redaction_corpus/corpus.jsonl",
-            "tests/redaction_corpus/heldout.jsonl",
-        ] {
-            for line in std::fs::read_to_string(root.join(f)).unwrap().lines() {
-                let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                let text = v["text"].as_str().unwrap();
-                assert_eq!(split_differs(text), None, "{text}");
-                found += CONTEXT.groups(text).count();
-            }
+        for text in &corpora() {
+            assert_eq!(split_differs(text), None, "{text}");
+            found += CONTEXT.groups(text).count();
         }
         assert!(
             found > 100,
@@ -1255,19 +1263,11 @@ mod tests {
 
     #[test]
     fn context_gate_never_hides_a_name_in_the_corpora() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut found = 0;
-        for f in [
-            "tests/redaction_corpus/corpus.jsonl",
-            "tests/redaction_corpus/heldout.jsonl",
-        ] {
-            for line in std::fs::read_to_string(root.join(f)).unwrap().lines() {
-                let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                let text = v["text"].as_str().unwrap();
-                let (gated, all) = context_both_ways(text);
-                assert_eq!(gated, all, "{text}");
-                found += usize::from(!all.is_empty());
-            }
+        for text in &corpora() {
+            let (gated, all) = context_both_ways(text);
+            assert_eq!(gated, all, "{text}");
+            found += usize::from(!all.is_empty());
         }
         assert!(
             found > 100,
