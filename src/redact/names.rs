@@ -894,26 +894,6 @@ impl Split {
     }
 }
 
-/// A group found by [`Split`]: where it starts in the text, and its text.
-struct Found<'t> {
-    start: usize,
-    text: &'t str,
-}
-
-impl Found<'_> {
-    fn start(&self) -> usize {
-        self.start
-    }
-
-    fn end(&self) -> usize {
-        self.start + self.text.len()
-    }
-
-    fn as_str(&self) -> &str {
-        self.text
-    }
-}
-
 /// A cheap test that [`CONTEXT`] may match: a cue or title (its longest ASCII prefix,
 /// ASCII-case-insensitively) not inside a word, followed by what could start a name.
 /// `tests::context_gate_never_hides_a_name` checks it against the regex.
@@ -994,36 +974,28 @@ fn find_free_names_gated(
     let mut folded = String::new();
     // The gate skips the search itself: the regex is the name finder's costliest part.
     let context = !gated || context_may_match(text);
-    let cued = if context {
-        Some(CONTEXT.groups(text))
-    } else {
-        None
-    };
-    for m in cued.into_iter().flatten() {
-        let m = Found {
-            start: m.start,
-            text: &text[m],
-        };
+    for m in context.then(|| CONTEXT.groups(text)).into_iter().flatten() {
+        let name = &text[m.clone()];
         // Trim trailing tokens that are not names ("Dear Anna Team" → "Anna").
-        let mut end = m.end();
+        let mut end = m.end;
         let mut kept = false;
-        let mut first_end = m.start();
-        for w in CAPITALISED.find_iter(m.as_str()) {
+        let mut first_end = m.start;
+        for w in CAPITALISED.find_iter(name) {
             fold_into(w.as_str(), &mut folded);
             if NOT_A_NAME.contains(&folded) {
                 if !kept {
-                    first_end = m.start();
+                    first_end = m.start;
                 }
-                end = m.start() + w.start();
+                end = m.start + w.start();
                 break;
             }
             kept = true;
-            first_end = m.start() + w.end();
+            first_end = m.start + w.end();
         }
-        let end = end.min(m.end()).max(first_end);
-        let span = text[m.start()..end].trim_end();
+        let end = end.min(m.end).max(first_end);
+        let span = text[m.start..end].trim_end();
         if kept && !span.is_empty() {
-            out.push((m.start(), m.start() + span.len()));
+            out.push((m.start, m.start + span.len()));
         }
     }
     if gazetteer.is_empty() {
@@ -1199,7 +1171,7 @@ mod tests {
 
     /// [`Split`]'s groups against the capture search of `head(tail)` (the regex crate's, as the
     /// name finder used before), for the context rule over whole texts and for the surname rule
-    /// anchored after every capitalised word and at every char boundary.
+    /// anchored at every char boundary.
     fn split_differs(text: &str) -> Option<String> {
         static CONTEXT_CAPTURES: LazyLock<Regex> = LazyLock::new(|| {
             let (head, tail) = context_parts();
