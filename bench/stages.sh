@@ -4,7 +4,8 @@
 # model at 0 ms, driven at RATE summaries/s for SECONDS_PER_RUN, with its debug-level timing
 # events on (`exbrief::timing`: the claim, then redaction, rendering, the model calls, building
 # the document and storing it); prints p50/p90/p99/max of each, and with TIMELINE=1 each
-# second's request p50/p99/max (a start-up transient or a steady tail). Every process listens on
+# second's request p50/p99/max (a start-up transient or a steady tail), and exbrief's CPU time per
+# summary over the run (counted after the queue drains, so it does not move with latency). Every process listens on
 # 127.0.0.1 and is stopped by PID.
 #
 #   bench/stages.sh       # RATE=500 SECONDS_PER_RUN=10 BACKEND=sqlite
@@ -21,11 +22,18 @@ bench_url stages
 key=$(bench_key "$BIN" "$url")
 "$LB" fake --port "$FAKE_PORT" --latency-ms 0 & pids+=("$!")
 EXBRIEF_LOG="warn,exbrief::timing=debug" EXBRIEF_SERVER__LOG_FORMAT=json \
-  "$BIN" --database-url "$url" serve --listen "127.0.0.1:$EX_PORT" 2>"$work/timing.log" & pids+=("$!")
+  "$BIN" --database-url "$url" serve --listen "127.0.0.1:$EX_PORT" 2>"$work/timing.log" & ex=$!; pids+=("$ex")
 wait_port "$FAKE_PORT"; wait_port "$EX_PORT"
 "$LB" load --url "http://127.0.0.1:$EX_PORT" --rate 50 --seconds 2 --key "$key" >/dev/null
 : >"$work/timing.log"
+# exbrief's CPU (user + system clock ticks, fields 14 and 15 of /proc/PID/stat) around the run.
+ticks() { awk '{print $14 + $15}' "/proc/$ex/stat"; }
+before=$(ticks)
 "$LB" load --url "http://127.0.0.1:$EX_PORT" --rate "$RATE" --seconds "$SECS" --key "$key" ${TIMELINE:+--timeline}
+after=$(ticks)
+python3 -c "import sys; t, hz, n = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+print(f'exbrief CPU: {t / hz:.2f} s for {n:.0f} summaries, {1000 * t / hz / n:.2f} ms each')" \
+  "$((after - before))" "$(getconf CLK_TCK)" "$(python3 -c "print($RATE * $SECS)")"
 python3 - "$work/timing.log" <<'PY'
 import json, sys
 stages = {}

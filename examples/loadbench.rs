@@ -75,12 +75,36 @@ async fn fake(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bundle(run: &str, n: usize) -> Value {
-    let text = std::fs::read_to_string("fixtures/01-receipt-delay-imported.json")
-        .unwrap_or_else(|_| "{}".to_owned());
-    let mut b: Value = serde_json::from_str(&text).unwrap_or_default();
-    b["event_id"] = json!(format!("load-{run}-{n}"));
-    b
+/// The fixture's bundle as JSON text with a placeholder event id, read and serialised once: the
+/// generator shares the cores with exbrief, so each request only splices in its own number.
+struct Bundles {
+    head: String,
+    tail: String,
+}
+
+impl Bundles {
+    const MARK: &'static str = "@@N@@";
+
+    fn new(run: &str) -> Self {
+        let text = std::fs::read_to_string("fixtures/01-receipt-delay-imported.json")
+            .unwrap_or_else(|_| "{}".to_owned());
+        let mut b: Value = serde_json::from_str(&text).unwrap_or_default();
+        b["event_id"] = json!(format!("load-{run}-{}", Self::MARK));
+        let text = b.to_string();
+        let (head, tail) = text.split_once(Self::MARK).unwrap_or((&text, ""));
+        Self {
+            head: head.to_owned(),
+            tail: tail.to_owned(),
+        }
+    }
+
+    fn body(&self, n: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.head.len() + self.tail.len() + 20);
+        out.extend_from_slice(self.head.as_bytes());
+        out.extend_from_slice(n.to_string().as_bytes());
+        out.extend_from_slice(self.tail.as_bytes());
+        out
+    }
 }
 
 /// Three chat-completion bodies of the size exbrief sends for the fixture (system + fenced user
@@ -148,6 +172,7 @@ async fn load(args: &[String]) -> anyhow::Result<()> {
         .build()?;
     let n = (rate * seconds) as usize;
     let bodies = Arc::new(direct_bodies());
+    let bundles = Bundles::new(&run);
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(n);
     for i in 0..n {
@@ -161,7 +186,7 @@ async fn load(args: &[String]) -> anyhow::Result<()> {
             Arc::clone(&bodies),
         );
         let body = if direct.is_none() {
-            Some(bundle(&run, i))
+            Some(bundles.body(i))
         } else {
             None
         };
@@ -187,7 +212,8 @@ async fn load(args: &[String]) -> anyhow::Result<()> {
                         client
                             .post(format!("{url}/v1/summarize"))
                             .bearer_auth(&key)
-                            .json(&body)
+                            .header(reqwest::header::CONTENT_TYPE, "application/json")
+                            .body(body.unwrap_or_default())
                             .send()
                             .await,
                     )
@@ -248,17 +274,19 @@ async fn burst(args: &[String]) -> anyhow::Result<()> {
         .pool_max_idle_per_host(4096)
         .timeout(Duration::from_secs(120))
         .build()?;
+    let bundles = Bundles::new(&run);
     let start = Instant::now();
     let tasks: Vec<_> = (0..n)
         .map(|i| {
             let (client, key, url, body) =
-                (client.clone(), key.clone(), url.clone(), bundle(&run, i));
+                (client.clone(), key.clone(), url.clone(), bundles.body(i));
             tokio::spawn(async move {
                 let t = Instant::now();
                 let r = client
                     .post(format!("{url}/v1/summarize"))
                     .bearer_auth(&key)
-                    .json(&body)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body)
                     .send()
                     .await;
                 let r = outcome(r).await;

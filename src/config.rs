@@ -101,6 +101,9 @@ pub struct AuthConfig {
     /// A signed request older or newer than this is refused, and a signature is remembered this
     /// long to refuse its replay.
     pub signature_max_skew_secs: u64,
+    /// How long a key's row is reused without reading it again: a revocation takes effect
+    /// within this time. 0 reads the row on every request.
+    pub key_cache_ms: u64,
 }
 
 impl Default for AuthConfig {
@@ -108,6 +111,7 @@ impl Default for AuthConfig {
         Self {
             disabled: false,
             signature_max_skew_secs: 300,
+            key_cache_ms: 1000,
         }
     }
 }

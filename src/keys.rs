@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -257,31 +258,94 @@ pub enum Refused {
     Revoked,
 }
 
-/// Checks a presented secret: the row its id names, the hash compared in constant time, not
-/// revoked.
+/// What authentication needs of a key's row, kept for a moment so that a burst of requests from
+/// one key costs one database read, not one each. Rows are cached by id only when they exist,
+/// so the cache holds at most the keys table; a revocation (made by `exbrief keys revoke`, in
+/// another process, or on another replica) is seen once the entry is older than `ttl`.
+#[derive(Debug)]
+pub struct KeyCache {
+    ttl: std::time::Duration,
+    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Arc<Known>)>>,
+}
+
+/// A key's row as authentication uses it.
+#[derive(Debug)]
+struct Known {
+    secret_sha256: String,
+    revoked: bool,
+    caller: Caller,
+}
+
+impl KeyCache {
+    /// `ttl` zero reads the row on every request.
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self {
+            ttl,
+            entries: Default::default(),
+        }
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<Known>> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(id)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, k)| Arc::clone(k))
+    }
+
+    fn put(&self, id: &str, known: &Arc<Known>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.insert(
+            id.to_owned(),
+            (std::time::Instant::now(), Arc::clone(known)),
+        );
+    }
+}
+
+/// Checks a presented secret: the row its id names (from `cache` while it is fresh), the hash
+/// compared in constant time, not revoked.
 pub async fn authenticate(
     store: &Store,
     vault: &Vault,
+    cache: &KeyCache,
     secret: &str,
 ) -> Result<Result<Caller, Refused>, StoreError> {
     let Some(id) = id_of(secret) else {
         return Ok(Err(Refused::Malformed));
     };
-    let Some(row) = store.key(id).await? else {
-        // Spend the same hash as a hit would, so timing does not tell ids apart.
-        let _ = secret_sha256(secret)
-            .as_bytes()
-            .ct_eq(secret_sha256("").as_bytes());
-        return Ok(Err(Refused::Unknown));
+    let known = match cache.get(id) {
+        Some(known) => known,
+        None => {
+            let Some(row) = store.key(id).await? else {
+                // Spend the same hash as a hit would, so timing does not tell ids apart.
+                let _ = secret_sha256(secret)
+                    .as_bytes()
+                    .ct_eq(secret_sha256("").as_bytes());
+                return Ok(Err(Refused::Unknown));
+            };
+            let known = Arc::new(Known {
+                secret_sha256: row.secret_sha256.clone(),
+                revoked: row.revoked_at.is_some(),
+                caller: caller_of(vault, row),
+            });
+            cache.put(id, &known);
+            known
+        }
     };
     let presented = secret_sha256(secret);
-    if !bool::from(presented.as_bytes().ct_eq(row.secret_sha256.as_bytes())) {
+    if !bool::from(presented.as_bytes().ct_eq(known.secret_sha256.as_bytes())) {
         return Ok(Err(Refused::Unknown));
     }
-    if row.revoked_at.is_some() {
+    if known.revoked {
         return Ok(Err(Refused::Revoked));
     }
-    Ok(Ok(caller_of(vault, row)))
+    Ok(Ok(known.caller.clone()))
 }
 
 /// The signing secret of a key that is not revoked, for signing what exbrief sends on its
@@ -341,6 +405,55 @@ pub fn reveal_once(secret: &SecretString) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A cached row spares the database read but never the hash check, and a revocation made
+    /// elsewhere is seen once the entry is older than the cache's time to live.
+    #[tokio::test]
+    async fn cached_keys_still_check_the_secret_and_expire_into_revocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("k.db").display());
+        let store = Store::connect(&url, 2, 0).await.unwrap();
+        let vault = Vault::new(&[7u8; 32], &[]);
+        let request = Request {
+            name: "n8n".to_owned(),
+            scopes: vec![Scope::Summarize],
+            policy: None,
+            signed: false,
+        };
+        let created = create(&store, &vault, &request).await.unwrap();
+        let secret = created.secret.expose_secret();
+        let wrong = format!("{}A", &secret[..secret.len() - 1]);
+        let wrong = if wrong == secret {
+            format!("{}B", &secret[..secret.len() - 1])
+        } else {
+            wrong
+        };
+        let long = KeyCache::new(std::time::Duration::from_secs(600));
+        let short = KeyCache::new(std::time::Duration::from_millis(50));
+        let none = KeyCache::new(std::time::Duration::ZERO);
+        for cache in [&long, &short, &none] {
+            let caller = authenticate(&store, &vault, cache, secret).await.unwrap();
+            assert_eq!(caller.unwrap().key_id.as_deref(), Some(created.id.as_str()));
+        }
+        revoke(&store, &created.id).await.unwrap();
+        let auth = |cache, secret| authenticate(&store, &vault, cache, secret);
+        // The long-lived entry is what spares the read: the row now says revoked.
+        assert!(auth(&long, secret).await.unwrap().is_ok());
+        assert_eq!(
+            auth(&long, &wrong).await.unwrap().unwrap_err(),
+            Refused::Unknown
+        );
+        assert_eq!(
+            auth(&none, secret).await.unwrap().unwrap_err(),
+            Refused::Revoked
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(
+            auth(&short, secret).await.unwrap().unwrap_err(),
+            Refused::Revoked
+        );
+        store.close().await;
+    }
 
     #[test]
     fn secrets_have_the_shape_their_ids_are_read_from() {

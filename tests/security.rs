@@ -170,6 +170,9 @@ async fn keys_and_scopes_decide_who_gets_in(backend: Backend) {
     exbrief::keys::revoke(app.pipeline.store(), &writer_id)
         .await
         .unwrap();
+    // A key's row is reused for `auth.key_cache_ms`: the revocation holds once that has passed.
+    let cache_ms = exbrief::config::Config::default().auth.key_cache_ms;
+    tokio::time::sleep(std::time::Duration::from_millis(cache_ms + 100)).await;
     let r = send(
         &app,
         post.clone(),

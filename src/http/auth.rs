@@ -29,6 +29,7 @@ pub struct Auth {
     max_skew: Duration,
     max_body_bytes: usize,
     limiter: DefaultKeyedRateLimiter<String>,
+    keys: keys::KeyCache,
 }
 
 impl Auth {
@@ -40,6 +41,7 @@ impl Auth {
             max_skew: Duration::from_secs(auth.signature_max_skew_secs),
             max_body_bytes,
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
+            keys: keys::KeyCache::new(Duration::from_millis(auth.key_cache_ms)),
         }
     }
 }
@@ -88,20 +90,26 @@ pub async fn require(
             "this route needs an API key: send it as `Authorization: Bearer <key>` or `X-Api-Key: <key>`",
         );
     };
-    let caller =
-        match keys::authenticate(state.pipeline.store(), state.pipeline.vault(), secret).await {
-            Ok(Ok(caller)) => caller,
-            Ok(Err(_)) => {
-                return unauthorized(
-                    "unauthorized",
-                    "the API key is not valid or was revoked (`exbrief keys list` shows the keys)",
-                );
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "key lookup failed");
-                return Problem::storage_unavailable().into_response();
-            }
-        };
+    let caller = match keys::authenticate(
+        state.pipeline.store(),
+        state.pipeline.vault(),
+        &auth.keys,
+        secret,
+    )
+    .await
+    {
+        Ok(Ok(caller)) => caller,
+        Ok(Err(_)) => {
+            return unauthorized(
+                "unauthorized",
+                "the API key is not valid or was revoked (`exbrief keys list` shows the keys)",
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "key lookup failed");
+            return Problem::storage_unavailable().into_response();
+        }
+    };
     if !caller.may(scope) {
         return Problem::new(
             StatusCode::FORBIDDEN,
