@@ -433,7 +433,12 @@ struct State {
 
 impl State {
     fn count(&mut self, class: &str) {
-        *self.counts.entry(class.to_owned()).or_insert(0) += 1;
+        match self.counts.get_mut(class) {
+            Some(n) => *n += 1,
+            None => {
+                self.counts.insert(class.to_owned(), 1);
+            }
+        }
     }
 
     fn target(&mut self, replacement: &str, class: &str, entity: &str) -> usize {
@@ -501,16 +506,20 @@ impl Redactor {
         let mut text_paths: Vec<Vec<Step>> = Vec::new();
         let mut steps = Vec::new();
         self.structured(&mut out, &mut steps, &mut state, &mut text_paths);
-        for p in &text_paths {
-            if let Some(Value::String(s)) = get(&out, p) {
-                self.learn_free_names(s, &mut state);
-            }
-        }
+        // The allow-listed spans the name finder computed for a string, handed on to its
+        // redaction (the string does not change in between).
+        let allowed: Vec<Option<Vec<(usize, usize)>>> = text_paths
+            .iter()
+            .map(|p| match get(&out, p) {
+                Some(Value::String(s)) => self.learn_free_names(s, &mut state),
+                _ => None,
+            })
+            .collect();
         let known = KnownNames::new(std::mem::take(&mut state.known));
-        for p in &text_paths {
+        for (p, allowed) in text_paths.iter().zip(allowed) {
             if let Some(Value::String(s)) = get_mut(&mut out, p) {
                 let original = std::mem::take(s);
-                *s = self.text(&original, At::Steps(p), &known, &mut state);
+                *s = self.text(&original, At::Steps(p), &known, &mut state, allowed);
             }
         }
         let mut counts: BTreeMap<String, u32> =
@@ -543,9 +552,9 @@ impl Redactor {
                 "PERSON",
             );
         }
-        self.learn_free_names(text, &mut state);
+        let allowed = self.learn_free_names(text, &mut state);
         let known = KnownNames::new(std::mem::take(&mut state.known));
-        let out = self.text(text, At::Text("$"), &known, &mut state);
+        let out = self.text(text, At::Text("$"), &known, &mut state, allowed);
         (out, state.findings)
     }
 
@@ -586,7 +595,7 @@ impl Redactor {
                             k
                         } else {
                             let at = format!("{parent} (field name)");
-                            self.text(&k, At::Text(&at), &none, state)
+                            self.text(&k, At::Text(&at), &none, state, None)
                         };
                         map.insert(key, child);
                     }
@@ -764,10 +773,11 @@ impl Redactor {
 
     /// Names only free text reveals ("Geachte heer Hendriks") become known values before any
     /// string is replaced, so that a later bare "Hendriks" elsewhere in the bundle is caught too.
-    fn learn_free_names(&self, text: &str, state: &mut State) {
-        let class = self.policy.detector_class(Kind::Person).to_owned();
-        if self.policy.class_action(&class) == Action::Keep || text.len() < 3 {
-            return;
+    /// Returns the text's allow-listed spans when it had to compute them.
+    fn learn_free_names(&self, text: &str, state: &mut State) -> Option<Vec<(usize, usize)>> {
+        let class = self.policy.detector_class(Kind::Person);
+        if self.policy.class_action(class) == Action::Keep || text.len() < 3 {
+            return None;
         }
         let gazetteer = if self.policy.person_gazetteer {
             &*self.gazetteer
@@ -777,7 +787,7 @@ impl Redactor {
         let mut free = Vec::new();
         names::find_free_names(text, gazetteer, &mut free);
         if free.is_empty() {
-            return;
+            return None;
         }
         let mut allowed = Vec::new();
         self.policy.detectors.allowed(text, &mut allowed);
@@ -789,6 +799,7 @@ impl Redactor {
             let (class, entity, replacement) = self.replace_detected(Kind::Person, name, state);
             state.remember(names::variants(name, true), &replacement, &class, &entity);
         }
+        Some(allowed)
     }
 
     /// Registers a redacted value so that free text quoting it gets the same replacement:
@@ -854,8 +865,15 @@ impl Redactor {
         }
     }
 
-    /// Redacts one free-text string.
-    fn text(&self, text: &str, at: At<'_>, known: &KnownNames, state: &mut State) -> String {
+    /// Redacts one free-text string. `allowed`: its allow-listed spans, when already known.
+    fn text(
+        &self,
+        text: &str,
+        at: At<'_>,
+        known: &KnownNames,
+        state: &mut State,
+        mut allowed: Option<Vec<(usize, usize)>>,
+    ) -> String {
         // Most strings have no finding: their path is rendered only for the first one.
         let mut rendered: Option<String> = None;
         let mut p = || rendered.get_or_insert_with(|| at.render()).clone();
@@ -863,7 +881,6 @@ impl Redactor {
             return text.to_owned();
         }
         let detectors = &self.policy.detectors;
-        let mut allowed: Option<Vec<(usize, usize)>> = None;
         let mut hits: Vec<Hit> = Vec::new();
         let mut shadows = Vec::new();
         let amounts = detectors.find_shadowed(text, &mut allowed, &mut hits, &mut shadows);
