@@ -377,7 +377,9 @@ pub struct Redactor {
     policy: Policy,
     gazetteer: Arc<Gazetteer>,
     /// Rules by the field name their path ends in; the rest are tried on every node.
-    by_last_key: HashMap<String, Vec<usize>>,
+    /// Rules by their path's anchor (see [`path::PathPattern::anchor`]): `anchored[d]` maps
+    /// the field name at distance `d` from a location's end to the rules that require it.
+    anchored: Vec<HashMap<String, Vec<usize>>>,
     unkeyed: Vec<usize>,
     /// Rescan every redacted string, quiet or not: the reference the skip is tested against.
     rescan_always: bool,
@@ -475,18 +477,23 @@ enum Source {
 
 impl Redactor {
     pub fn new(policy: Policy, gazetteer: Arc<Gazetteer>) -> Self {
-        let mut by_last_key: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut anchored: Vec<HashMap<String, Vec<usize>>> = Vec::new();
         let mut unkeyed = Vec::new();
         for (i, rule) in policy.rules.iter().enumerate() {
-            match rule.path.last_key() {
-                Some(k) => by_last_key.entry(k.to_owned()).or_default().push(i),
+            match rule.path.anchor() {
+                Some((k, back)) => {
+                    if anchored.len() <= back {
+                        anchored.resize_with(back + 1, HashMap::new);
+                    }
+                    anchored[back].entry(k.to_owned()).or_default().push(i);
+                }
                 None => unkeyed.push(i),
             }
         }
         Self {
             policy,
             gazetteer,
-            by_last_key,
+            anchored,
             unkeyed,
             rescan_always: false,
         }
@@ -559,13 +566,16 @@ impl Redactor {
     }
 
     fn rule_for(&self, steps: &[Step]) -> Option<&policy::Rule> {
-        let keyed = match steps.last() {
-            Some(Step::Key(k)) => self.by_last_key.get(k).map(Vec::as_slice).unwrap_or(&[]),
-            _ => &[],
-        };
+        let keyed = self.anchored.iter().enumerate().flat_map(|(back, rules)| {
+            let step = steps.len().checked_sub(back + 1).map(|at| &steps[at]);
+            match step {
+                Some(Step::Key(k)) => rules.get(k).map(Vec::as_slice).unwrap_or(&[]),
+                _ => &[],
+            }
+        });
         // Earliest rule in file order wins.
         let mut best: Option<usize> = None;
-        for &i in keyed.iter().chain(self.unkeyed.iter()) {
+        for &i in keyed.chain(self.unkeyed.iter()) {
             if best.is_some_and(|b| b < i) {
                 continue;
             }

@@ -139,12 +139,21 @@ impl PathPattern {
         })
     }
 
-    /// The field name the pattern's last step requires, if any: used to index rules.
-    pub fn last_key(&self) -> Option<&str> {
-        match self.segments.last().map(|s| &s.selector) {
-            Some(Selector::Key(k)) => Some(k),
-            _ => None,
+    /// A field name every matching location has at a fixed distance from its end, and that
+    /// distance (0: the last step): the nearest named step with only single steps after it
+    /// (`$..price_unit` → `price_unit`, 0; `$..partner_id[1]` → `partner_id`, 1;
+    /// `$..employees[*].*` → `employees`, 2). Used to index rules.
+    pub fn anchor(&self) -> Option<(&str, usize)> {
+        for (back, segment) in self.segments.iter().rev().enumerate() {
+            if let Selector::Key(k) = &segment.selector {
+                return Some((k, back));
+            }
+            // A step before a `..` may sit at any distance from the end.
+            if segment.descend {
+                return None;
+            }
         }
+        None
     }
 
     pub fn matches(&self, steps: &[Step]) -> bool {
@@ -255,10 +264,21 @@ mod tests {
         assert!(p.matches(&path("facts.employees.0.name")));
         let p = PathPattern::parse("$['facts']..[*]").unwrap();
         assert!(p.matches(&path("facts.a.2")));
-        assert_eq!(
-            PathPattern::parse("$..name").unwrap().last_key(),
-            Some("name")
-        );
+        for (pattern, anchor) in [
+            ("$..name", Some(("name", 0))),
+            ("$..partner_id[1]", Some(("partner_id", 1))),
+            ("$..employees[*].*", Some(("employees", 2))),
+            ("$.facts.customer.name", Some(("name", 0))),
+            ("$..employees..*", None),
+            ("$['facts']..[*]", None),
+            ("$[*]", None),
+        ] {
+            assert_eq!(
+                PathPattern::parse(pattern).unwrap().anchor(),
+                anchor,
+                "{pattern}"
+            );
+        }
     }
 
     #[test]

@@ -583,3 +583,54 @@ fn generalize_bands_amounts_and_masks_the_rest() {
         "low margin"
     );
 }
+
+/// The rule index (`Redactor::rule_for`) picks what trying every rule in file order picks, at
+/// every location of every fixture and of the design bundle, under every policy.
+#[test]
+fn indexed_rules_pick_what_a_full_scan_picks() {
+    fn locations(v: &Value, steps: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
+        out.push(steps.clone());
+        match v {
+            Value::Object(map) => map.iter().for_each(|(k, child)| {
+                steps.push(Step::Key(k.clone()));
+                locations(child, steps, out);
+                steps.pop();
+            }),
+            Value::Array(items) => items.iter().enumerate().for_each(|(i, child)| {
+                steps.push(Step::Index(i));
+                locations(child, steps, out);
+                steps.pop();
+            }),
+            _ => {}
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut bundles = vec![design_bundle()];
+    for entry in std::fs::read_dir(root.join("fixtures")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            bundles.push(serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap());
+        }
+    }
+    let mut all = Vec::new();
+    for b in &bundles {
+        locations(b, &mut Vec::new(), &mut all);
+    }
+    let p = policies();
+    let (mut checked, mut ruled) = (0, 0);
+    for name in p.names() {
+        let r = p.get(Some(name)).unwrap();
+        for steps in &all {
+            let scan = r.policy.rules.iter().find(|rule| rule.path.matches(steps));
+            let same = match (r.rule_for(steps), scan) {
+                (Some(a), Some(b)) => std::ptr::eq(a, b),
+                (a, b) => a.is_none() && b.is_none(),
+            };
+            assert!(same, "{} under {name}", path::render(steps));
+            checked += 1;
+            ruled += usize::from(scan.is_some());
+        }
+    }
+    // Both anchored rules (`$..partner_id[1]`, `$..employees[*].*`) and last-key rules apply.
+    assert!(ruled > 100 && checked > ruled, "{ruled} of {checked}");
+}
