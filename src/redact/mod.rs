@@ -1273,7 +1273,12 @@ pub fn parse_amount(s: &str) -> Option<f64> {
     static MULT: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"\d[ \x{a0}\x{202f}]?([kKmM])(?:$|[^A-Za-z])").unwrap_or_else(|_| never())
     });
-    let multiplier = match MULT.captures(s).and_then(|c| c.get(1)).map(|m| m.as_str()) {
+    // The capture search is skipped when no multiplier letter is there to find.
+    let letter = s.bytes().any(|b| matches!(b, b'k' | b'K' | b'm' | b'M'));
+    let found = letter
+        .then(|| MULT.captures(s).and_then(|c| c.get(1)).map(|m| m.as_str()))
+        .flatten();
+    let multiplier = match found {
         Some("k" | "K") => 1_000.0,
         Some("m" | "M") => 1_000_000.0,
         _ => 1.0,
@@ -1374,8 +1379,20 @@ static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
 fn amount_key(s: &str) -> Option<i64> {
     let n = parse_amount(s)?;
     let cents = (n * 100.0).round() as i64;
-    let significant = cents.abs().to_string().trim_end_matches('0').len();
-    (cents.abs() >= 100 && significant >= 3 || cents.abs() >= 10_000).then_some(cents)
+    let significant = significant_digits(cents.unsigned_abs());
+    (cents.unsigned_abs() >= 100 && significant >= 3 || cents.unsigned_abs() >= 10_000)
+        .then_some(cents)
+}
+
+/// Digits of `n` without its trailing zeros (1200 → 2; 0 → 0).
+fn significant_digits(mut n: u64) -> u32 {
+    if n == 0 {
+        return 0;
+    }
+    while n % 10 == 0 {
+        n /= 10;
+    }
+    n.ilog10() + 1
 }
 
 #[cfg(test)]

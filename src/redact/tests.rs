@@ -207,6 +207,23 @@ fn amounts_parse_in_both_conventions() {
     // Amounts are matched in text by value, whatever the grouping.
     assert_eq!(amount_key("3100.0"), amount_key("3.100,00"));
     assert_eq!(amount_key("3100.0"), amount_key("3,100.00"));
+    // Too few significant digits to be told from a count or a day: 1.00, 12.00 and 100.00 are
+    // not remembered; 1.23 and 120.50 are.
+    for (s, kept) in [
+        ("1.00", false),
+        ("12.00", false),
+        ("100.00", true),
+        ("0.99", false),
+        ("1.23", true),
+        ("120.50", true),
+        ("1,000,000", true),
+    ] {
+        assert_eq!(amount_key(s).is_some(), kept, "{s}");
+    }
+    for n in [0u64, 1, 9, 10, 100, 120, 1203, 1_000_000, 1_000_001, u64::MAX] {
+        let by_text = n.to_string().trim_end_matches('0').len() as u32;
+        assert_eq!(significant_digits(n), by_text, "{n}");
+    }
 }
 
 fn bundle_with(facts: Value, body: &str) -> Value {
