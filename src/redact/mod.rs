@@ -1389,7 +1389,7 @@ fn significant_digits(mut n: u64) -> u32 {
     if n == 0 {
         return 0;
     }
-    while n % 10 == 0 {
+    while n.is_multiple_of(10) {
         n /= 10;
     }
     n.ilog10() + 1
