@@ -220,7 +220,18 @@ fn amounts_parse_in_both_conventions() {
     ] {
         assert_eq!(amount_key(s).is_some(), kept, "{s}");
     }
-    for n in [0u64, 1, 9, 10, 100, 120, 1203, 1_000_000, 1_000_001, u64::MAX] {
+    for n in [
+        0u64,
+        1,
+        9,
+        10,
+        100,
+        120,
+        1203,
+        1_000_000,
+        1_000_001,
+        u64::MAX,
+    ] {
         let by_text = n.to_string().trim_end_matches('0').len() as u32;
         assert_eq!(significant_digits(n), by_text, "{n}");
     }
