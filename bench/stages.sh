@@ -5,7 +5,7 @@
 # events on (`exbrief::timing`: the claim, then redaction, rendering, the model calls, building
 # the document and storing it); prints p50/p90/p99/max of each, and with TIMELINE=1 each
 # second's request p50/p99/max (a start-up transient or a steady tail), and exbrief's CPU time per
-# summary over the run (counted after the queue drains, so it does not move with latency). Every process listens on
+# summary over the run (read once the generator has every answer). Every process listens on
 # 127.0.0.1 and is stopped by PID.
 #
 #   bench/stages.sh       # RATE=500 SECONDS_PER_RUN=10 BACKEND=sqlite
@@ -31,9 +31,9 @@ ticks() { awk '{print $14 + $15}' "/proc/$ex/stat"; }
 before=$(ticks)
 "$LB" load --url "http://127.0.0.1:$EX_PORT" --rate "$RATE" --seconds "$SECS" --key "$key" ${TIMELINE:+--timeline}
 after=$(ticks)
-python3 -c "import sys; t, hz, n = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+python3 -c "import sys; t, hz, n = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]) * float(sys.argv[4])
 print(f'exbrief CPU: {t / hz:.2f} s for {n:.0f} summaries, {1000 * t / hz / n:.2f} ms each')" \
-  "$((after - before))" "$(getconf CLK_TCK)" "$(python3 -c "print($RATE * $SECS)")"
+  "$((after - before))" "$(getconf CLK_TCK)" "$RATE" "$SECS"
 python3 - "$work/timing.log" <<'PY'
 import json, sys
 stages = {}

@@ -6,9 +6,11 @@
 //! row; the sha256 of the whole secret is compared in constant time. A fast hash is enough: the
 //! secret is random, not a password.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -264,8 +266,8 @@ pub enum Refused {
 /// another process, or on another replica) is seen once the entry is older than `ttl`.
 #[derive(Debug)]
 pub struct KeyCache {
-    ttl: std::time::Duration,
-    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Arc<Known>)>>,
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (Instant, Arc<Known>)>>,
 }
 
 /// A key's row as authentication uses it.
@@ -278,7 +280,7 @@ struct Known {
 
 impl KeyCache {
     /// `ttl` zero reads the row on every request.
-    pub fn new(ttl: std::time::Duration) -> Self {
+    pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
             entries: Default::default(),
@@ -301,10 +303,7 @@ impl KeyCache {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.insert(
-            id.to_owned(),
-            (std::time::Instant::now(), Arc::clone(known)),
-        );
+        entries.insert(id.to_owned(), (Instant::now(), Arc::clone(known)));
     }
 }
 
@@ -422,15 +421,12 @@ mod tests {
         };
         let created = create(&store, &vault, &request).await.unwrap();
         let secret = created.secret.expose_secret();
-        let wrong = format!("{}A", &secret[..secret.len() - 1]);
-        let wrong = if wrong == secret {
-            format!("{}B", &secret[..secret.len() - 1])
-        } else {
-            wrong
-        };
-        let long = KeyCache::new(std::time::Duration::from_secs(600));
-        let short = KeyCache::new(std::time::Duration::from_millis(50));
-        let none = KeyCache::new(std::time::Duration::ZERO);
+        // The same id with another last character: a secret of the right shape, not the key's.
+        let last = if secret.ends_with('A') { "B" } else { "A" };
+        let wrong = format!("{}{last}", &secret[..secret.len() - 1]);
+        let long = KeyCache::new(Duration::from_secs(600));
+        let short = KeyCache::new(Duration::from_millis(50));
+        let none = KeyCache::new(Duration::ZERO);
         for cache in [&long, &short, &none] {
             let caller = authenticate(&store, &vault, cache, secret).await.unwrap();
             assert_eq!(caller.unwrap().key_id.as_deref(), Some(created.id.as_str()));
@@ -447,7 +443,7 @@ mod tests {
             auth(&none, secret).await.unwrap().unwrap_err(),
             Refused::Revoked
         );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(
             auth(&short, secret).await.unwrap().unwrap_err(),
             Refused::Revoked

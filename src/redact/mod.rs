@@ -376,10 +376,10 @@ impl Policies {
 pub struct Redactor {
     policy: Policy,
     gazetteer: Arc<Gazetteer>,
-    /// Rules by the field name their path ends in; the rest are tried on every node.
     /// Rules by their path's anchor (see [`path::PathPattern::anchor`]): `anchored[d]` maps
     /// the field name at distance `d` from a location's end to the rules that require it.
     anchored: Vec<HashMap<String, Vec<usize>>>,
+    /// Rules without an anchor, tried on every node.
     unkeyed: Vec<usize>,
     /// Rescan every redacted string, quiet or not: the reference the skip is tested against.
     rescan_always: bool,
