@@ -265,10 +265,14 @@ mod tests {
         let store = sqlite(&dir, 4).await;
         let committer = Committer::new(store.clone());
         let gone = claim("k");
-        // The job is queued on the first poll; the writer has not run yet when the request is
-        // dropped.
-        let dropped = tokio::time::timeout(Duration::ZERO, committer.claim(&gone)).await;
-        assert!(dropped.is_err(), "the claim was answered before the drop");
+        // Polled exactly once: the job is queued, and on this single-threaded runtime the writer
+        // cannot run before the request is dropped. (A zero timeout raced the writer against
+        // the timer's next tick and failed CI when the writer won.)
+        let mut request = Box::pin(committer.claim(&gone));
+        let first =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(request.as_mut().poll(cx))).await;
+        assert!(first.is_pending(), "the claim was answered before the drop");
+        drop(request);
         // A later claim is answered once the dropped one's transaction is committed.
         assert!(matches!(
             committer.claim(&claim("other")).await,
