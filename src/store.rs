@@ -2094,4 +2094,83 @@ mod tests {
         assert!(std::fs::metadata(&path).unwrap().len() >= before + 1500 * 4000);
         store.close().await;
     }
+
+    /// The migration that drops the chain hash's unique index (20261128…): rows, their order
+    /// and the AUTOINCREMENT counter survive (a `seq` freed at the top is not reused), the
+    /// three indexes come back, and no index covers `hash` any more.
+    #[tokio::test]
+    async fn dropping_the_hash_index_keeps_the_chain_and_its_counter() {
+        const VERSION: i64 = 20261128000001;
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteConnectOptions::from_str(&format!(
+            "sqlite://{}",
+            dir.path().join("m.db").display()
+        ))
+        .unwrap()
+        .create_if_missing(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap();
+        let all = sqlx::migrate!("./migrations/sqlite");
+        let mut before = sqlx::migrate!("./migrations/sqlite");
+        before.migrations = all
+            .migrations
+            .iter()
+            .filter(|m| m.version < VERSION)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        assert!(before.migrations.len() < all.migrations.len());
+        before.run(&pool).await.unwrap();
+        let insert = |seq: Option<i64>, hash: &'static str| {
+            sqlx::query(
+                "INSERT INTO prompt_log (seq, id, kind, created_at, request_id, prev_hash, hash) \
+                 VALUES ($1, $2, 'access', '2026-11-28T00:00:00Z', 'r', 'p', $3)",
+            )
+            .bind(seq)
+            .bind(Uuid::now_v7())
+            .bind(hash)
+        };
+        for (seq, hash) in [(1, "h1"), (2, "h2"), (3, "h3")] {
+            insert(Some(seq), hash).execute(&pool).await.unwrap();
+        }
+        assert!(insert(None, "h1").execute(&pool).await.is_err());
+        sqlx::query("DELETE FROM prompt_log WHERE seq = 3")
+            .execute(&pool)
+            .await
+            .unwrap();
+        all.run(&pool).await.unwrap();
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM prompt_log ORDER BY seq")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(rows, [(1, "h1".to_owned()), (2, "h2".to_owned())]);
+        let next = insert(None, "h1").execute(&pool).await.unwrap();
+        assert_eq!(next.last_insert_rowid(), 4);
+        let indexed: Vec<(String, String)> = sqlx::query_as(
+            "SELECT il.name, ii.name FROM pragma_index_list('prompt_log') il \
+             JOIN pragma_index_info(il.name) ii ORDER BY il.name, ii.seqno",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert!(
+            indexed.iter().all(|(_, column)| column != "hash"),
+            "{indexed:?}"
+        );
+        for index in [
+            "prompt_log_created",
+            "prompt_log_kind_seq",
+            "prompt_log_summary",
+        ] {
+            assert!(
+                indexed.iter().any(|(name, _)| name == index),
+                "{index} missing"
+            );
+        }
+        pool.close().await;
+    }
 }
