@@ -5,7 +5,8 @@
 # events on (`exbrief::timing`: the claim, then redaction, rendering, the model calls, building
 # the document and storing it); prints p50/p90/p99/max of each, and with TIMELINE=1 each
 # second's request p50/p99/max (a start-up transient or a steady tail), and exbrief's CPU time per
-# summary over the run (read once the generator has every answer). Every process listens on
+# summary over the run (read once the generator has every answer), the part of it in SQLite's
+# threads, and the bytes written per summary. Every process listens on
 # 127.0.0.1 and is stopped by PID.
 #
 #   bench/stages.sh       # RATE=500 SECONDS_PER_RUN=10 BACKEND=sqlite
@@ -26,14 +27,22 @@ EXBRIEF_LOG="warn,exbrief::timing=debug" EXBRIEF_SERVER__LOG_FORMAT=json \
 wait_port "$FAKE_PORT"; wait_port "$EX_PORT"
 "$LB" load --url "http://127.0.0.1:$EX_PORT" --rate 50 --seconds 2 --key "$key" >/dev/null
 : >"$work/timing.log"
-# exbrief's CPU (user + system clock ticks, fields 14 and 15 of /proc/PID/stat) around the run.
+# exbrief's CPU (user + system clock ticks, fields 14 and 15 of /proc/PID/stat) around the run,
+# that of sqlx's SQLite connection threads alone, and the bytes exbrief handed to write calls
+# (`wchar`: the write-ahead log, checkpoints and sockets).
 ticks() { awk '{print $14 + $15}' "/proc/$ex/stat"; }
-before=$(ticks)
+sqlite_ticks() { cat /proc/"$ex"/task/*/stat | awk '/\(sqlx-sqlite/ {s += $14 + $15} END {print s + 0}'; }
+written() { awk '/^wchar/ {print $2}' "/proc/$ex/io"; }
+before=$(ticks); sqlite_before=$(sqlite_ticks); written_before=$(written)
 "$LB" load --url "http://127.0.0.1:$EX_PORT" --rate "$RATE" --seconds "$SECS" --key "$key" ${TIMELINE:+--timeline}
-after=$(ticks)
+after=$(ticks); sqlite_after=$(sqlite_ticks); written_after=$(written)
 python3 -c "import sys; t, hz, n = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]) * float(sys.argv[4])
 print(f'exbrief CPU: {t / hz:.2f} s for {n:.0f} summaries, {1000 * t / hz / n:.2f} ms each')" \
   "$((after - before))" "$(getconf CLK_TCK)" "$RATE" "$SECS"
+if [[ "${BACKEND:-sqlite}" != postgresql ]]; then
+  echo "of which SQLite's threads: $(( (sqlite_after - sqlite_before) * 1000000 / $(getconf CLK_TCK) / (RATE * SECS) )) us per summary"
+fi
+echo "written: $(( (written_after - written_before) / (RATE * SECS) )) bytes per summary"
 python3 - "$work/timing.log" <<'PY'
 import json, sys
 stages = {}
