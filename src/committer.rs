@@ -12,6 +12,16 @@
 //! own commit per request (500 a second at 500 summaries/s) queued the summaries behind it
 //! (issue 9). PostgreSQL claims go straight to the database: replicas insert them
 //! concurrently, and a claim must not wait for the chain's lock.
+//!
+//! A SQLite claim is answered as soon as it is inserted, before the summaries of its batch are
+//! written and committed: a request waited for all of that before it could start, and the
+//! claim was half of a summary's time in the store. Answering early is safe because this task
+//! is the only writer: a later claim of the same key is inserted after this one, in this
+//! transaction or a later one, and finds it; a twin that cannot read it yet (not committed)
+//! sees [`Claim::Vanished`] and claims again. Nothing a request does before it stores its
+//! summary can outrun the commit either — giving a claim back waits for the writer's lock. If
+//! the transaction fails, each of its claims is inserted again on its own (an owner that lost
+//! its row after all finds out when its summary is refused with `LostClaim`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -171,13 +181,13 @@ async fn run(store: Store, mut queue: mpsc::UnboundedReceiver<Job>, counts: Arc<
         if received == 0 {
             break;
         }
-        let (mut claims, mut claim_replies) = (Vec::new(), Vec::new());
+        let (mut claims, mut claim_replies) = (Vec::new(), Vec::<Option<ClaimReply>>::new());
         let (mut batch, mut replies) = (Vec::new(), Vec::new());
         for job in jobs.drain(..) {
             match job {
                 Job::Claim(c, reply) => {
                     claims.push(*c);
-                    claim_replies.push(reply);
+                    claim_replies.push(Some(reply));
                 }
                 Job::Complete(f, reply) => {
                     batch.push(*f);
@@ -185,13 +195,24 @@ async fn run(store: Store, mut queue: mpsc::UnboundedReceiver<Job>, counts: Arc<
                 }
             }
         }
-        match store.write_many_on(&mut writer, &claims, &batch).await {
-            Ok((inserted, stored)) => {
+        // What the claims answered early were told (empty when none was).
+        let mut early = Vec::new();
+        let mut answer_claims = |inserted: &[bool]| {
+            early = inserted.to_vec();
+            for (reply, inserted) in claim_replies.iter_mut().zip(inserted) {
+                if let Some(reply) = reply.take() {
+                    let _ = reply.send(Ok(*inserted));
+                }
+            }
+        };
+        let written = store
+            .write_many_on(&mut writer, &claims, &batch, &mut answer_claims)
+            .await;
+        let answered_early = !early.is_empty();
+        match written {
+            Ok((_, stored)) => {
                 if !stored.is_empty() {
                     counts.committed(stored.iter().filter(|s| **s).count() as u64);
-                }
-                for (reply, inserted) in claim_replies.into_iter().zip(inserted) {
-                    let _ = reply.send(Ok(inserted));
                 }
                 for (reply, stored) in replies.into_iter().zip(stored) {
                     let _ = reply.send(if stored {
@@ -201,11 +222,26 @@ async fn run(store: Store, mut queue: mpsc::UnboundedReceiver<Job>, counts: Arc<
                     });
                 }
             }
-            // One job's failure must not fail the others: each is tried on its own.
-            Err(_) if claims.len() + batch.len() > 1 => {
-                for (c, reply) in claims.iter().zip(claim_replies) {
+            // One job's failure must not fail the others: each is tried on its own. A claim
+            // answered "inserted" before the failure is inserted again for the request that now
+            // holds it; one answered "taken" is not (its request reads the key's row instead).
+            Err(_) if claims.len() + batch.len() > 1 || answered_early => {
+                for (i, (c, reply)) in claims.iter().zip(claim_replies).enumerate() {
+                    if reply.is_none() && !early[i] {
+                        continue;
+                    }
                     let result = store.write_many(std::slice::from_ref(c), &[]).await;
-                    let _ = reply.send(result.map(|(inserted, _)| inserted == [true]));
+                    let inserted = result.map(|(inserted, _)| inserted == [true]);
+                    match reply {
+                        Some(reply) => {
+                            let _ = reply.send(inserted);
+                        }
+                        None if !matches!(inserted, Ok(true)) => {
+                            tracing::warn!(summary_id = %c.id, "a claim answered before its \
+                                transaction failed could not be inserted again; its summary will be refused");
+                        }
+                        None => {}
+                    }
                 }
                 for (f, reply) in batch.iter().zip(replies) {
                     let result = store.complete(f).await;
@@ -217,7 +253,7 @@ async fn run(store: Store, mut queue: mpsc::UnboundedReceiver<Job>, counts: Arc<
             }
             // A lone job gets its own error.
             Err(e) => {
-                if let Some(reply) = claim_replies.into_iter().next() {
+                if let Some(Some(reply)) = claim_replies.into_iter().next() {
                     let _ = reply.send(Err(e));
                 } else if let Some(reply) = replies.into_iter().next() {
                     let _ = reply.send(Err(e));
@@ -269,9 +305,10 @@ mod tests {
         // cannot run before the request is dropped. (A zero timeout raced the writer against
         // the timer's next tick and failed CI when the writer won.)
         let mut request = Box::pin(committer.claim(&gone));
-        let first =
-            std::future::poll_fn(|cx| std::task::Poll::Ready(request.as_mut().poll(cx))).await;
-        assert!(first.is_pending(), "the claim was answered before the drop");
+        assert!(
+            poll_once(&mut request).await.is_pending(),
+            "the claim was answered before the drop"
+        );
         drop(request);
         // A later claim is answered once the dropped one's transaction is committed.
         assert!(matches!(
@@ -288,6 +325,109 @@ mod tests {
             committer.claim(&claim("k")).await,
             Ok(Claim::Owned)
         ));
+    }
+
+    fn finished(c: &NewClaim, outbox: Vec<crate::store::NewOutbox>) -> Finished {
+        Finished {
+            id: c.id,
+            owner: c.owner,
+            document: crate::store::json_text(&serde_json::json!({"n": 1})),
+            severity: None,
+            sealed: None,
+            logs: Vec::new(),
+            outbox,
+            usage: None,
+        }
+    }
+
+    /// Polls a future exactly once (on this single-threaded runtime, the writer cannot run in
+    /// between): a job is queued without the writer taking it yet.
+    async fn poll_once<F: Future>(f: &mut std::pin::Pin<Box<F>>) -> std::task::Poll<F::Output> {
+        std::future::poll_fn(|cx| std::task::Poll::Ready(f.as_mut().poll(cx))).await
+    }
+
+    /// A SQLite claim is answered once inserted, before its transaction commits: another
+    /// connection cannot see the row yet when the request has its answer.
+    #[tokio::test]
+    async fn a_claim_is_answered_before_its_batch_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite(&dir, 4).await;
+        let path = dir.path().join("w.db");
+        let early = claim("early");
+        let mut seen_by_another_connection = None;
+        let mut claimed = |inserted: &[bool]| {
+            assert_eq!(inserted, [true]);
+            // Another connection, on a thread and runtime of its own: the writer's
+            // transaction is open while this callback runs.
+            let url = format!("sqlite://{}", path.display());
+            seen_by_another_connection = Some(
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    rt.block_on(async {
+                        let other = Store::connect(&url, 1, 0).await.unwrap();
+                        let n = other.summary_by_key("early").await.unwrap().is_some();
+                        other.close().await;
+                        n
+                    })
+                })
+                .join()
+                .unwrap(),
+            );
+        };
+        let mut writer = None;
+        store
+            .write_many_on(&mut writer, std::slice::from_ref(&early), &[], &mut claimed)
+            .await
+            .unwrap();
+        assert_eq!(seen_by_another_connection, Some(false));
+        assert!(store.summary_by_key("early").await.unwrap().is_some());
+    }
+
+    /// A batch whose transaction fails after its claims were answered inserts those claims
+    /// again, on their own: the request already working under one still has its row, and the
+    /// summary that failed gets its own error.
+    #[tokio::test]
+    async fn a_failed_batch_inserts_its_answered_claims_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite(&dir, 4).await;
+        let committer = Committer::new(store.clone());
+        let owned = claim("owned");
+        assert!(matches!(committer.claim(&owned).await, Ok(Claim::Owned)));
+        // Two outbox rows with one id: the summary's writes fail, and the transaction with them.
+        let row = crate::store::NewOutbox {
+            id: uuid::Uuid::now_v7(),
+            kind: "summary.created".into(),
+            payload: serde_json::json!({}),
+        };
+        let failing = finished(&owned, vec![row.clone(), row]);
+        let fresh = claim("fresh");
+        let mut completion = Box::pin(committer.complete(failing));
+        let mut claiming = Box::pin(committer.claim(&fresh));
+        assert!(poll_once(&mut completion).await.is_pending());
+        assert!(poll_once(&mut claiming).await.is_pending());
+        assert!(matches!(claiming.await, Ok(Claim::Owned)));
+        let refused = completion.await;
+        assert!(
+            matches!(refused, Err(StoreError::Database(_))),
+            "the failing summary gets its own error: {refused:?}"
+        );
+        let row = store.summary_by_key("fresh").await.unwrap();
+        assert_eq!(
+            row.map(|r| (r.id, r.status)),
+            Some((fresh.id, "processing".to_owned()))
+        );
+        // The request that owns the fresh claim stores its summary under it.
+        committer
+            .complete(finished(&fresh, Vec::new()))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.summary(fresh.id).await.unwrap().unwrap().status,
+            "pending_review"
+        );
     }
 
     /// With a pool of one connection the writer does not keep it: the request's own reads

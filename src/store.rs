@@ -778,7 +778,9 @@ impl Store {
         batch: &[Finished],
     ) -> Result<(Vec<bool>, Vec<bool>)> {
         match self {
-            Store::Sqlite(pool) => write_sqlite(&mut *pool.acquire().await?, claims, batch).await,
+            Store::Sqlite(pool) => {
+                write_sqlite(&mut *pool.acquire().await?, claims, batch, &mut |_| {}).await
+            }
             Store::Postgres(pool) => write_pg(&mut *pool.acquire().await?, claims, batch).await,
         }
     }
@@ -794,15 +796,22 @@ impl Store {
     /// would read its pages again every time. PostgreSQL: under load every pooled connection
     /// is busy with claims and reads, and the one transaction that stores everyone's summaries
     /// queued for a connection behind them (issue 9). A failed write lets the connection go.
+    ///
+    /// On SQLite `claimed` is told which claims were inserted as soon as they are, before the
+    /// summaries' writes and the commit (see [`crate::committer`] for why that is safe); on
+    /// PostgreSQL, and with a pool of one connection, once the transaction is committed.
     pub async fn write_many_on(
         &self,
         writer: &mut Option<Writer>,
         claims: &[NewClaim],
         batch: &[Finished],
+        claimed: &mut (dyn FnMut(&[bool]) + Send),
     ) -> Result<(Vec<bool>, Vec<bool>)> {
         // A pool of one connection is left to everyone else between transactions.
         if on_pool!(self, pool => pool.options().get_max_connections()) < 2 {
-            return self.write_many(claims, batch).await;
+            let written = self.write_many(claims, batch).await?;
+            claimed(&written.0);
+            return Ok(written);
         }
         let conn = match (writer.take(), self) {
             (Some(conn), _) => conn,
@@ -811,8 +820,14 @@ impl Store {
         };
         let conn = writer.insert(conn);
         let written = match conn {
-            Writer::Sqlite(conn) => write_sqlite(conn, claims, batch).await,
-            Writer::Postgres(conn) => write_pg(conn, claims, batch).await,
+            Writer::Sqlite(conn) => write_sqlite(conn, claims, batch, claimed).await,
+            Writer::Postgres(conn) => {
+                write_pg(conn, claims, batch)
+                    .await
+                    .inspect(|(inserted, _)| {
+                        claimed(inserted);
+                    })
+            }
         };
         if written.is_err() {
             *writer = None;
@@ -1719,12 +1734,14 @@ async fn write_sqlite(
     conn: &mut sqlx::SqliteConnection,
     claims: &[NewClaim],
     batch: &[Finished],
+    claimed: &mut (dyn FnMut(&[bool]) + Send),
 ) -> Result<(Vec<bool>, Vec<bool>)> {
     use sqlx::Connection;
     let now = now();
     let logs: Vec<&NewPromptLog> = batch.iter().flat_map(|f| &f.logs).collect();
     let mut tx = conn.begin().await?;
     let inserted = insert_claims!(tx, claims);
+    claimed(&inserted);
     let texts = canonical_texts(&logs);
     let stored = complete_rows_sqlite(&mut tx, batch, now).await?;
     insert_logs!(tx, &logs, &texts);
