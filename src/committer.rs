@@ -10,8 +10,11 @@
 //! On SQLite the same task also inserts the claims that requests make before they call a
 //! model, in the same transaction as the summaries: SQLite has one writer, and a claim of its
 //! own commit per request (500 a second at 500 summaries/s) queued the summaries behind it
-//! (issue 9). PostgreSQL claims go straight to the database: replicas insert them
-//! concurrently, and a claim must not wait for the chain's lock.
+//! (issue 9). PostgreSQL claims are batched by a second task of the same kind: one commit —
+//! one flush of the server's write-ahead log — for all the claims that arrived while the
+//! previous one ran, instead of one per request, and apart from the summaries so that a claim
+//! never waits for the chain's lock. Replicas still insert their claims concurrently; a twin
+//! on another replica waits on the key's unique index until this batch commits.
 //!
 //! A SQLite claim is answered as soon as it is inserted, before the summaries of its batch are
 //! written and committed: a request waited for all of that before it could start, and the
@@ -45,6 +48,8 @@ enum Job {
 pub struct Committer {
     store: Store,
     queue: OnceLock<mpsc::UnboundedSender<Job>>,
+    /// PostgreSQL only: the claims' own writer task.
+    claims: OnceLock<mpsc::UnboundedSender<Job>>,
     counts: Arc<Counts>,
 }
 
@@ -70,6 +75,7 @@ impl Committer {
         Self {
             store,
             queue: OnceLock::new(),
+            claims: OnceLock::new(),
             counts: Arc::default(),
         }
     }
@@ -83,23 +89,35 @@ impl Committer {
     }
 
     fn queue(&self) -> &mpsc::UnboundedSender<Job> {
+        self.task(&self.queue)
+    }
+
+    /// Where claims go: the summaries' writer on SQLite, their own on PostgreSQL.
+    fn claims_queue(&self) -> &mpsc::UnboundedSender<Job> {
+        match self.store {
+            Store::Postgres(_) => self.task(&self.claims),
+            Store::Sqlite(_) => self.queue(),
+        }
+    }
+
+    fn task<'a>(
+        &self,
+        queue: &'a OnceLock<mpsc::UnboundedSender<Job>>,
+    ) -> &'a mpsc::UnboundedSender<Job> {
         // The task starts with the first job, inside the runtime that serves it; it ends when
         // the committer is dropped.
-        self.queue.get_or_init(|| {
+        queue.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(run(self.store.clone(), rx, Arc::clone(&self.counts)));
             tx
         })
     }
 
-    /// Claims an idempotency key (see [`Store::claim`]): on SQLite in the writer's next
-    /// transaction, on PostgreSQL at once.
+    /// Claims an idempotency key (see [`Store::claim`]) in the next transaction of the
+    /// writer task that takes claims.
     pub async fn claim(&self, claim: &NewClaim) -> Result<Claim, StoreError> {
-        if matches!(self.store, Store::Postgres(_)) {
-            return self.store.claim(claim).await;
-        }
         let (reply, answer) = oneshot::channel();
-        self.queue()
+        self.claims_queue()
             .send(Job::Claim(Box::new(claim.clone()), reply))
             .map_err(|_| StoreError::WriterGone)?;
         let mut pending = Unanswered {
@@ -428,6 +446,52 @@ mod tests {
             store.summary(fresh.id).await.unwrap().unwrap().status,
             "pending_review"
         );
+    }
+
+    /// PostgreSQL claims are written by their own task and never take the chain's lock: they
+    /// are answered while another session holds it (as a replica storing summaries does).
+    /// Skipped without `EXBRIEF_TEST_PG_URL`.
+    #[tokio::test]
+    async fn postgres_claims_do_not_wait_for_the_chain_lock() {
+        use sqlx::Connection;
+        let Ok(admin) = std::env::var("EXBRIEF_TEST_PG_URL") else {
+            eprintln!("EXBRIEF_TEST_PG_URL not set: skipped");
+            return;
+        };
+        let name = format!("exbrief_committer_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        let url = format!("{base}/{name}");
+        let store = Store::connect(&url, 4, 0).await.unwrap();
+        let committer = Committer::new(store.clone());
+        let mut holder = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(crate::store::CHAIN_LOCK)
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let first = claim("pg");
+        let answers = tokio::time::timeout(Duration::from_secs(5), async {
+            (
+                committer.claim(&first).await,
+                committer.claim(&claim("pg")).await,
+            )
+        })
+        .await
+        .expect("a claim waited for the chain's lock");
+        assert!(matches!(answers.0, Ok(Claim::Owned)));
+        assert!(matches!(answers.1, Ok(Claim::Existing(ref row)) if row.id == first.id));
+        holder.close().await.unwrap();
+        drop(committer);
+        store.close().await;
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
     }
 
     /// With a pool of one connection the writer does not keep it: the request's own reads

@@ -799,7 +799,7 @@ impl Store {
     ///
     /// On SQLite `claimed` is told which claims were inserted as soon as they are, before the
     /// summaries' writes and the commit (see [`crate::committer`] for why that is safe); on
-    /// PostgreSQL, and with a pool of one connection, once the transaction is committed.
+    /// PostgreSQL, and when the writer does not keep a connection, once the transaction is committed.
     pub async fn write_many_on(
         &self,
         writer: &mut Option<Writer>,
@@ -807,8 +807,13 @@ impl Store {
         batch: &[Finished],
         claimed: &mut (dyn FnMut(&[bool]) + Send),
     ) -> Result<(Vec<bool>, Vec<bool>)> {
-        // A pool of one connection is left to everyone else between transactions.
-        if on_pool!(self, pool => pool.options().get_max_connections()) < 2 {
+        // Writer tasks keep a connection each only while the pool has one left for everyone
+        // else: SQLite has one writer task, PostgreSQL two (summaries and claims).
+        let keepers = match self {
+            Store::Sqlite(_) => 1,
+            Store::Postgres(_) => 2,
+        };
+        if on_pool!(self, pool => pool.options().get_max_connections()) <= keepers {
             let written = self.write_many(claims, batch).await?;
             claimed(&written.0);
             return Ok(written);
@@ -1762,11 +1767,19 @@ async fn write_pg(
     let mut tx = conn.begin().await?;
     let inserted = insert_claims!(tx, claims);
     let texts = canonical_texts(&logs);
-    let stored = complete_rows_pg(&mut tx, batch, now).await?;
-    // The chain lock is taken last, so replicas wait on each other only for the chain's
-    // own rows and the commit.
-    lock_chain_pg(&mut tx).await?;
-    insert_logs!(tx, &logs, &texts);
+    // A batch of claims alone (the committer's claim task) neither stores summaries nor
+    // touches the chain.
+    let stored = if batch.is_empty() {
+        Vec::new()
+    } else {
+        complete_rows_pg(&mut tx, batch, now).await?
+    };
+    if !logs.is_empty() {
+        // The chain lock is taken last, so replicas wait on each other only for the chain's
+        // own rows and the commit.
+        lock_chain_pg(&mut tx).await?;
+        insert_logs!(tx, &logs, &texts);
+    }
     tx.commit().await?;
     Ok((inserted, stored))
 }
