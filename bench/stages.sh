@@ -11,6 +11,7 @@
 #
 #   bench/stages.sh       # RATE=500 SECONDS_PER_RUN=10 BACKEND=sqlite
 #   TIMELINE=1 BACKEND=postgresql bench/stages.sh
+#   DB_FROM=/tmp/before.db EXBRIEF_BIN=/tmp/exbrief bench/stages.sh
 set -euo pipefail
 ulimit -n "$(ulimit -Hn)"
 cd "$(dirname "$0")/.."
@@ -19,7 +20,13 @@ SECS="${SECONDS_PER_RUN:-10}"
 cargo build --release --quiet --bin exbrief --example loadbench
 BIN="${EXBRIEF_BIN:-$PWD/target/release/exbrief}"
 source bench/common.sh
-bench_url stages
+# DB_FROM: start from a copy of this SQLite file (e.g. one migrated and then altered by hand, to
+# compare schemas with one binary).
+if [[ -n "${DB_FROM:-}" ]]; then
+  cp "$DB_FROM" "$work/stages.db"; url="sqlite://$work/stages.db"
+else
+  bench_url stages
+fi
 key=$(bench_key "$BIN" "$url")
 "$LB" fake --port "$FAKE_PORT" --latency-ms 0 & pids+=("$!")
 EXBRIEF_LOG="warn,exbrief::timing=debug" EXBRIEF_SERVER__LOG_FORMAT=json \

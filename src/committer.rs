@@ -448,52 +448,6 @@ mod tests {
         );
     }
 
-    /// PostgreSQL claims are written by their own task and never take the chain's lock: they
-    /// are answered while another session holds it (as a replica storing summaries does).
-    /// Skipped without `EXBRIEF_TEST_PG_URL`.
-    #[tokio::test]
-    async fn postgres_claims_do_not_wait_for_the_chain_lock() {
-        use sqlx::Connection;
-        let Ok(admin) = std::env::var("EXBRIEF_TEST_PG_URL") else {
-            eprintln!("EXBRIEF_TEST_PG_URL not set: skipped");
-            return;
-        };
-        let name = format!("exbrief_committer_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-        let url = format!("{base}/{name}");
-        let store = Store::connect(&url, 4, 0).await.unwrap();
-        let committer = Committer::new(store.clone());
-        let mut holder = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(crate::store::CHAIN_LOCK)
-            .execute(&mut holder)
-            .await
-            .unwrap();
-        let first = claim("pg");
-        let answers = tokio::time::timeout(Duration::from_secs(5), async {
-            (
-                committer.claim(&first).await,
-                committer.claim(&claim("pg")).await,
-            )
-        })
-        .await
-        .expect("a claim waited for the chain's lock");
-        assert!(matches!(answers.0, Ok(Claim::Owned)));
-        assert!(matches!(answers.1, Ok(Claim::Existing(ref row)) if row.id == first.id));
-        holder.close().await.unwrap();
-        drop(committer);
-        store.close().await;
-        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
-
     /// With a pool of one connection the writer does not keep it: the request's own reads
     /// (here the row a taken key is held by) get it between transactions.
     #[tokio::test]

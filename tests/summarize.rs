@@ -807,6 +807,45 @@ async fn claims_join_the_batch_in_one_transaction(backend: Backend) {
     app.stop().await;
 }
 
+/// PostgreSQL claims are written by the committer's own claims task and never take the chain's
+/// lock: they are answered while another session holds it (as a replica storing summaries
+/// does). PostgreSQL only; skipped without `EXBRIEF_TEST_PG_URL`.
+#[tokio::test]
+async fn postgres_claims_do_not_wait_for_the_chain_lock() {
+    use exbrief::store::{CHAIN_LOCK, Claim, Store};
+    use sqlx::Connection;
+    if std::env::var("EXBRIEF_TEST_PG_URL").is_err() {
+        eprintln!("EXBRIEF_TEST_PG_URL not set: skipped");
+        return;
+    }
+    let db = support::TestDb::new(Backend::Postgres).await;
+    let store = Store::connect(&db.url, 4, 0).await.unwrap();
+    let committer = exbrief::committer::Committer::new(store.clone());
+    let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(CHAIN_LOCK)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let mut b = design_bundle();
+    b["event_id"] = json!("pg-claims");
+    let future = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 + 60_000;
+    let first = stale_claim(&b, future);
+    let answers = tokio::time::timeout(Duration::from_secs(5), async {
+        (
+            committer.claim(&first).await,
+            committer.claim(&stale_claim(&b, future)).await,
+        )
+    })
+    .await
+    .expect("a claim waited for the chain's lock");
+    assert!(matches!(answers.0, Ok(Claim::Owned)));
+    assert!(matches!(answers.1, Ok(Claim::Existing(ref row)) if row.id == first.id));
+    holder.close().await.unwrap();
+    drop(committer);
+    store.close().await;
+}
+
 fn stale_claim(bundle: &Value, lease_until_ms: i64) -> exbrief::store::NewClaim {
     let raw_sha = {
         use sha2::Digest;
