@@ -2,6 +2,7 @@
 //! repair, schema validation, and the offline fallback. Every try becomes an [`Attempt`] that the
 //! pipeline writes to the prompt log.
 
+mod http1;
 mod offline;
 mod openai;
 

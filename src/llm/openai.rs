@@ -15,6 +15,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
+use super::http1::Http1;
 use super::{ModelReply, ModelRequest, Provider, ProviderError, Usage};
 use crate::bundle::Task;
 use crate::config::{LlmConfig, StructuredOutput};
@@ -68,7 +69,9 @@ impl OpenAiProvider {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        let client = Client::with_config(config).with_http_service(StatusService { http });
+        let plain = (cfg.base_url.starts_with("http://") && !proxy_in_environment())
+            .then(|| Arc::new(Http1::new(cfg.max_concurrent, Duration::from_secs(5))));
+        let client = Client::with_config(config).with_http_service(StatusService { http, plain });
         Ok(Self {
             client,
             model: cfg.model.clone(),
@@ -240,12 +243,21 @@ fn map_error(e: OpenAIError) -> ProviderError {
     }
 }
 
-/// The transport under async-openai: plain reqwest, but a non-success status becomes an
-/// [`UpstreamStatus`] carrying `Retry-After` and the error message, so that our retry policy
-/// (not the client library's) decides, and every try is visible to the prompt log.
+/// Whether reqwest would send plain-http requests through a proxy (it reads these variables).
+fn proxy_in_environment() -> bool {
+    ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()))
+}
+
+/// The transport under async-openai: [`Http1`] for a plain-http endpoint, reqwest otherwise; a
+/// non-success status becomes an [`UpstreamStatus`] carrying `Retry-After` and the error
+/// message, so that our retry policy (not the client library's) decides, and every try is
+/// visible to the prompt log.
 #[derive(Clone)]
 struct StatusService {
     http: reqwest::Client,
+    plain: Option<Arc<Http1>>,
 }
 
 impl tower::Service<HttpRequestFactory> for StatusService {
@@ -262,9 +274,17 @@ impl tower::Service<HttpRequestFactory> for StatusService {
 
     fn call(&mut self, factory: HttpRequestFactory) -> Self::Future {
         let http = self.http.clone();
+        let plain = self.plain.clone();
         Box::pin(async move {
             let request = factory.build().await?;
-            let response = http.execute(request).await?;
+            let response = match plain {
+                Some(plain) => plain
+                    .send(&request)
+                    .await
+                    .map(reqwest::Response::from)
+                    .map_err(|e| OpenAIError::Boxed(Box::new(e)))?,
+                None => http.execute(request).await?,
+            };
             let status = response.status();
             if status.is_success() {
                 return Ok(response);
