@@ -83,13 +83,15 @@ impl Http1 {
             .ok_or(Http1Error::Unsupported("a URL without a host"))?;
         let port = url.port_or_known_default().unwrap_or(80);
         let authority = format!("{host}:{port}");
-        let wire = encode(request, host, url.port())?;
         loop {
+            // Built per try and dropped once written: the body is not held while the model
+            // thinks (async-openai keeps its own copy for the call).
+            let wire = encode(request, host, url.port())?;
             let (mut stream, reused) = match self.checkout(&authority) {
                 Some(stream) => (stream, true),
                 None => (self.connect(host, port, &authority).await?, false),
             };
-            match exchange(&mut stream, &wire).await {
+            match exchange(&mut stream, wire).await {
                 Ok((response, keep_alive)) => {
                     if keep_alive {
                         self.checkin(authority, stream);
@@ -232,9 +234,10 @@ enum Framing {
 /// One request and its answer on `stream`; the bool says whether the connection may be reused.
 async fn exchange(
     stream: &mut TcpStream,
-    wire: &[u8],
+    wire: Vec<u8>,
 ) -> Result<(http::Response<Vec<u8>>, bool), Http1Error> {
-    stream.write_all(wire).await.map_err(closed_if_reset)?;
+    stream.write_all(&wire).await.map_err(closed_if_reset)?;
+    drop(wire);
     // The model's thinking time: no buffer is held while waiting.
     stream.readable().await?;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
