@@ -16,7 +16,9 @@ use crate::bundle::{Bundle, Task};
 use crate::committer::Committer;
 use crate::llm::{Attempt, AttemptKind, Llm, LlmError, ModelRequest, TaskResult};
 use crate::prompts::{self, PromptError, Registry, TemplateRef};
-use crate::redact::{Policies, PolicyError, PseudonymMap, Redacted, Redactor, leftover_masks};
+use crate::redact::{
+    Finding, Policies, PolicyError, PseudonymMap, Redacted, Redactor, leftover_masks,
+};
 use crate::store::{
     self, Claim, NewClaim, NewOutbox, NewPromptLog, NewSealedMap, Store, StoreError, SummaryRow,
 };
@@ -75,9 +77,10 @@ pub struct SummarizeInput {
 pub struct Slot(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
 
 /// Summaries being made at once when the configuration does not say. 1,024 keeps 2,000 requests
-/// at once under 300 MiB (277 MiB SQLite, 286 MiB PostgreSQL, measured with the model at 2 s) now
-/// that a waiting model call holds only its socket (`llm::http1`); the burst then takes two turns
-/// of the model instead of six. It leaves PostgreSQL ample room for 500/s against a 500 ms model
+/// at once well under 300 MiB (219 MiB SQLite, 215 MiB PostgreSQL, measured with the model at
+/// 2 s) now that a waiting model call holds only its socket (`llm::http1`); the burst then takes
+/// two turns of the model instead of six. All 2,000 at once (2,048) peaked at 298–303 MiB: too
+/// close to the limit for a default. It leaves PostgreSQL ample room for 500/s against a 500 ms model
 /// (~260 summaries in progress at once; at 256 they queued).
 pub const DEFAULT_MAX_IN_PROGRESS: usize = 1024;
 
@@ -609,7 +612,7 @@ impl Pipeline {
             tracing::warn!(summary_id = %id, "model unavailable; claim released");
             return Err(PipelineError::ModelUnavailable(reason));
         }
-        let document = document(id, owned.created_at, bundle, redactor, &redacted, &results);
+        let mut document = document(id, owned.created_at, bundle, redactor, &redacted, &results);
         let sealed = (!redacted.pseudonyms.is_empty()).then(|| NewSealedMap {
             sealed: seal_map(&self.vault, id, &redacted.pseudonyms),
             expires_at: store::now() + time::Duration::days(i64::from(self.pseudonym_days)),
@@ -665,13 +668,21 @@ impl Pipeline {
         let build_us = micros(started);
         // Once the rows are built only the document and the pseudonyms are needed: the prompts,
         // the model's answers and the redacted bundle are not held while the commit queues (in
-        // a burst it queues behind thousands).
+        // a burst it queues behind thousands). Nor are the findings as JSON, the largest part of
+        // the document: they are held as `Finding`s, a third of the size, and put back after.
         let tasks = results.len();
         drop(all_attempts);
         drop(failed_attempts);
         drop(results);
         drop(rendered);
-        let Redacted { pseudonyms, .. } = redacted;
+        if let Some(r) = document["redaction"].as_object_mut() {
+            r.remove("findings");
+        }
+        let Redacted {
+            pseudonyms,
+            findings,
+            ..
+        } = redacted;
         let started = Instant::now();
         let stored = self.committer.complete(finished).await;
         tracing::debug!(target: TIMING, redact_us, render_us, model_us, build_us,
@@ -687,6 +698,7 @@ impl Pipeline {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(summary_id = %id, tasks, model_calls, "summary stored");
+        document["redaction"]["findings"] = findings_json(&findings);
         Ok(reveal(document, Some(&pseudonyms)))
     }
 }
@@ -786,7 +798,7 @@ fn document(
         "counts": redacted.counts,
         "pseudonyms": redacted.pseudonyms.len(),
         // Where values were redacted (paths and character offsets, never the values).
-        "findings": redacted.findings.iter().take(500).collect::<Vec<_>>(),
+        "findings": findings_json(&redacted.findings),
     });
     // What the reviewer needs to place the draft; names come back through `reveal`.
     let s = &bundle.source;
@@ -801,6 +813,11 @@ fn document(
         "write_back": bundle.write_back.as_ref().map(|w| json!({"model": w.model, "res_id": w.res_id})),
     });
     doc
+}
+
+/// A document's `redaction.findings`: the first 500.
+fn findings_json(findings: &[Finding]) -> Value {
+    json!(findings.iter().take(500).collect::<Vec<_>>())
 }
 
 /// The document a person reads: tokens restored from the pseudonym map, each part only with
