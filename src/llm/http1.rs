@@ -37,6 +37,8 @@ pub enum Http1Error {
     Io(#[from] io::Error),
     #[error("the model endpoint closed the connection before answering")]
     Closed,
+    #[error("the model endpoint had closed the connection before the request was sent: {0}")]
+    NotSent(io::Error),
     #[error("malformed HTTP response: {0}")]
     Malformed(String),
     #[error("HTTP response over {0} bytes")]
@@ -67,9 +69,12 @@ impl Http1 {
         self.lock().get(authority).map_or(0, VecDeque::len)
     }
 
-    /// Sends `request` and reads the whole answer. A request that finds its kept-alive
-    /// connection closed by the server before any byte of an answer is sent once more on a new
-    /// connection (the server never saw it, or dropped it unanswered).
+    /// Sends `request` and reads the whole answer. A kept-alive connection the server has closed
+    /// is found before it is used (see [`Http1::checkout`]); one found closed while the request
+    /// is written (the server closed it in between) is replaced by a new connection, since the
+    /// server never took the request. A request that was written and then got no answer is an
+    /// error and is not sent again here: the caller's retry policy decides, and logs each try,
+    /// so a prompt never reaches a model twice behind the prompt log's back.
     pub async fn send(
         &self,
         request: &reqwest::Request,
@@ -98,7 +103,7 @@ impl Http1 {
                     }
                     return Ok(response);
                 }
-                Err(Http1Error::Closed) if reused => continue,
+                Err(Http1Error::NotSent(_)) if reused => continue,
                 Err(e) => return Err(e),
             }
         }
@@ -162,16 +167,15 @@ impl Http1 {
     }
 }
 
-/// A reset or broken pipe before any byte of an answer: the server closed the connection (while
-/// it was idle, for a kept-alive one) and has not answered this request.
-fn closed_if_reset(e: io::Error) -> Http1Error {
-    match e.kind() {
+/// A reset, broken pipe or end of stream: the server closed the connection.
+fn is_closed(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
         io::ErrorKind::ConnectionReset
-        | io::ErrorKind::BrokenPipe
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::UnexpectedEof => Http1Error::Closed,
-        _ => Http1Error::Io(e),
-    }
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::UnexpectedEof
+    )
 }
 
 /// The request as it goes on the wire: head and body in one buffer, sent with one write.
@@ -236,7 +240,13 @@ async fn exchange(
     stream: &mut TcpStream,
     wire: Vec<u8>,
 ) -> Result<(http::Response<Vec<u8>>, bool), Http1Error> {
-    stream.write_all(&wire).await.map_err(closed_if_reset)?;
+    stream.write_all(&wire).await.map_err(|e| {
+        if is_closed(&e) {
+            Http1Error::NotSent(e)
+        } else {
+            Http1Error::Io(e)
+        }
+    })?;
     drop(wire);
     // The model's thinking time: no buffer is held while waiting.
     stream.readable().await?;
@@ -248,7 +258,7 @@ async fn exchange(
             }
             let first = buf.is_empty();
             let n = read_more(stream, &mut buf).await.map_err(|e| match e {
-                Http1Error::Io(e) if first => closed_if_reset(e),
+                Http1Error::Io(e) if first && is_closed(&e) => Http1Error::Closed,
                 e => e,
             })?;
             if n == 0 {
@@ -380,6 +390,11 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Http1Error> {
             }
         }
         headers.append(name, value);
+    }
+    // Both at once is how requests are smuggled (RFC 9112, 6.3): the chunked framing is read,
+    // and the connection is not trusted with another request.
+    if chunked && length.is_some() {
+        close = true;
     }
     let framing = if chunked {
         Framing::Chunked
@@ -619,16 +634,45 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_kept_connection_closed_unanswered_is_retried_once_on_a_new_one() {
-        // Keep-alive promised, then the server drops the second request unanswered (as a server
-        // does when its idle timeout and our request cross); the retry gets the third answer.
-        let (base, accepted, seen) = server(vec![OK, b"", OK]).await;
+    async fn a_kept_connection_the_server_has_closed_is_not_used() {
+        // Keep-alive promised, then the server closes the idle connection (its idle timeout):
+        // the next request goes on a new connection, and is sent once.
+        const OK_THEN_CLOSE: &[u8] =
+            b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n{\"ok\":true}<close>";
+        let (base, accepted, seen) = server(vec![OK_THEN_CLOSE, OK]).await;
         let h = http1();
         h.send(&request(&base, "{}")).await.unwrap();
+        assert_eq!(h.idle(base.trim_start_matches("http://")), 1);
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let r = h.send(&request(&base, "{}")).await.unwrap();
         assert_eq!(r.body(), b"{\"ok\":true}");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
-        assert_eq!(seen.lock().unwrap().len(), 3);
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_request_dropped_unanswered_is_an_error_and_not_sent_again() {
+        // The server reads the second request on the kept connection and closes unanswered: the
+        // caller's retry policy decides (and logs), not the transport.
+        let (base, accepted, seen) = server(vec![OK, b"", OK]).await;
+        let h = http1();
+        h.send(&request(&base, "{}")).await.unwrap();
+        let e = h.send(&request(&base, "{}")).await.unwrap_err();
+        assert!(matches!(e, Http1Error::Closed), "{e:?}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn chunked_wins_over_content_length_and_the_connection_is_not_kept() {
+        let (base, _, _) = server(vec![
+            b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        ])
+        .await;
+        let h = http1();
+        let r = h.send(&request(&base, "{}")).await.unwrap();
+        assert_eq!(r.body(), b"ok");
+        assert_eq!(h.idle(base.trim_start_matches("http://")), 0);
     }
 
     #[tokio::test]
