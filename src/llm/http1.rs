@@ -88,11 +88,17 @@ impl Http1 {
             .ok_or(Http1Error::Unsupported("a URL without a host"))?;
         let port = url.port_or_known_default().unwrap_or(80);
         let authority = format!("{host}:{port}");
+        let mut fresh_only = false;
         loop {
             // Built per try and dropped once written: the body is not held while the model
             // thinks (async-openai keeps its own copy for the call).
             let wire = encode(request, host, url.port())?;
-            let (mut stream, reused) = match self.checkout(&authority) {
+            let pooled = if fresh_only {
+                None
+            } else {
+                self.checkout(&authority)
+            };
+            let (mut stream, reused) = match pooled {
                 Some(stream) => (stream, true),
                 None => (self.connect(host, port, &authority).await?, false),
             };
@@ -103,7 +109,7 @@ impl Http1 {
                     }
                     return Ok(response);
                 }
-                Err(Http1Error::NotSent(_)) if reused => continue,
+                Err(Http1Error::NotSent(_)) if reused => fresh_only = true,
                 Err(e) => return Err(e),
             }
         }
@@ -251,12 +257,16 @@ async fn exchange(
     // The model's thinking time: no buffer is held while waiting.
     stream.readable().await?;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut interim = 0;
+    // Whether any byte of an answer came, interim answers included: after one the server has
+    // taken the request.
+    let mut answered = false;
     loop {
         let Some(head) = parse_head(&buf)? else {
             if buf.len() > MAX_HEAD {
                 return Err(Http1Error::TooLarge(MAX_HEAD));
             }
-            let first = buf.is_empty();
+            let first = !answered;
             let n = read_more(stream, &mut buf).await.map_err(|e| match e {
                 Http1Error::Io(e) if first && is_closed(&e) => Http1Error::Closed,
                 e => e,
@@ -265,18 +275,29 @@ async fn exchange(
                 return Err(if first {
                     Http1Error::Closed
                 } else {
-                    Http1Error::Malformed("the connection closed inside the response head".into())
+                    Http1Error::Malformed("the connection closed before the whole answer".into())
                 });
             }
+            answered = true;
             continue;
         };
         buf.drain(..head.len);
-        // An interim answer (100 Continue, 103 Early Hints) precedes the real one.
-        if (100..200).contains(&head.status) && head.status != 101 {
+        // No upgrade is ever asked for.
+        if head.status == 101 {
+            return Err(Http1Error::Malformed("101 Switching Protocols".into()));
+        }
+        // An interim answer (100 Continue, 103 Early Hints) precedes the real one; a few at most.
+        if (100..200).contains(&head.status) {
+            interim += 1;
+            if interim > 8 {
+                return Err(Http1Error::Malformed("more than 8 interim answers".into()));
+            }
             continue;
         }
-        let (body, mut keep_alive) = match head.framing {
-            _ if head.status == 204 || head.status == 304 => (Vec::new(), head.keep_alive),
+        let (body, keep_alive) = match head.framing {
+            _ if head.status == 204 || head.status == 304 => {
+                (Vec::new(), head.keep_alive && buf.is_empty())
+            }
             Framing::Length(n) => {
                 if n > MAX_BODY {
                     return Err(Http1Error::TooLarge(MAX_BODY));
@@ -302,9 +323,6 @@ async fn exchange(
                 (buf, false)
             }
         };
-        if head.status == 101 {
-            keep_alive = false;
-        }
         let mut response = http::Response::new(body);
         *response.status_mut() = http::StatusCode::from_u16(head.status)
             .map_err(|_| Http1Error::Malformed(format!("status {}", head.status)))?;
@@ -353,9 +371,10 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Http1Error> {
         let value = HeaderValue::from_bytes(h.value)
             .map_err(|_| Http1Error::Malformed(format!("header {name}")))?;
         if name == http::header::CONTENT_LENGTH {
-            let n = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse::<usize>().ok())
+            let digits = h.value.trim_ascii();
+            let n = (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit))
+                .then(|| std::str::from_utf8(digits).ok()?.parse::<usize>().ok())
+                .flatten()
                 .ok_or_else(|| Http1Error::Malformed("content-length".into()))?;
             if length.is_some_and(|l| l != n) {
                 return Err(Http1Error::Malformed(
@@ -364,19 +383,19 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Http1Error> {
             }
             length = Some(n);
         } else if name == http::header::TRANSFER_ENCODING {
-            chunked = value
-                .to_str()
-                .map(|v| {
-                    v.rsplit(',')
-                        .next()
-                        .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"))
-                })
-                .unwrap_or(false);
-            if !chunked {
+            // Only `chunked`, once: any other coding would hand on bytes that are not the JSON
+            // they claim to be.
+            let only_chunked = value.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .all(|c| c.trim().eq_ignore_ascii_case("chunked"))
+                    && v.split(',').count() == 1
+            });
+            if !only_chunked || chunked {
                 return Err(Http1Error::Malformed(
-                    "a transfer-encoding other than chunked".into(),
+                    "a transfer-encoding other than chunked, once".into(),
                 ));
             }
+            chunked = true;
             // The body is handed on decoded.
             continue;
         } else if name == http::header::CONNECTION {
@@ -393,8 +412,10 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Http1Error> {
     }
     // Both at once is how requests are smuggled (RFC 9112, 6.3): the chunked framing is read,
     // and the connection is not trusted with another request.
-    if chunked && length.is_some() {
+    // So is a transfer coding in HTTP/1.0 (RFC 9112, 6.1).
+    if chunked && (length.is_some() || version == 0) {
         close = true;
+        headers.remove(http::header::CONTENT_LENGTH);
     }
     let framing = if chunked {
         Framing::Chunked
@@ -438,7 +459,8 @@ async fn read_chunked(
                         }
                     }
                 }
-                if body.len() + size > MAX_BODY {
+                // `size` comes from up to 16 hex digits: compare before adding anything to it.
+                if size > MAX_BODY - body.len() {
                     return Err(Http1Error::TooLarge(MAX_BODY));
                 }
                 let start = pos + line;
@@ -486,7 +508,8 @@ mod tests {
     use tokio::net::TcpListener;
 
     /// A server that answers each request on a connection with the next of `answers` (raw
-    /// bytes; empty: close without answering; ending in `<close>`: close after the rest), and
+    /// bytes; empty: close without answering; ending in `<close>`: close after the rest;
+    /// starting with `<slow>`: the rest a byte at a time), and
     /// counts the connections it accepted and the request heads it read.
     async fn server(
         answers: Vec<&'static [u8]>,
@@ -537,6 +560,14 @@ mod tests {
                             if answer.is_empty() {
                                 // Closes without answering.
                                 return;
+                            }
+                            if let Some(slow) = answer.strip_prefix(b"<slow>") {
+                                // A byte at a time: every boundary falls inside something.
+                                for b in slow {
+                                    s.write_all(&[*b]).await.unwrap();
+                                    tokio::time::sleep(Duration::from_millis(1)).await;
+                                }
+                                continue;
                             }
                             if let Some(last) = answer.strip_suffix(b"<close>") {
                                 s.write_all(last).await.unwrap();
@@ -703,11 +734,64 @@ mod tests {
             b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n",
             b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
             b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nab",
+            b"HTTP/1.1 200 OK\r\ncontent-length: +2\r\n\r\nab",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+            b"HTTP/1.1 101 Switching Protocols\r\nupgrade: x\r\n\r\n",
         ] {
             let (base, _, _) = server(vec![answer]).await;
             let e = http1().send(&request(&base, "{}")).await.unwrap_err();
             assert!(matches!(e, Http1Error::Malformed(_)), "{e:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_huge_chunk_size_is_refused_without_overflow() {
+        // 2 + (2^64 - 2) wraps to 0: the limit must be checked without adding.
+        let (base, _, _) = server(vec![
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\nfffffffffffffffe\r\n<close>",
+        ])
+        .await;
+        let e = http1().send(&request(&base, "{}")).await.unwrap_err();
+        assert!(matches!(e, Http1Error::TooLarge(_)), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn a_close_after_an_interim_answer_is_an_error_and_not_sent_again() {
+        let (base, accepted, seen) =
+            server(vec![OK, b"HTTP/1.1 100 Continue\r\n\r\n<close>", OK]).await;
+        let h = http1();
+        h.send(&request(&base, "{}")).await.unwrap();
+        let e = h.send(&request(&base, "{}")).await.unwrap_err();
+        assert!(matches!(e, Http1Error::Malformed(_)), "{e:?}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_answer_arriving_a_byte_at_a_time_is_read_whole() {
+        let (base, accepted, _) = server(vec![
+            b"<slow>HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nx-t: 1\r\n\r\n",
+            b"<slow>HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfghij",
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            OK,
+        ])
+        .await;
+        let h = http1();
+        let r = h.send(&request(&base, "{}")).await.unwrap();
+        assert_eq!(r.body(), b"abcde");
+        let r = h.send(&request(&base, "{}")).await.unwrap();
+        assert_eq!(r.body(), b"fghij");
+        let r = h.send(&request(&base, "{}")).await.unwrap();
+        assert_eq!(r.status(), 204);
+        assert!(r.body().is_empty());
+        let r = h.send(&request(&base, "{}")).await.unwrap();
+        assert_eq!(r.body(), b"{\"ok\":true}");
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "all four on one connection"
+        );
     }
 
     #[tokio::test]
