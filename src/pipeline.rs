@@ -80,8 +80,8 @@ pub struct Slot(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
 /// at once well under 300 MiB (219 MiB SQLite, 215 MiB PostgreSQL, measured with the model at
 /// 2 s) now that a waiting model call holds only its socket (`llm::http1`); the burst then takes
 /// two turns of the model instead of six. All 2,000 at once (2,048) peaked at 298–303 MiB: too
-/// close to the limit for a default. It leaves PostgreSQL ample room for 500/s against a 500 ms model
-/// (~260 summaries in progress at once; at 256 they queued).
+/// close to the limit for a default. It leaves PostgreSQL ample room for 500/s against a 500 ms
+/// model (~260 summaries in progress at once; at 256 they queued).
 pub const DEFAULT_MAX_IN_PROGRESS: usize = 1024;
 
 /// What an asynchronous submission learned: the summary's id, and its document when it was
@@ -669,7 +669,7 @@ impl Pipeline {
         // Once the rows are built only the document and the pseudonyms are needed: the prompts,
         // the model's answers and the redacted bundle are not held while the commit queues (in
         // a burst it queues behind thousands). Nor are the findings as JSON, the largest part of
-        // the document: they are held as `Finding`s, a third of the size, and put back after.
+        // the document: they are held as `Finding`s, which are smaller, and put back after.
         let tasks = results.len();
         drop(all_attempts);
         drop(failed_attempts);

@@ -266,13 +266,12 @@ async fn exchange(
             if buf.len() > MAX_HEAD {
                 return Err(Http1Error::TooLarge(MAX_HEAD));
             }
-            let first = !answered;
             let n = read_more(stream, &mut buf).await.map_err(|e| match e {
-                Http1Error::Io(e) if first && is_closed(&e) => Http1Error::Closed,
+                Http1Error::Io(e) if !answered && is_closed(&e) => Http1Error::Closed,
                 e => e,
             })?;
             if n == 0 {
-                return Err(if first {
+                return Err(if !answered {
                     Http1Error::Closed
                 } else {
                     Http1Error::Malformed("the connection closed before the whole answer".into())
@@ -410,9 +409,8 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Http1Error> {
         }
         headers.append(name, value);
     }
-    // Both at once is how requests are smuggled (RFC 9112, 6.3): the chunked framing is read,
-    // and the connection is not trusted with another request.
-    // So is a transfer coding in HTTP/1.0 (RFC 9112, 6.1).
+    // A transfer coding beside a length (how requests are smuggled, RFC 9112 6.3) or in HTTP/1.0
+    // (6.1): the chunked framing is read, and the connection is not trusted with another request.
     if chunked && (length.is_some() || version == 0) {
         close = true;
         headers.remove(http::header::CONTENT_LENGTH);
