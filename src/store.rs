@@ -84,8 +84,6 @@ macro_rules! chain_head {
     }};
 }
 
-/// Appends rows to the prompt-log chain inside the caller's transaction: one multi-row insert,
-/// so the chain lock is held for one round trip however many calls a summary made.
 /// Queues outbox rows inside a transaction; `summary` is their summary (none for the callback of
 /// a summary that failed and was released).
 macro_rules! insert_outbox {
@@ -147,6 +145,8 @@ macro_rules! insert_claims {
     }};
 }
 
+/// Appends rows to the prompt-log chain inside the caller's transaction: one multi-row insert,
+/// so the chain lock is held for one round trip however many calls a summary made.
 macro_rules! insert_logs {
     ($tx:ident, $logs:expr, $texts:expr) => {{
         let logs: &[&NewPromptLog] = $logs;
@@ -1812,10 +1812,15 @@ pub enum Writer {
     Postgres(sqlx::pool::PoolConnection<Postgres>),
 }
 
-/// A batch's summary rows, sealed maps, outbox rows and token usage on SQLite, summary by
-/// summary. Returns, per summary, whether its claim still held; a lost claim's rows are skipped.
-/// The first update takes SQLite's write lock before the chain head is read, so concurrent
-/// writers cannot fork the chain.
+/// A batch's summary rows, sealed maps, outbox rows and token usage on SQLite. Returns, per
+/// summary, whether its claim still held; a lost claim's rows are skipped.
+///
+/// Each summary is one query of several statements, so one hand-over to sqlx's SQLite thread
+/// instead of one per row (the update, the map, each outbox row, the usage). The rows go in
+/// first, each under the update's own condition (the summary still `processing` under this
+/// owner); the update comes last and its `RETURNING` row says whether the claim held. Nothing
+/// else writes between them: the writer's transaction holds SQLite's write lock from its first
+/// statement, before the chain head is read, so concurrent writers cannot fork the chain.
 async fn complete_rows_sqlite(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     batch: &[Finished],
@@ -1823,60 +1828,77 @@ async fn complete_rows_sqlite(
 ) -> Result<Vec<bool>> {
     let tx = &mut **tx;
     let mut stored = Vec::with_capacity(batch.len());
-    // A key's tokens are counted with the summaries they paid for, once per key and day.
-    let mut usage: Vec<(&str, &str, i64)> = Vec::new();
     for f in batch {
-        let updated = sqlx::query(
-            "UPDATE summaries SET status = 'pending_review', document = $1, updated_at = $2, \
-             severity = $5 WHERE id = $3 AND owner = $4 AND status = 'processing'",
-        )
-        .bind(Json(&*f.document))
-        .bind(now)
-        .bind(f.id)
-        .bind(f.owner)
-        .bind(f.severity.as_deref())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        stored.push(updated == 1);
-        if updated != 1 {
-            continue;
-        }
+        let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new("");
+        let ours = |qb: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>| {
+            qb.push(" WHERE EXISTS (SELECT 1 FROM summaries WHERE id = ")
+                .push_bind(f.id)
+                .push(" AND owner = ")
+                .push_bind(f.owner)
+                .push(" AND status = 'processing')");
+        };
         if let Some(m) = &f.sealed {
-            sqlx::query(
+            qb.push(
                 "INSERT INTO pseudonym_maps (summary_id, key_id, nonce, ciphertext, created_at, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(f.id)
-            .bind(&m.sealed.key_id)
-            .bind(&m.sealed.nonce)
-            .bind(&m.sealed.ciphertext)
-            .bind(now)
-            .bind(m.expires_at)
-            .execute(&mut *tx)
-            .await?;
+                 expires_at) SELECT ",
+            );
+            let mut values = qb.separated(", ");
+            values
+                .push_bind(f.id)
+                .push_bind(&m.sealed.key_id)
+                .push_bind(&m.sealed.nonce)
+                .push_bind(&m.sealed.ciphertext)
+                .push_bind(now)
+                .push_bind(m.expires_at);
+            ours(&mut qb);
+            qb.push("; ");
         }
-        insert_outbox!(tx, &f.outbox, Some(f.id), now);
+        for o in &f.outbox {
+            qb.push(
+                "INSERT INTO outbox (id, summary_id, kind, payload, status, attempts, \
+                 next_attempt_at, created_at, updated_at) SELECT ",
+            );
+            let mut values = qb.separated(", ");
+            values
+                .push_bind(o.id)
+                .push_bind(f.id)
+                .push_bind(&o.kind)
+                .push_bind(Json(&o.payload))
+                .push_bind("pending")
+                .push_bind(0_i64)
+                .push_bind(now)
+                .push_bind(now)
+                .push_bind(now);
+            ours(&mut qb);
+            qb.push("; ");
+        }
+        // A key's tokens are counted with the summaries they paid for, once per key and day.
         if let Some(u) = &f.usage {
-            match usage
-                .iter_mut()
-                .find(|(k, d, _)| *k == u.key_id && *d == u.day)
-            {
-                Some(entry) => entry.2 += u.tokens,
-                None => usage.push((&u.key_id, &u.day, u.tokens)),
-            }
+            qb.push("INSERT INTO key_usage (key_id, day, tokens) SELECT ");
+            qb.separated(", ")
+                .push_bind(&u.key_id)
+                .push_bind(&u.day)
+                .push_bind(u.tokens);
+            // The select's `WHERE` also keeps SQLite from reading `ON CONFLICT` as a join's.
+            ours(&mut qb);
+            qb.push(
+                " ON CONFLICT (key_id, day) DO UPDATE SET tokens = key_usage.tokens + \
+                 excluded.tokens; ",
+            );
         }
-    }
-    for (key_id, day, tokens) in usage {
-        sqlx::query(
-            "INSERT INTO key_usage (key_id, day, tokens) VALUES ($1, $2, $3) \
-             ON CONFLICT (key_id, day) DO UPDATE SET tokens = key_usage.tokens + excluded.tokens",
-        )
-        .bind(key_id)
-        .bind(day)
-        .bind(tokens)
-        .execute(&mut *tx)
-        .await?;
+        qb.push("UPDATE summaries SET status = 'pending_review', document = ")
+            .push_bind(Json(&*f.document))
+            .push(", updated_at = ")
+            .push_bind(now)
+            .push(", severity = ")
+            .push_bind(f.severity.as_deref())
+            .push(" WHERE id = ")
+            .push_bind(f.id)
+            .push(" AND owner = ")
+            .push_bind(f.owner)
+            .push(" AND status = 'processing' RETURNING 1");
+        let rows = qb.build().fetch_all(&mut *tx).await?;
+        stored.push(rows.len() == 1);
     }
     Ok(stored)
 }
