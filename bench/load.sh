@@ -69,6 +69,7 @@ run_backend() { # label url
   start_fake 2000
   "$BIN" --database-url "$url" serve --listen "127.0.0.1:$EX_PORT" >"$work/ex.log" 2>&1 & local ex=$!; pids+=("$ex")
   wait_port "$EX_PORT"
+  phase "$label model=2000ms" "$ex" "$LB" burst --direct "http://127.0.0.1:$FAKE_PORT/v1" --n "$BURST"
   phase "$label model=2000ms" "$ex" "$LB" burst --url "http://127.0.0.1:$EX_PORT" --n "$BURST" --key "$key"
   kill "$ex"; wait "$ex" 2>/dev/null || true
 }

@@ -133,6 +133,25 @@ pub fn webhook_worker(
 /// (41 ms), where the fixed cost of each fsync dominates (`bench/stages.sh`, issue 9).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
+/// Connections the kernel keeps queued for exbrief before it accepts them. Tokio's default
+/// (1,024) is smaller than the bursts a workflow can send: a connection beyond the queue has its
+/// SYN dropped and waits a second for the retransmission. The kernel caps the figure at
+/// `net.core.somaxconn` (4,096 by default since Linux 5.4).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with [`LISTEN_BACKLOG`].
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted server can take its port back at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Serves until `shutdown` resolves, then drains in-flight requests.
 pub async fn serve(
     config: &Config,
@@ -251,5 +270,28 @@ async fn retention_job(
             ),
             Err(e) => tracing::warn!(error = %e, "retention failed; it runs again next interval"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    /// More connections than tokio's default backlog arrive at once and none is accepted yet:
+    /// each handshake completes only if the kernel queues it, and one whose SYN was dropped
+    /// would wait a second for its retransmission.
+    #[tokio::test]
+    async fn a_burst_beyond_tokios_default_backlog_is_queued_by_the_kernel() {
+        let listener = super::listen(([127, 0, 0, 1], 0).into()).expect("listen");
+        let addr = listener.local_addr().expect("address");
+        let connects = (0..1500).map(|_| {
+            tokio::time::timeout(
+                Duration::from_millis(900),
+                tokio::net::TcpStream::connect(addr),
+            )
+        });
+        let results = futures::future::join_all(connects).await;
+        let queued = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+        assert_eq!(queued, 1500);
     }
 }
