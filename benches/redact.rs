@@ -65,7 +65,10 @@ fn negatives() -> Vec<String> {
     for file in ["corpus.jsonl", "heldout.jsonl", "heldout2.jsonl"] {
         let text = std::fs::read_to_string(root().join("tests/redaction_corpus").join(file))
             .unwrap_or_default();
-        for v in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
+        for v in text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        {
             if v["spans"].as_array().is_some_and(Vec::is_empty)
                 && let Some(t) = v["text"].as_str()
             {

@@ -247,7 +247,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     keys::reveal_once(&k.secret)
                 );
             }
-            let listener = exbrief::app::listen(config.server.listen).with_context(|| format!("cannot listen on {}", config.server.listen))?;
+            let listener = exbrief::app::listen(config.server.listen)
+                .with_context(|| format!("cannot listen on {}", config.server.listen))?;
             let addr = listener.local_addr()?;
             tracing::info!(%addr, database = pipeline.store().backend(), llm = %pipeline.llm().describe(), "exbrief listening");
             app::serve(&config, pipeline, listener, shutdown_signal()).await?;

@@ -149,11 +149,15 @@ impl Provider for OpenAiProvider {
         messages: &'a [ChatMessage],
     ) -> BoxFuture<'a, Result<ModelReply, ProviderError>> {
         Box::pin(async move {
-            let body = Body {
+            // Serialised here, to a string of its own size: async-openai copies a raw value in
+            // one write, so the bytes it holds for the whole call are no larger than the
+            // request (its own serialisation of the fields grew a buffer by doubling).
+            let body = serde_json::value::to_raw_value(&Body {
                 parameters,
                 messages,
                 stream: false,
-            };
+            })
+            .map_err(|e| ProviderError::Transport(format!("failed to serialize request: {e}")))?;
             let asked_for_schema = parameters["response_format"]["type"] == "json_schema";
             let _permit =
                 self.permits.acquire().await.map_err(|_| {
