@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::bundle::{Bundle, Task};
 use crate::committer::Committer;
-use crate::llm::{Attempt, AttemptKind, Llm, LlmError, ModelRequest, TaskResult};
+use crate::llm::{Attempt, AttemptKind, Facts, Llm, LlmError, ModelRequest, TaskResult};
 use crate::prompts::{self, PromptError, Registry, TemplateRef};
 use crate::redact::{
     Finding, Policies, PolicyError, PseudonymMap, Redacted, Redactor, leftover_masks,
@@ -541,7 +541,7 @@ impl Pipeline {
     ) -> Result<Value, PipelineError> {
         let id = owned.id;
         let started = Instant::now();
-        let redacted = redactor.redact(&input.raw);
+        let mut redacted = redactor.redact(&input.raw);
         let redact_us = micros(started);
         // The caller's document and the typed copies of its facts and messages (made to
         // validate it) are not needed once it is redacted; without this they would be held
@@ -561,12 +561,18 @@ impl Pipeline {
                 .collect::<Result<Vec<_>, _>>()?
         };
         let render_us = micros(started);
+        // Past the prompts, the redacted bundle is needed only for what the offline rules read
+        // (a fallback may need them) and the names the document's key facts show: both are
+        // taken now, and the bundle is not held while the model answers.
+        let facts = Facts::read(&redacted.value);
+        let names = KeyNames::read(&redacted.value);
+        redacted.value = Value::Null;
         let started = Instant::now();
         let runs = join_all(rendered.iter().map(|r| {
             let req = ModelRequest {
                 task: r.template.task,
                 rendered: r,
-                bundle: &redacted.value,
+                facts: &facts,
                 language: &language,
             };
             async move { self.llm.run(&req).await }
@@ -612,7 +618,15 @@ impl Pipeline {
             tracing::warn!(summary_id = %id, "model unavailable; claim released");
             return Err(PipelineError::ModelUnavailable(reason));
         }
-        let mut document = document(id, owned.created_at, bundle, redactor, &redacted, &results);
+        let mut document = document(
+            id,
+            owned.created_at,
+            bundle,
+            redactor,
+            &redacted,
+            &names,
+            &results,
+        );
         let sealed = (!redacted.pseudonyms.is_empty()).then(|| NewSealedMap {
             sealed: seal_map(&self.vault, id, &redacted.pseudonyms),
             expires_at: store::now() + time::Duration::days(i64::from(self.pseudonym_days)),
@@ -722,6 +736,7 @@ fn document(
     bundle: &Bundle,
     redactor: &Redactor,
     redacted: &Redacted,
+    names: &KeyNames,
     results: &[(TaskResult, &TemplateRef)],
 ) -> Value {
     let mut doc = json!({
@@ -802,17 +817,33 @@ fn document(
     });
     // What the reviewer needs to place the draft; names come back through `reveal`.
     let s = &bundle.source;
-    let r = &redacted.value;
     doc["key_facts"] = json!({
         "source": {"system": s.system, "model": s.model, "res_id": s.res_id,
-            "name": r["source"]["name"]},
+            "name": names.source},
         "occurred_at": store::rfc3339(bundle.occurred_at),
         "locale": bundle.locale,
-        "reply_to": bundle.reply_to.as_ref().map(|rt| json!({"name": r["reply_to"]["name"],
-            "email": r["reply_to"]["email"], "lang": rt.lang})),
+        "reply_to": bundle.reply_to.as_ref().map(|rt| json!({"name": names.reply_to,
+            "email": names.reply_to_email, "lang": rt.lang})),
         "write_back": bundle.write_back.as_ref().map(|w| json!({"model": w.model, "res_id": w.res_id})),
     });
     doc
+}
+
+/// The redacted names a document's key facts show (the source record's, the addressee's).
+struct KeyNames {
+    source: Value,
+    reply_to: Value,
+    reply_to_email: Value,
+}
+
+impl KeyNames {
+    fn read(redacted: &Value) -> Self {
+        Self {
+            source: redacted["source"]["name"].clone(),
+            reply_to: redacted["reply_to"]["name"].clone(),
+            reply_to_email: redacted["reply_to"]["email"].clone(),
+        }
+    }
 }
 
 /// A document's `redaction.findings`: the first 500.

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-pub use offline::OfflineProvider;
+pub use offline::{Facts, OfflineProvider};
 pub use openai::OpenAiProvider;
 
 use crate::bundle::Task;
@@ -26,7 +26,9 @@ use crate::prompts::{ChatMessage, Rendered};
 pub struct ModelRequest<'a> {
     pub task: Task,
     pub rendered: &'a Rendered,
-    pub bundle: &'a Value,
+    /// What the offline rules read from the redacted bundle (read once per summary, so that
+    /// the bundle itself is not held while the model answers).
+    pub facts: &'a Facts,
     pub language: &'a str,
 }
 

@@ -39,11 +39,11 @@ impl Provider for OfflineProvider {
         _parameters: &'a Value,
         _messages: &'a [ChatMessage],
     ) -> BoxFuture<'a, Result<ModelReply, ProviderError>> {
-        let facts = Facts::read(req.bundle);
+        let facts = req.facts;
         let output = match req.task {
-            Task::ImpactSummary => impact_summary(&facts),
-            Task::Classification => classification(&facts),
-            Task::CustomerReply => customer_reply(&facts, req.language),
+            Task::ImpactSummary => impact_summary(facts),
+            Task::Classification => classification(facts),
+            Task::CustomerReply => customer_reply(facts, req.language),
         };
         let content = output.to_string();
         Box::pin(async move {
@@ -57,6 +57,7 @@ impl Provider for OfflineProvider {
     }
 }
 
+#[derive(Debug)]
 struct Order {
     name: String,
     customer: Option<String>,
@@ -68,7 +69,8 @@ struct Order {
 }
 
 /// What the rules need, read leniently from Odoo-shaped facts.
-struct Facts {
+#[derive(Debug)]
+pub struct Facts {
     event_type: String,
     source: String,
     occurred_at: Option<PrimitiveDateTime>,
@@ -86,7 +88,8 @@ struct Facts {
 const BANDS: [&str; 4] = ["under 1k", "1k–10k", "10k–100k", "over 100k"];
 
 impl Facts {
-    fn read(bundle: &Value) -> Self {
+    /// Reads a (redacted) bundle document.
+    pub fn read(bundle: &Value) -> Self {
         let facts = &bundle["facts"];
         let planned = odoo_datetime(&facts["purchase_order"]["date_planned"])
             .or_else(|| odoo_datetime(&facts["receipt"]["scheduled_date"]));
