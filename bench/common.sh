@@ -34,7 +34,7 @@ export EXBRIEF_VAULT__KEY="$(head -c 32 /dev/urandom | base64)"
 export EXBRIEF_LOG=warn
 export EXBRIEF_LLM__BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" EXBRIEF_LLM__MODEL=fake-model EXBRIEF_LLM__API_KEY=sk-bench
 export EXBRIEF_LLM__MAX_CONCURRENT="${MAX_CONCURRENT:-8192}" EXBRIEF_LLM__TIMEOUT_SECS=60
-# MAX_IN_PROGRESS: limits.max_summaries_in_progress (default 1024; the rest of a burst waits
+# MAX_IN_PROGRESS: limits.max_summaries_in_progress (default 2048; the rest of a burst waits
 # unread). Unset, the binary's default applies (and builds older than the setting still start).
 if [[ -n "${MAX_IN_PROGRESS:-}" ]]; then export EXBRIEF_LIMITS__MAX_SUMMARIES_IN_PROGRESS="$MAX_IN_PROGRESS"; fi
 export EXBRIEF_LIMITS__REQUESTS_PER_MINUTE=10000000 EXBRIEF_LIMITS__BURST=1000000
