@@ -158,6 +158,23 @@ async fn outcome(sent: Result<reqwest::Response, reqwest::Error>) -> Result<(), 
     }
 }
 
+/// One summary's three model calls sent straight to the model at `base`, at once.
+async fn straight(client: &reqwest::Client, base: &str, bodies: &[Value]) -> Result<(), String> {
+    let calls = bodies.iter().map(|b| {
+        client
+            .post(format!("{base}/chat/completions"))
+            .json(b)
+            .send()
+    });
+    let mut r = Ok(());
+    for a in futures::future::join_all(calls).await {
+        if let Err(e) = outcome(a).await {
+            r = Err(e);
+        }
+    }
+    r
+}
+
 async fn load(args: &[String]) -> anyhow::Result<()> {
     let rate: f64 = arg(args, "--rate")
         .unwrap_or_else(|| "100".into())
@@ -195,21 +212,7 @@ async fn load(args: &[String]) -> anyhow::Result<()> {
         };
         tasks.push(tokio::spawn(async move {
             let result: Result<(), String> = match direct {
-                Some(base) => {
-                    let calls = bodies.iter().map(|b| {
-                        client
-                            .post(format!("{base}/chat/completions"))
-                            .json(b)
-                            .send()
-                    });
-                    let mut r = Ok(());
-                    for a in futures::future::join_all(calls).await {
-                        if let Err(e) = outcome(a).await {
-                            r = Err(e);
-                        }
-                    }
-                    r
-                }
+                Some(base) => straight(&client, &base, &bodies).await,
                 None => {
                     outcome(
                         client
@@ -290,21 +293,7 @@ async fn burst(args: &[String]) -> anyhow::Result<()> {
             tokio::spawn(async move {
                 let t = Instant::now();
                 let r = match direct {
-                    Some(base) => {
-                        let calls = bodies.iter().map(|b| {
-                            client
-                                .post(format!("{base}/chat/completions"))
-                                .json(b)
-                                .send()
-                        });
-                        let mut r = Ok(());
-                        for a in futures::future::join_all(calls).await {
-                            if let Err(e) = outcome(a).await {
-                                r = Err(e);
-                            }
-                        }
-                        r
-                    }
+                    Some(base) => straight(&client, &base, &bodies).await,
                     None => {
                         let r = client
                             .post(format!("{url}/v1/summarize"))
