@@ -77,9 +77,9 @@ pub struct SummarizeInput {
 pub struct Slot(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
 
 /// Summaries being made at once when the configuration does not say. 2,048 lets a burst of
-/// 2,000 with the model at 2 s go to the model in one turn instead of two (SQLite 673–698/s
-/// against 418/s at 1,024; the same burst sent straight to the fake model: 768–792/s) and peaked
-/// at 291–298 MiB (SQLite and PostgreSQL) once a waiting summary held neither its redacted
+/// 2,000 with the model at 2 s go to the model in one turn instead of two (SQLite 671–698/s
+/// against 418/s at 1,024; the same burst sent straight to the fake model: 764–797/s) and peaked
+/// at 287–298 MiB (SQLite and PostgreSQL) once a waiting summary held neither its redacted
 /// bundle nor a request buffer twice its size; it leaves PostgreSQL ample room for 500/s against
 /// a 500 ms model (~260 summaries in progress at once; at 256 they queued).
 pub const DEFAULT_MAX_IN_PROGRESS: usize = 2048;
