@@ -1818,9 +1818,10 @@ pub enum Writer {
 /// Each summary is one query of several statements, so one hand-over to sqlx's SQLite thread
 /// instead of one per row (the update, the map, each outbox row, the usage). The rows go in
 /// first, each under the update's own condition (the summary still `processing` under this
-/// owner); the update comes last and its `RETURNING` row says whether the claim held. Nothing
-/// else writes between them: the writer's transaction holds SQLite's write lock from its first
-/// statement, before the chain head is read, so concurrent writers cannot fork the chain.
+/// owner); the update comes last and its `RETURNING` row says whether the claim held. The first
+/// of these statements takes SQLite's write lock (a write statement does, whether or not it
+/// writes a row), so nothing else writes in between, and the chain head, read after them, cannot
+/// be forked by another writer.
 async fn complete_rows_sqlite(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     batch: &[Finished],
