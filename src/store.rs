@@ -1764,16 +1764,17 @@ async fn write_pg(
     let now = now();
     // The rows' JSON is written once the connection is ours and before the first write.
     let logs: Vec<&NewPromptLog> = batch.iter().flat_map(|f| &f.logs).collect();
-    let mut tx = conn.begin().await?;
-    if batch.is_empty() {
-        // A claims-only commit need not wait for its WAL flush: an answer built on the claim
-        // (a stored summary) is committed later with a synchronous commit, and PostgreSQL
-        // flushes its log in order, so that commit makes the claim durable too. A crash
-        // before then loses only claims whose requests never got an answer.
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await?;
-    }
+    // A claims-only commit need not wait for its WAL flush: an answer built on the claim (a
+    // stored summary) is committed later with a synchronous commit, and PostgreSQL flushes its
+    // log in order, so that commit makes the claim durable too. A crash before then loses only
+    // claims whose requests never got an answer. The setting goes with the `BEGIN`, in the same
+    // round trip.
+    let mut tx = if batch.is_empty() {
+        conn.begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+            .await?
+    } else {
+        conn.begin().await?
+    };
     let inserted = insert_claims!(tx, claims);
     let texts = canonical_texts(&logs);
     // A batch of claims alone (the committer's claim task) neither stores summaries nor
