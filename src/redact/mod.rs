@@ -553,7 +553,7 @@ impl Redactor {
                 "customer_pii",
             );
             state.remember(
-                names::variants(value, *person),
+                names::variants_unsorted(value, *person),
                 &token,
                 "customer_pii",
                 "PERSON",
@@ -807,7 +807,12 @@ impl Redactor {
             }
             let name = &text[s..e];
             let (class, entity, replacement) = self.replace_detected(Kind::Person, name, state);
-            state.remember(names::variants(name, true), &replacement, &class, &entity);
+            state.remember(
+                names::variants_unsorted(name, true),
+                &replacement,
+                &class,
+                &entity,
+            );
         }
         Some(allowed)
     }
@@ -832,7 +837,7 @@ impl Redactor {
             let person = !matches!(entity, "CUSTOMER" | "PARTNER" | "SUPPLIER")
                 || self.gazetteer.starts_with_first_name(original);
             state.remember(
-                names::variants(original, person),
+                names::variants_unsorted(original, person),
                 replacement,
                 class,
                 entity,

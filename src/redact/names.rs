@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use foldhash::{HashSet, HashSetExt};
 use regex::Regex;
 
 /// Text folded for matching, with a map back to byte offsets of the original.
@@ -63,6 +63,26 @@ pub fn fold(text: &str) -> Folded {
     let mut out = String::with_capacity(text.len());
     let mut starts = Vec::with_capacity(text.len());
     let mut ends = Vec::with_capacity(text.len());
+    if text.is_ascii() {
+        // The loop below, byte by byte.
+        for (i, b) in text.bytes().enumerate() {
+            let l = b.to_ascii_lowercase();
+            if l == b'e' && matches!(out.as_bytes().last(), Some(b'a' | b'o' | b'u')) {
+                if let Some(last) = ends.last_mut() {
+                    *last = i + 1;
+                }
+                continue;
+            }
+            out.push(char::from(l));
+            starts.push(i);
+            ends.push(i + 1);
+        }
+        return Folded {
+            text: out,
+            starts,
+            ends,
+        };
+    }
     let mut buf = String::new();
     for (i, c) in text.char_indices() {
         let end = i + c.len_utf8();
@@ -111,6 +131,15 @@ pub fn fold_str(s: &str) -> String {
 
 fn fold_into(s: &str, out: &mut String) {
     out.clear();
+    if s.is_ascii() {
+        for b in s.bytes() {
+            let l = b.to_ascii_lowercase();
+            if !(l == b'e' && matches!(out.as_bytes().last(), Some(b'a' | b'o' | b'u'))) {
+                out.push(char::from(l));
+            }
+        }
+        return;
+    }
     let mut buf = String::new();
     for c in s.chars() {
         let after_vowel = matches!(out.as_bytes().last(), Some(b'a' | b'o' | b'u'));
@@ -174,12 +203,43 @@ const LEGAL_SUFFIXES: &[&str] = &[
 /// The spellings under which a known value may recur in free text, folded.
 /// `person` adds order, initial and single-name forms; companies get their legal suffix removed.
 pub fn variants(value: &str, person: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    variants_into(value, person, &mut out);
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// [`variants`] unsorted and perhaps repeated: for [`KnownNames::new`], which sorts and merges
+/// every spelling anyway.
+pub fn variants_unsorted(value: &str, person: bool) -> Vec<String> {
+    let mut out = Vec::with_capacity(24);
+    variants_into(value, person, &mut out);
+    out
+}
+
+fn variants_into(value: &str, person: bool, out: &mut Vec<String>) {
+    let from = out.len();
+    spellings_into(value, person, out);
+    let mut keep = from;
+    for i in from..out.len() {
+        let v = &out[i];
+        if v.chars().filter(|c| c.is_alphanumeric()).take(2).count() == 2
+            && !PARTICLES.contains(&v.as_str())
+        {
+            out.swap(keep, i);
+            keep += 1;
+        }
+    }
+    out.truncate(keep);
+}
+
+fn spellings_into(value: &str, person: bool, out: &mut Vec<String>) {
     let folded = fold_str(value.trim());
-    let mut out = vec![folded.clone()];
     // "Acme Hardware, Jo Rivera": Odoo's display name of a contact under its company.
     if let Some((company, contact)) = folded.split_once(", ") {
-        out.extend(variants(company, false));
-        out.extend(variants(contact, true));
+        spellings_into(company, false, out);
+        spellings_into(contact, true, out);
     }
     let words: Vec<&str> = folded.split_whitespace().collect();
     let mut core = words.clone();
@@ -248,12 +308,7 @@ pub fn variants(value: &str, person: bool) -> Vec<String> {
             }
         }
     }
-    out.retain(|v| {
-        v.chars().filter(|c| c.is_alphanumeric()).count() >= 2 && !PARTICLES.contains(&v.as_str())
-    });
-    out.sort();
-    out.dedup();
-    out
+    out.push(folded);
 }
 
 /// The parts one after another (variants are built by the dozen per name: `format!` costs more).
@@ -269,10 +324,14 @@ fn joined(parts: &[&str]) -> String {
 pub const AMBIGUOUS: usize = usize::MAX;
 
 /// Known values for one bundle, indexed by the first word of each folded spelling: a text is
-/// matched word by word with hash lookups, with no automaton to build per bundle.
+/// matched word by word, with no automaton to build per bundle.
 pub struct KnownNames {
-    /// First word → spellings starting with it, longest first.
-    by_first: HashMap<String, Vec<usize>>,
+    /// (hash of the first word, spelling) sorted by hash, then longest spelling first: a word's
+    /// candidates are one run, found by binary search, with no key allocated per word.
+    by_first: Vec<(u64, usize)>,
+    /// A one-word Bloom filter over the first words' lengths and first bytes: most words of a
+    /// text are ruled out before they are hashed.
+    shapes: u64,
     /// Spellings that do not start with a letter or digit, searched directly.
     odd: Vec<(memchr::memmem::Finder<'static>, usize)>,
     spellings: Vec<String>,
@@ -281,21 +340,55 @@ pub struct KnownNames {
 }
 
 fn first_word(s: &str) -> &str {
-    let end = s.find(|c: char| !c.is_alphanumeric()).unwrap_or(s.len());
+    // ASCII letters and digits first; a word goes on past them only through a non-ASCII char.
+    let ascii = s
+        .bytes()
+        .position(|b| !b.is_ascii_alphanumeric())
+        .unwrap_or(s.len());
+    let end = match s.as_bytes().get(ascii) {
+        Some(b) if !b.is_ascii() => {
+            ascii
+                + s[ascii..]
+                    .find(|c: char| !c.is_alphanumeric())
+                    .unwrap_or(s.len() - ascii)
+        }
+        _ => ascii,
+    };
     &s[..end]
 }
 
+/// FNV-1a: words are a few bytes long, and the index needs no protection from chosen inputs
+/// (a collision only adds a candidate that `find` then checks and drops).
+fn word_hash(w: &str) -> u64 {
+    w.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn shape_bit(w: &str) -> u64 {
+    let first = w.as_bytes().first().copied().unwrap_or(0);
+    1 << ((w.len() * 37 + usize::from(first)) % 64)
+}
+
 impl KnownNames {
-    /// `entries`: (folded variant, target index).
+    /// `entries`: (folded variant, target index), in any order and perhaps repeated.
     pub fn new(entries: Vec<(String, usize)>) -> Self {
-        let mut entries = entries;
-        entries.sort();
+        // Sorted by a hash of the spelling first, so that repeats meet without comparing
+        // strings (the order of distinct spellings does not matter to `find`).
+        let mut entries: Vec<(u64, String, usize)> = entries
+            .into_iter()
+            .map(|(v, t)| (word_hash(&v), v, t))
+            .collect();
+        entries.sort_unstable();
         // A spelling shared by two values ("Anna" of Anna Weber and of Anna Roth) names neither:
         // it is redacted, but not as either of them, so restore cannot put in the wrong person.
         let mut merged: Vec<(String, usize)> = Vec::with_capacity(entries.len());
-        for (v, t) in entries {
+        let mut last_hash = None;
+        for (h, v, t) in entries {
+            let repeat = last_hash == Some(h);
+            last_hash = Some(h);
             match merged.last_mut() {
-                Some((last, target)) if *last == v => {
+                Some((last, target)) if repeat && *last == v => {
                     if *target != t {
                         *target = AMBIGUOUS;
                     }
@@ -303,19 +396,22 @@ impl KnownNames {
                 _ => merged.push((v, t)),
             }
         }
-        let mut by_first: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_first = Vec::with_capacity(merged.len());
+        let mut shapes = 0;
         let mut odd = Vec::new();
         for (i, (v, _)) in merged.iter().enumerate() {
             match first_word(v) {
                 "" => odd.push((memchr::memmem::Finder::new(v.as_bytes()).into_owned(), i)),
-                w => by_first.entry(w.to_owned()).or_default().push(i),
+                w => {
+                    shapes |= shape_bit(w);
+                    by_first.push((word_hash(w), i));
+                }
             }
         }
-        for list in by_first.values_mut() {
-            list.sort_by_key(|&i| std::cmp::Reverse(merged[i].0.len()));
-        }
+        by_first.sort_unstable_by_key(|&(h, i)| (h, std::cmp::Reverse(merged[i].0.len()), i));
         Self {
             by_first,
+            shapes,
             odd,
             short: merged.iter().map(|(v, _)| v.chars().count() < 4).collect(),
             targets: merged.iter().map(|(_, t)| *t).collect(),
@@ -327,26 +423,48 @@ impl KnownNames {
         self.spellings.is_empty()
     }
 
+    /// The spellings whose first word is `w`, longest first (and perhaps a few whose first word
+    /// merely hashes alike).
+    fn starting_with(&self, w: &str) -> &[(u64, usize)] {
+        if self.shapes & shape_bit(w) == 0 {
+            return &[];
+        }
+        let h = word_hash(w);
+        let from = self.by_first.partition_point(|&(k, _)| k < h);
+        let to = from + self.by_first[from..].partition_point(|&(k, _)| k == h);
+        &self.by_first[from..to]
+    }
+
     /// (original start, original end, target) for every whole-word occurrence in `text`.
     pub fn find(&self, text: &str, folded: &Folded, out: &mut Vec<(usize, usize, usize)>) {
         let t = folded.text.as_str();
         // (folded start, folded end, spelling index), longest first at each start.
         let mut hits: Vec<(usize, usize, usize)> = Vec::new();
-        let mut in_word = false;
-        for (i, c) in t.char_indices() {
-            let word = c.is_alphanumeric();
-            if word
-                && !in_word
-                && let Some(candidates) = self.by_first.get(first_word(&t[i..]))
-            {
-                for &k in candidates {
-                    let sp = &self.spellings[k];
-                    if t[i..].starts_with(sp.as_str()) {
-                        hits.push((i, i + sp.len(), k));
-                    }
+        let mut try_at = |i: usize| {
+            for &(_, k) in self.starting_with(first_word(&t[i..])) {
+                let sp = &self.spellings[k];
+                if t[i..].starts_with(sp.as_str()) {
+                    hits.push((i, i + sp.len(), k));
                 }
             }
-            in_word = word;
+        };
+        let mut in_word = false;
+        if t.is_ascii() {
+            for (i, b) in t.bytes().enumerate() {
+                let word = b.is_ascii_alphanumeric();
+                if word && !in_word {
+                    try_at(i);
+                }
+                in_word = word;
+            }
+        } else {
+            for (i, c) in t.char_indices() {
+                let word = c.is_alphanumeric();
+                if word && !in_word {
+                    try_at(i);
+                }
+                in_word = word;
+            }
         }
         if !self.odd.is_empty() {
             for (finder, k) in &self.odd {
@@ -949,6 +1067,117 @@ fn context_may_match(text: &str) -> bool {
 static CAPITALISED: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(CAPITALISED_WORD).unwrap_or_else(|_| never()));
 
+/// Capitalised words as [`CAPITALISED`] finds them, left to right, as byte ranges. ASCII text
+/// (most of it) is scanned by hand: a text holds a handful of such words, and each regex search
+/// for the next one cost more than reading the bytes. `tests::ascii_scanners_are_the_regexes`
+/// checks the scan against the regex.
+fn capitalised_words(text: &str) -> CapitalisedWords<'_> {
+    if text.is_ascii() {
+        CapitalisedWords::Ascii(text.as_bytes(), 0)
+    } else {
+        CapitalisedWords::Regex(CAPITALISED.find_iter(text))
+    }
+}
+
+enum CapitalisedWords<'t> {
+    Ascii(&'t [u8], usize),
+    Regex(regex::Matches<'static, 't>),
+}
+
+impl Iterator for CapitalisedWords<'_> {
+    type Item = std::ops::Range<usize>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            CapitalisedWords::Regex(m) => m.next().map(|m| m.range()),
+            CapitalisedWords::Ascii(t, at) => {
+                while let Some(i) = t[*at..].iter().position(u8::is_ascii_uppercase) {
+                    let i = *at + i;
+                    if let Some(end) = capitalised_ascii_at(t, i) {
+                        *at = end;
+                        return Some(i..end);
+                    }
+                    *at = i + 1;
+                }
+                *at = t.len();
+                None
+            }
+        }
+    }
+}
+
+/// Where a match of [`CAPITALISED_WORD`] starting at `i` ends, for ASCII text: its three
+/// alternatives tried in order, each greedy, as leftmost-first matching takes them.
+fn capitalised_ascii_at(t: &[u8], i: usize) -> Option<usize> {
+    let upper = |j: usize| t.get(j).is_some_and(u8::is_ascii_uppercase);
+    let run = |mut j: usize, apostrophe: bool| {
+        while t
+            .get(j)
+            .is_some_and(|b| b.is_ascii_lowercase() || (apostrophe && *b == b'\''))
+        {
+            j += 1;
+        }
+        j
+    };
+    if !upper(i) {
+        return None;
+    }
+    // (?:Mc|Mac|Di|De|Le|La|Van|O)\p{Lu}\p{Ll}+: the prefixes exclude one another.
+    let prefix = [&b"Mc"[..], b"Mac", b"Di", b"De", b"Le", b"La", b"Van", b"O"]
+        .into_iter()
+        .find(|p| t[i..].starts_with(p));
+    if let Some(p) = prefix {
+        let j = i + p.len();
+        if upper(j) && run(j + 1, false) > j + 1 {
+            return Some(run(j + 1, false));
+        }
+    }
+    // \p{Lu}\p{Ll}*['’]\p{Lu}\p{Ll}+
+    let j = run(i + 1, false);
+    if t.get(j) == Some(&b'\'') && upper(j + 1) && run(j + 2, false) > j + 2 {
+        return Some(run(j + 2, false));
+    }
+    // \p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?
+    let end = run(i + 1, true);
+    if end == i + 1 {
+        return None;
+    }
+    if t.get(end) == Some(&b'-') && upper(end + 1) && run(end + 2, true) > end + 2 {
+        return Some(run(end + 2, true));
+    }
+    Some(end)
+}
+
+/// Name particles as [`PARTICLE`] lists them, in its order of preference.
+static PARTICLE_WORDS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    PARTICLE
+        .trim_start_matches("(?:")
+        .trim_end_matches(')')
+        .split('|')
+        .collect()
+});
+
+/// [`SURNAME_PART`]'s group at `at`: by hand for ASCII text (the options in the order
+/// leftmost-first matching tries them: each particle, then none), else by the regexes.
+fn surname_part_at(text: &str, at: usize) -> Option<std::ops::Range<usize>> {
+    if !text.is_ascii() {
+        return SURNAME_PART.group_at(text, at);
+    }
+    let t = text.as_bytes();
+    if !matches!(t.get(at), Some(b' ' | b'-')) {
+        return None;
+    }
+    let after = at + 1;
+    let particles = PARTICLE_WORDS.iter().filter_map(|p| {
+        let end = after + p.len();
+        let word = t.get(after..end)?;
+        (word.eq_ignore_ascii_case(p.as_bytes()) && t.get(end) == Some(&b' ')).then_some(end + 1)
+    });
+    particles
+        .chain(std::iter::once(after))
+        .find_map(|start| capitalised_ascii_at(t, start).map(|end| start..end))
+}
+
 // Both patterns are literals exercised by the tests below.
 fn never() -> Regex {
     #[allow(clippy::unwrap_used)]
@@ -980,17 +1209,17 @@ fn find_free_names_gated(
         let mut end = m.end;
         let mut kept = false;
         let mut first_end = m.start;
-        for w in CAPITALISED.find_iter(name) {
-            fold_into(w.as_str(), &mut folded);
+        for w in capitalised_words(name) {
+            fold_into(&name[w.clone()], &mut folded);
             if NOT_A_NAME.contains(&folded) {
                 if !kept {
                     first_end = m.start;
                 }
-                end = m.start + w.start();
+                end = m.start + w.start;
                 break;
             }
             kept = true;
-            first_end = m.start + w.end();
+            first_end = m.start + w.end;
         }
         let end = end.min(m.end).max(first_end);
         let span = text[m.start..end].trim_end();
@@ -1002,9 +1231,9 @@ fn find_free_names_gated(
         return;
     }
     let (mut folded, mut next_folded) = (String::new(), String::new());
-    let mut words = CAPITALISED.find_iter(text).peekable();
+    let mut words = capitalised_words(text).peekable();
     while let Some(w) = words.next() {
-        fold_into(w.as_str(), &mut folded);
+        fold_into(&text[w.clone()], &mut folded);
         // "Lars-Henrik", "Kai-Uwe": a hyphenated first name counts by its first part.
         let known = gazetteer.first.contains(&folded)
             || folded
@@ -1019,28 +1248,28 @@ fn find_free_names_gated(
         // The surname: up to three more words, each a capitalised word that is not a common
         // word, perhaps after particles ("Javier de la Fuente", "Lucía Ortega Villalba",
         // "Beatrice Lo Presti").
-        let mut end = w.end();
+        let mut end = w.end;
         for _ in 0..3 {
-            let Some(word) = SURNAME_PART.group_at(text, end) else {
+            let Some(word) = surname_part_at(text, end) else {
                 break;
             };
             fold_into(&text[word.clone()], &mut next_folded);
             // Past the first surname word, a word that is also an ordinary word ends the name
             // ("Anna Schmidt Will call back").
             let common = NOT_A_NAME.contains(&next_folded)
-                || (end > w.end() && gazetteer.ambiguous.contains(&next_folded));
+                || (end > w.end && gazetteer.ambiguous.contains(&next_folded));
             if common {
                 break;
             }
             end = word.end;
         }
-        while words.peek().is_some_and(|next| next.start() < end) {
+        while words.peek().is_some_and(|next| next.start < end) {
             words.next();
         }
-        if end > w.end() {
-            out.push((w.start(), end));
+        if end > w.end {
+            out.push((w.start, end));
         } else if !ambiguous {
-            out.push((w.start(), w.end()));
+            out.push((w.start, w.end));
         }
     }
 }
@@ -1233,6 +1462,82 @@ mod tests {
         );
     }
 
+    /// The hand-written ASCII scans against the regexes they stand for.
+    fn ascii_scan_differs(text: &str) -> Option<String> {
+        let want: Vec<_> = CAPITALISED.find_iter(text).map(|m| m.range()).collect();
+        let got: Vec<_> = capitalised_words(text).collect();
+        if got != want {
+            return Some(format!("capitalised {got:?} != {want:?}"));
+        }
+        for at in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+            let want = SURNAME_PART.group_at(text, at);
+            let got = surname_part_at(text, at);
+            if got != want {
+                return Some(format!("surname at {at}: {got:?} != {want:?}"));
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn ascii_scanners_are_the_regexes() {
+        let mut words = 0;
+        for text in &corpora() {
+            for line in [
+                text.clone(),
+                text.to_ascii_uppercase(),
+                text.replace(' ', "-"),
+            ] {
+                assert_eq!(ascii_scan_differs(&line), None, "{line}");
+            }
+            words += capitalised_words(text).count();
+        }
+        assert!(words > 1000, "the corpora must exercise the scan: {words}");
+        for text in [
+            "McDonald MacLeod DiMaggio DeVries LeBlanc LaRue VanDyke OBrien O'Brien D'Angelo",
+            "Mc Mac Di De Le La Van O OK McD Mcdonald Jean-Luc Jean-luc Anne-Marie- A' x'Y",
+            "Anna van der Berg, Anna van Der berg, Anna Van Der Berg, Ana de la Fuente-Ruiz",
+            "Lo Presti, bin Laden, ibn Sina, ter Horst, ten Cate, Anna de los Rios de las",
+            "O'Brien's D'Angelo'x McDonald's Jean-Luc's Ann'-Lee A-B Ab-Cd'e-Fg",
+        ] {
+            assert_eq!(ascii_scan_differs(text), None, "{text}");
+        }
+    }
+
+    /// The index does not depend on the order of its entries or on repeats: `KnownNames::new`
+    /// sorts them by hash, so the spellings of every name a corpus text reveals, given sorted
+    /// once and given reversed twice over, must find the same.
+    #[test]
+    fn known_names_ignore_the_order_and_repeats_of_entries() {
+        let gazetteer = Gazetteer::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("redaction/names"),
+        )
+        .unwrap();
+        let texts = corpora();
+        let mut entries = Vec::new();
+        for (i, text) in texts.iter().enumerate() {
+            let mut free = Vec::new();
+            find_free_names(text, &gazetteer, &mut free);
+            for (s, e) in free {
+                entries.extend(variants(&text[s..e], true).into_iter().map(|v| (v, i % 7)));
+            }
+        }
+        assert!(entries.len() > 1000, "{}", entries.len());
+        let mut shuffled: Vec<_> = entries.iter().rev().cloned().collect();
+        shuffled.extend(entries.iter().cloned());
+        let (one, two) = (KnownNames::new(entries), KnownNames::new(shuffled));
+        let mut found = 0;
+        for text in &texts {
+            let folded = fold(text);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            one.find(text, &folded, &mut a);
+            two.find(text, &folded, &mut b);
+            assert_eq!(a, b, "{text}");
+            found += a.len();
+        }
+        assert!(found > 200, "{found}");
+    }
+
     #[test]
     fn context_gate_never_hides_a_name_in_the_corpora() {
         let mut found = 0;
@@ -1271,6 +1576,21 @@ mod tests {
         ]), 0..12)) {
             let text: String = parts.concat();
             proptest::prop_assert_eq!(split_differs(&text), None, "{}", text);
+        }
+
+        #[test]
+        fn ascii_scans_are_regex_searches(parts in proptest::collection::vec(proptest::sample::select(vec![
+            "Mc", "Mac", "Di", "De", "Le", "La", "Van", "O", "Donald", "Leod", "'", "-", " ", "van der",
+            "Van Der", "de la", "de", "la", "von", "bin", "Anna", "Berg", "x", "X", "A.", "AB", "ab",
+            "1", ",", "Ω", "é",
+        ]), 0..12)) {
+            let text: String = parts.concat();
+            proptest::prop_assert_eq!(ascii_scan_differs(&text), None, "{}", text);
+        }
+
+        #[test]
+        fn ascii_fold_is_fold(s in "[a-zA-Z '\\-]{0,24}") {
+            proptest::prop_assert_eq!(fold_str(&s), fold(&s).text);
         }
 
         #[test]
