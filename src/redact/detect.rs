@@ -1280,6 +1280,47 @@ mod tests {
         );
     }
 
+    /// Every street word of the address patterns, in the shapes they take, opens its gate.
+    #[test]
+    fn every_street_word_opens_its_gate() {
+        let d = detectors();
+        let mut texts = Vec::new();
+        for suffix in [
+            "straße", "strasse", "str.", "weg", "gasse", "platz", "allee", "ring", "damm", "ufer",
+            "chaussee", "straat", "laan", "plein", "gracht", "kade", "singel", "dijk",
+        ] {
+            texts.push(format!("Lieferung an Haupt{suffix} 12, 10115 Berlin"));
+            texts.push(format!("bezorgen: Molen{suffix} 7a, 1012 AB Amsterdam"));
+        }
+        for word in [
+            "rue",
+            "avenue",
+            "av.",
+            "boulevard",
+            "bd",
+            "chemin",
+            "place",
+            "allée",
+            "impasse",
+            "quai",
+            "route",
+        ] {
+            for word in [word.to_owned(), word.to_uppercase()] {
+                texts.push(format!("livrer au 12 {word} de la Paix, 75002 Paris"));
+                texts.push(format!("livrer au 12 bis, {word} Victor Hugo"));
+                texts.push(format!("livrer au 3ter {word} du Port"));
+            }
+        }
+        for t in &texts {
+            let (gated, all) = both_ways(d, t);
+            assert_eq!(gated, all, "{t}");
+            assert!(
+                all.iter().any(|h| h.kind == Kind::PostalAddress),
+                "{t}: {all:?}"
+            );
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
         /// Strings assembled from the pieces detectors and gates look at (separators, currency
@@ -1293,7 +1334,8 @@ mod tests {
             "weg", "Main", " St", " Ave.", "Rue", "rue", "allée", "ALLÉE", "Via", "Roma", "20121",
             "Milano", "DE", "GB82", "WEST", "NL", "BE", "@", "a", "b.example", ":", "::", "fe80",
             "192", "168", "EMP-", "employee id", "EMPLOYEE NO.", "per\u{17f}onalnummer", "PERSONALNUMMER", "badge", "BADGE", "A12",
-            "Anna", "\n", "x", "Ω",
+            "Anna", "\n", "x", "Ω", " bis", "ter", "bd", "Av.", "Quai", "impasse", "laan", "dijk",
+            "Hauptstr.", "USD", "JPY", "chf", "Unit Price", "total",
         ]), 0..14)) {
             let d = detectors();
             let text: String = parts.concat();
