@@ -94,10 +94,11 @@ impl PseudonymMap {
     }
 
     fn token_for(&mut self, label: &str, value: &str, class: &str) -> String {
-        let key = Self::key(value);
-        if let Some(t) = self.by_key.get(&key) {
-            return t.clone();
-        }
+        // One hash of the key whether or not it is new.
+        let slot = match self.by_key.entry(Self::key(value)) {
+            std::collections::hash_map::Entry::Occupied(t) => return t.get().clone(),
+            std::collections::hash_map::Entry::Vacant(slot) => slot,
+        };
         // The label is allocated once per map, not once per value.
         let n = match self.counters.get_mut(label) {
             Some(n) => {
@@ -109,13 +110,24 @@ impl PseudonymMap {
                 1
             }
         };
-        let mut token = String::with_capacity(label.len() + 5);
+        let mut digits = [0u8; 10];
+        let mut at = digits.len();
+        let mut rest = n;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        let mut token = String::with_capacity(label.len() + 3 + digits.len() - at);
         token.push('[');
         token.push_str(label);
         token.push('_');
-        let _ = std::fmt::Write::write_fmt(&mut token, format_args!("{n}"));
+        token.extend(digits[at..].iter().map(|&d| char::from(d)));
         token.push(']');
-        self.by_key.insert(key, token.clone());
+        slot.insert(token.clone());
         self.by_token
             .insert(token.clone(), (value.trim().to_owned(), class.to_owned()));
         token
