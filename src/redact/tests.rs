@@ -665,3 +665,20 @@ fn indexed_rules_pick_what_a_full_scan_picks() {
     // Many locations have a rule and many have none: both answers are compared.
     assert!(ruled > 100 && checked > ruled, "{ruled} of {checked}");
 }
+
+/// Token numbers past one digit are written whole, and a value seen again keeps its token.
+#[test]
+fn tokens_count_past_nine() {
+    let mut map = PseudonymMap::default();
+    let tokens: Vec<String> = (1..=12)
+        .map(|i| map.token_for("EMAIL", &format!("user{i}@example.com"), "customer_pii"))
+        .collect();
+    assert_eq!(tokens[0], "[EMAIL_1]");
+    assert_eq!(tokens[9], "[EMAIL_10]");
+    assert_eq!(tokens[11], "[EMAIL_12]");
+    assert_eq!(
+        map.token_for("EMAIL", " USER10@example.com ", "customer_pii"),
+        "[EMAIL_10]"
+    );
+    assert_eq!(map.len(), 12);
+}
