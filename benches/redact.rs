@@ -250,11 +250,27 @@ fn counted_bundle_pass(redactor: &Redactor, bundles: &[(String, Value)]) {
     }
 }
 
+/// One string redacted a thousand times, counted by callgrind (`REDACT_ONE`).
+#[inline(never)]
+fn counted_one(redactor: &Redactor, text: &str) {
+    for _ in 0..1000 {
+        black_box(redactor.redact_text(black_box(text), &[]));
+    }
+}
+
 /// `REDACT_COUNT=1`: two uncounted passes (patterns compiled, lazy DFAs built), then
-/// `PASSES` counted ones of each kind; prints what a pass covers.
+/// `PASSES` counted ones of each kind; prints what a pass covers. With `REDACT_ONE=<text>`,
+/// that one string instead, warmed up and then redacted a thousand times in `counted_one`.
 fn count() {
     let policies = Policies::load(&root().join("redaction"), "default").expect("policies");
     let redactor = policies.get(None).expect("default policy");
+    if let Ok(text) = std::env::var("REDACT_ONE") {
+        for _ in 0..100 {
+            black_box(redactor.redact_text(&text, &[]));
+        }
+        counted_one(redactor, &text);
+        return;
+    }
     let texts = text_corpus();
     let bundles = fixtures();
     let passes: usize = std::env::var("PASSES")

@@ -319,8 +319,8 @@ impl Shape {
         Self::scan(text, true)
     }
 
-    /// `skip: false` reads every byte on its own: the reference `tests::skipping_letters_changes_no_shape`
-    /// holds the skipping pass to.
+    /// `skip: false` reads every byte on its own: the reference that
+    /// `tests::skipping_letters_changes_no_shape` holds the skipping pass to.
     #[inline(always)]
     fn scan(text: &str, skip: bool) -> Self {
         let t = text.as_bytes();
@@ -1275,18 +1275,7 @@ mod tests {
     #[test]
     fn gates_never_hide_a_hit_in_the_corpora() {
         let d = detectors();
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut texts: Vec<String> = Vec::new();
-        for f in [
-            "tests/redaction_corpus/corpus.jsonl",
-            "tests/redaction_corpus/heldout.jsonl",
-        ] {
-            let body = std::fs::read_to_string(root.join(f)).unwrap();
-            for line in body.lines() {
-                let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                texts.push(v["text"].as_str().unwrap().to_owned());
-            }
-        }
+        let texts = crate::redact::tests::labelled_texts();
         assert!(texts.len() > 800, "corpora not found");
         let mut with_hits = 0;
         for t in &texts {
@@ -1304,20 +1293,11 @@ mod tests {
     /// every byte on its own must give the same shape.
     #[test]
     fn skipping_letters_changes_no_shape() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut n = 0;
-        for f in [
-            "tests/redaction_corpus/corpus.jsonl",
-            "tests/redaction_corpus/heldout.jsonl",
-        ] {
-            for line in std::fs::read_to_string(root.join(f)).unwrap().lines() {
-                let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                let t = v["text"].as_str().unwrap();
-                assert_eq!(Shape::scan(t, true), Shape::scan(t, false), "{t}");
-                n += 1;
-            }
+        let texts = crate::redact::tests::labelled_texts();
+        assert!(texts.len() > 800, "corpora not found");
+        for t in &texts {
+            assert_eq!(Shape::scan(t, true), Shape::scan(t, false), "{t}");
         }
-        assert!(n > 800, "corpora not found");
     }
 
     /// Every street word of the address patterns, in the shapes they take, opens its gate.

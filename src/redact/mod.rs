@@ -110,22 +110,11 @@ impl PseudonymMap {
                 1
             }
         };
-        let mut digits = [0u8; 10];
-        let mut at = digits.len();
-        let mut rest = n;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        let mut token = String::with_capacity(label.len() + 3 + digits.len() - at);
+        let mut token = String::with_capacity(label.len() + 5);
         token.push('[');
         token.push_str(label);
         token.push('_');
-        token.extend(digits[at..].iter().map(|&d| char::from(d)));
+        let _ = std::fmt::Write::write_fmt(&mut token, format_args!("{n}"));
         token.push(']');
         slot.insert(token.clone());
         self.by_token
@@ -565,7 +554,7 @@ impl Redactor {
                 "customer_pii",
             );
             state.remember(
-                names::variants_unsorted(value, *person),
+                names::variants(value, *person),
                 &token,
                 "customer_pii",
                 "PERSON",
@@ -819,12 +808,7 @@ impl Redactor {
             }
             let name = &text[s..e];
             let (class, entity, replacement) = self.replace_detected(Kind::Person, name, state);
-            state.remember(
-                names::variants_unsorted(name, true),
-                &replacement,
-                &class,
-                &entity,
-            );
+            state.remember(names::variants(name, true), &replacement, &class, &entity);
         }
         Some(allowed)
     }
@@ -849,7 +833,7 @@ impl Redactor {
             let person = !matches!(entity, "CUSTOMER" | "PARTNER" | "SUPPLIER")
                 || self.gazetteer.starts_with_first_name(original);
             state.remember(
-                names::variants_unsorted(original, person),
+                names::variants(original, person),
                 replacement,
                 class,
                 entity,

@@ -57,6 +57,11 @@ fn fold_char(c: char, out: &mut String) {
     }
 }
 
+/// Whether an `e` after folded text `out` is the second letter of a digraph ae/oe/ue.
+fn ends_in_digraph_vowel(out: &str) -> bool {
+    matches!(out.as_bytes().last(), Some(b'a' | b'o' | b'u'))
+}
+
 /// Lowercase, diacritics removed, and the German/Dutch digraphs ae/oe/ue collapsed, so that
 /// Müller, Mueller, MULLER and Muller fold alike.
 pub fn fold(text: &str) -> Folded {
@@ -67,7 +72,7 @@ pub fn fold(text: &str) -> Folded {
         // The loop below, byte by byte.
         for (i, b) in text.bytes().enumerate() {
             let l = b.to_ascii_lowercase();
-            if l == b'e' && matches!(out.as_bytes().last(), Some(b'a' | b'o' | b'u')) {
+            if l == b'e' && ends_in_digraph_vowel(&out) {
                 if let Some(last) = ends.last_mut() {
                     *last = i + 1;
                 }
@@ -89,7 +94,7 @@ pub fn fold(text: &str) -> Folded {
         if c.is_ascii() {
             let l = c.to_ascii_lowercase();
             // Digraph collapse: the `e` of ae/oe/ue after a letter of the same word.
-            if l == 'e' && matches!(out.as_bytes().last(), Some(b'a' | b'o' | b'u')) {
+            if l == 'e' && ends_in_digraph_vowel(&out) {
                 if let Some(last) = ends.last_mut() {
                     *last = end;
                 }
@@ -103,7 +108,7 @@ pub fn fold(text: &str) -> Folded {
         buf.clear();
         fold_char(c, &mut buf);
         // The same digraph rule as above, so that Zoë and Zoe fold alike.
-        if buf == "e" && matches!(out.as_bytes().last(), Some(b'a' | b'o' | b'u')) {
+        if buf == "e" && ends_in_digraph_vowel(&out) {
             if let Some(last) = ends.last_mut() {
                 *last = end;
             }
@@ -134,7 +139,7 @@ fn fold_into(s: &str, out: &mut String) {
     if s.is_ascii() {
         for b in s.bytes() {
             let l = b.to_ascii_lowercase();
-            if !(l == b'e' && matches!(out.as_bytes().last(), Some(b'a' | b'o' | b'u'))) {
+            if !(l == b'e' && ends_in_digraph_vowel(out)) {
                 out.push(char::from(l));
             }
         }
@@ -142,7 +147,7 @@ fn fold_into(s: &str, out: &mut String) {
     }
     let mut buf = String::new();
     for c in s.chars() {
-        let after_vowel = matches!(out.as_bytes().last(), Some(b'a' | b'o' | b'u'));
+        let after_vowel = ends_in_digraph_vowel(out);
         if c.is_ascii() {
             let l = c.to_ascii_lowercase();
             if !(l == 'e' && after_vowel) {
@@ -200,38 +205,17 @@ const LEGAL_SUFFIXES: &[&str] = &[
     "s.l.",
 ];
 
-/// The spellings under which a known value may recur in free text, folded.
+/// The spellings under which a known value may recur in free text, folded, in no particular
+/// order and perhaps repeated ([`KnownNames::new`] sorts and merges them anyway).
 /// `person` adds order, initial and single-name forms; companies get their legal suffix removed.
 pub fn variants(value: &str, person: bool) -> Vec<String> {
-    let mut out = Vec::new();
-    variants_into(value, person, &mut out);
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-/// [`variants`] unsorted and perhaps repeated: for [`KnownNames::new`], which sorts and merges
-/// every spelling anyway.
-pub fn variants_unsorted(value: &str, person: bool) -> Vec<String> {
     let mut out = Vec::with_capacity(24);
-    variants_into(value, person, &mut out);
-    out
-}
-
-fn variants_into(value: &str, person: bool, out: &mut Vec<String>) {
-    let from = out.len();
-    spellings_into(value, person, out);
-    let mut keep = from;
-    for i in from..out.len() {
-        let v = &out[i];
-        if v.chars().filter(|c| c.is_alphanumeric()).take(2).count() == 2
+    spellings_into(value, person, &mut out);
+    out.retain(|v| {
+        v.chars().filter(|c| c.is_alphanumeric()).take(2).count() == 2
             && !PARTICLES.contains(&v.as_str())
-        {
-            out.swap(keep, i);
-            keep += 1;
-        }
-    }
-    out.truncate(keep);
+    });
+    out
 }
 
 fn spellings_into(value: &str, person: bool, out: &mut Vec<String>) {
@@ -1382,21 +1366,7 @@ mod tests {
         (gated, all)
     }
 
-    /// Every text of both labelled corpora.
-    fn corpora() -> Vec<String> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut texts = Vec::new();
-        for f in [
-            "tests/redaction_corpus/corpus.jsonl",
-            "tests/redaction_corpus/heldout.jsonl",
-        ] {
-            for line in std::fs::read_to_string(root.join(f)).unwrap().lines() {
-                let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                texts.push(v["text"].as_str().unwrap().to_owned());
-            }
-        }
-        texts
-    }
+    use crate::redact::tests::labelled_texts as corpora;
 
     /// [`Split`]'s groups against the capture search of `head(tail)` (the regex crate's, as the
     /// name finder used before), for the context rule over whole texts and for the surname rule

@@ -682,3 +682,17 @@ fn tokens_count_past_nine() {
     );
     assert_eq!(map.len(), 12);
 }
+
+/// Every text of the two labelled corpora the detectors and name finders are checked on.
+pub(super) fn labelled_texts() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut texts = Vec::new();
+    for f in ["corpus.jsonl", "heldout.jsonl"] {
+        let body = std::fs::read_to_string(root.join("tests/redaction_corpus").join(f)).unwrap();
+        for line in body.lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            texts.push(v["text"].as_str().unwrap().to_owned());
+        }
+    }
+    texts
+}
