@@ -1167,11 +1167,12 @@ fn identifying(key: Option<&str>) -> bool {
 }
 
 fn is_identifier(k: &str) -> bool {
-    k.chars()
+    // Bytes: a character beyond ASCII fails either way.
+    k.bytes()
         .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && k.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 /// Control fields inside content: message roles and dates, the reply language, the source ids.
@@ -1285,23 +1286,56 @@ pub fn parse_amount(s: &str) -> Option<f64> {
         _ => 1.0,
     };
 
-    let number: String = s
-        .chars()
-        .filter(|c| c.is_ascii_digit() || *c == '.' || *c == ',')
-        .collect();
-    if number.is_empty() || !number.chars().any(|c| c.is_ascii_digit()) {
+    // The digits and separators, read twice over without collecting them: amounts are parsed
+    // for every number of every string once a bundle has a known amount.
+    let number = || {
+        s.bytes()
+            .filter(|b| b.is_ascii_digit() || matches!(b, b'.' | b','))
+    };
+    let (mut len, mut last_sep, mut digits, mut zeros_only) = (0, None, false, true);
+    for b in number() {
+        if b.is_ascii_digit() {
+            digits = true;
+        } else {
+            // Whether all before this separator is zeros (a separator is not one).
+            last_sep = Some((len, zeros_only));
+        }
+        zeros_only &= b == b'0';
+        len += 1;
+    }
+    if !digits {
         return None;
     }
-    let last_sep = number.rfind(['.', ',']);
-    let normalized = match last_sep {
-        // A final separator followed by 1–2 digits, or after a leading zero, is the decimal one.
-        Some(i) if number.len() - i - 1 <= 2 || number[..i].trim_start_matches('0').is_empty() => {
-            let (int, frac) = number.split_at(i);
-            format!("{}.{}", int.replace(['.', ','], ""), &frac[1..])
-        }
-        _ => number.replace(['.', ','], ""),
+    // A final separator followed by 1–2 digits, or after a leading zero, is the decimal one.
+    let decimal = match last_sep {
+        Some((i, zeros_before)) if len - i - 1 <= 2 || zeros_before => Some(i),
+        _ => None,
     };
-    normalized.parse::<f64>().ok().map(|n| n * multiplier)
+    let mut stack = [0u8; 64];
+    let mut heap = Vec::new();
+    let out: &mut [u8] = if len < stack.len() {
+        &mut stack
+    } else {
+        heap.resize(len + 1, 0);
+        &mut heap
+    };
+    let mut n = 0;
+    for (i, b) in number().enumerate() {
+        let keep = if Some(i) == decimal {
+            Some(b'.')
+        } else {
+            b.is_ascii_digit().then_some(b)
+        };
+        if let Some(k) = keep {
+            out[n] = k;
+            n += 1;
+        }
+    }
+    std::str::from_utf8(&out[..n])
+        .ok()?
+        .parse::<f64>()
+        .ok()
+        .map(|n| n * multiplier)
 }
 
 /// Entities whose values are amounts or percentages: only these become bands under

@@ -13,7 +13,16 @@ pub enum Step {
 
 /// Renders a concrete location as `$.facts.orders[0].name`.
 pub fn render(steps: &[Step]) -> String {
-    let mut s = String::from("$");
+    let mut s = String::with_capacity(
+        1 + steps
+            .iter()
+            .map(|st| match st {
+                Step::Key(k) => k.len() + 1,
+                Step::Index(_) => 4,
+            })
+            .sum::<usize>(),
+    );
+    s.push('$');
     for step in steps {
         match step {
             Step::Key(k) if is_plain(k) => {
@@ -26,9 +35,7 @@ pub fn render(steps: &[Step]) -> String {
                 s.push_str("']");
             }
             Step::Index(i) => {
-                s.push('[');
-                s.push_str(&i.to_string());
-                s.push(']');
+                let _ = fmt::Write::write_fmt(&mut s, format_args!("[{i}]"));
             }
         }
     }
@@ -36,7 +43,7 @@ pub fn render(steps: &[Step]) -> String {
 }
 
 fn is_plain(k: &str) -> bool {
-    !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -506,8 +506,35 @@ fn replacements_that_change_what_a_detector_sees_are_rescanned() {
     }
 }
 
+/// `parse_amount` as it was written before it stopped collecting its digits: the reference the
+/// allocation-free reading is held to.
+fn parse_amount_collecting(s: &str) -> Option<f64> {
+    let number: String = s
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '.' || *c == ',')
+        .collect();
+    if number.is_empty() || !number.chars().any(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let normalized = match number.rfind(['.', ',']) {
+        Some(i) if number.len() - i - 1 <= 2 || number[..i].trim_start_matches('0').is_empty() => {
+            let (int, frac) = number.split_at(i);
+            format!("{}.{}", int.replace(['.', ','], ""), &frac[1..])
+        }
+        _ => number.replace(['.', ','], ""),
+    };
+    normalized.parse::<f64>().ok()
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+    /// Amounts are read as the collecting version read them: separators and digits in any order
+    /// and number, and text around them (no multiplier letter, which both read alike).
+    #[test]
+    fn amounts_parse_as_they_did(s in "[0-9.,]{0,70}|[0-9 .,€$a-jn-z]{0,12}") {
+        proptest::prop_assert_eq!(parse_amount(&s).map(f64::to_bits), parse_amount_collecting(&s).map(f64::to_bits), "{}", s);
+    }
+
     /// Strings assembled from what sits next to a replacement: values that become tokens,
     /// masks or bands, brackets, punctuation and the shapes a neighbour can complete.
     #[test]
