@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
+use aho_corasick::AhoCorasick;
 use foldhash::{HashMap, HashMapExt};
 
 use regex::Regex;
@@ -511,23 +512,22 @@ impl Redactor {
             currency: currency_of(bundle),
             ..State::default()
         };
-        let mut text_paths: Vec<Vec<Step>> = Vec::new();
+        // The free-text strings, taken out of the document (and put back redacted) with where
+        // they were.
+        let mut texts: Vec<(Vec<Step>, String)> = Vec::new();
         let mut steps = Vec::new();
-        self.structured(&mut out, &mut steps, &mut state, &mut text_paths);
+        self.structured(&mut out, &mut steps, &mut state, &mut texts);
         // The allow-listed spans the name finder computed for a string, handed on to its
         // redaction (the string does not change in between).
-        let allowed: Vec<Option<Vec<(usize, usize)>>> = text_paths
+        let allowed: Vec<Option<Vec<(usize, usize)>>> = texts
             .iter()
-            .map(|p| match get(&out, p) {
-                Some(Value::String(s)) => self.learn_free_names(s, &mut state),
-                _ => None,
-            })
+            .map(|(_, s)| self.learn_free_names(s, &mut state))
             .collect();
         let known = KnownNames::new(std::mem::take(&mut state.known));
-        for (p, allowed) in text_paths.iter().zip(allowed) {
-            if let Some(Value::String(s)) = get_mut(&mut out, p) {
-                let original = std::mem::take(s);
-                *s = self.text(&original, At::Steps(p), &known, &mut state, allowed);
+        for ((p, original), allowed) in texts.into_iter().zip(allowed) {
+            let redacted = self.text(&original, At::Steps(&p), &known, &mut state, allowed);
+            if let Some(Value::String(s)) = get_mut(&mut out, &p) {
+                *s = redacted;
             }
         }
         let mut counts: BTreeMap<String, u32> =
@@ -592,7 +592,7 @@ impl Redactor {
         v: &mut Value,
         steps: &mut Vec<Step>,
         state: &mut State,
-        text: &mut Vec<Vec<Step>>,
+        text: &mut Vec<(Vec<Step>, String)>,
     ) {
         match v {
             Value::Object(map) => {
@@ -645,7 +645,7 @@ impl Redactor {
         v: &mut Value,
         steps: &mut Vec<Step>,
         state: &mut State,
-        text: &mut Vec<Vec<Step>>,
+        text: &mut Vec<(Vec<Step>, String)>,
     ) -> bool {
         if let Some(rule) = self.rule_for(steps)
             && rule.action != Action::Keep
@@ -657,7 +657,7 @@ impl Redactor {
             return self.apply(v, &rule.treatment(), &p, state);
         }
         match v {
-            Value::String(_) => text.push(steps.clone()),
+            Value::String(s) => text.push((steps.clone(), std::mem::take(s))),
             Value::Object(_) | Value::Array(_) => self.structured(v, steps, state, text),
             Value::Number(_) => {
                 // A number no rule names, under a key that says money: pricing all the same.
@@ -674,27 +674,7 @@ impl Redactor {
     }
 
     fn money_like(&self, key: &str) -> Option<Treatment<'static>> {
-        let k = key.to_ascii_lowercase();
-        let entity = if k.contains("margin") && (k.contains("percent") || k.contains("pct")) {
-            "MARGIN"
-        } else if k.contains("discount") {
-            "DISCOUNT"
-        } else if [
-            "price", "amount", "cost", "margin", "credit", "wage", "salary", "fee", "total",
-            "revenue", "value", "budget",
-        ]
-        .iter()
-        .any(|w| k.contains(w))
-        {
-            "AMOUNT"
-        } else {
-            return None;
-        };
-        let class = if k.contains("wage") || k.contains("salary") {
-            "hr"
-        } else {
-            "pricing"
-        };
+        let (class, entity) = money_key(key)?;
         let action = if class == "hr" {
             Action::Mask
         } else {
@@ -1132,6 +1112,55 @@ fn rank(s: Source) -> u8 {
     }
 }
 
+/// Words that make a field name say money, matched anywhere in it, ASCII-case-insensitively.
+/// The first six have meanings of their own (bits below); any but percent, pct and discount
+/// makes an amount.
+const MONEY_KEY_WORDS: [&str; 15] = [
+    "margin", "percent", "pct", "discount", "wage", "salary", "price", "amount", "cost", "credit",
+    "fee", "total", "revenue", "value", "budget",
+];
+const MARGIN_WORD: u16 = 1;
+const PERCENT_WORDS: u16 = 1 << 1 | 1 << 2;
+const DISCOUNT_WORD: u16 = 1 << 3;
+const HR_WORDS: u16 = 1 << 4 | 1 << 5;
+
+/// (class, entity) of a number under a field name that says money ("margin_percent",
+/// "x_freight_cost"), else `None`. Every number without a rule asks, so the name is read once
+/// for all the words.
+fn money_key(key: &str) -> Option<(&'static str, &'static str)> {
+    static WORDS: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(MONEY_KEY_WORDS)
+            .ok()
+    });
+    let found = match &*WORDS {
+        Some(ac) => ac
+            .find_overlapping_iter(key)
+            .fold(0u16, |f, m| f | 1 << m.pattern().as_usize()),
+        None => MONEY_KEY_WORDS
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| key.to_ascii_lowercase().contains(*w))
+            .fold(0u16, |f, (i, _)| f | 1 << i),
+    };
+    let entity = if found & MARGIN_WORD != 0 && found & PERCENT_WORDS != 0 {
+        "MARGIN"
+    } else if found & DISCOUNT_WORD != 0 {
+        "DISCOUNT"
+    } else if found & !(PERCENT_WORDS | DISCOUNT_WORD) != 0 {
+        "AMOUNT"
+    } else {
+        return None;
+    };
+    let class = if found & HR_WORDS != 0 {
+        "hr"
+    } else {
+        "pricing"
+    };
+    Some((class, entity))
+}
+
 /// A finding for a whole field (no character offsets).
 fn whole_field(p: &str, class: &str, entity: &str) -> Finding {
     Finding {
@@ -1192,13 +1221,6 @@ fn is_empty(v: &Value) -> bool {
         || matches!(v, Value::String(s) if s.trim().is_empty())
 }
 
-fn get<'a>(v: &'a Value, steps: &[Step]) -> Option<&'a Value> {
-    steps.iter().try_fold(v, |cur, s| match s {
-        Step::Key(k) => cur.get(k.as_str()),
-        Step::Index(i) => cur.get(*i),
-    })
-}
-
 fn get_mut<'a>(v: &'a mut Value, steps: &[Step]) -> Option<&'a mut Value> {
     let mut cur = v;
     for s in steps {
@@ -1218,30 +1240,27 @@ fn is_currency(s: &str) -> bool {
 
 /// The bundle's currency: the first Odoo `currency_id` many2one (or `currency` string) found.
 fn currency_of(v: &Value) -> String {
+    find_currency(v).map(str::to_owned).unwrap_or_default()
+}
+
+fn find_currency(v: &Value) -> Option<&str> {
     match v {
         Value::Object(map) => {
             if let Some(Value::Array(pair)) = map.get("currency_id")
                 && let Some(Value::String(code)) = pair.get(1)
                 && is_currency(code)
             {
-                return code.clone();
+                return Some(code);
             }
             if let Some(Value::String(code)) = map.get("currency")
                 && is_currency(code)
             {
-                return code.clone();
+                return Some(code);
             }
-            map.values()
-                .map(currency_of)
-                .find(|c| !c.is_empty())
-                .unwrap_or_default()
+            map.values().find_map(find_currency)
         }
-        Value::Array(items) => items
-            .iter()
-            .map(currency_of)
-            .find(|c| !c.is_empty())
-            .unwrap_or_default(),
-        _ => String::new(),
+        Value::Array(items) => items.iter().find_map(find_currency),
+        _ => None,
     }
 }
 

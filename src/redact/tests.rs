@@ -526,8 +526,104 @@ fn parse_amount_collecting(s: &str) -> Option<f64> {
     normalized.parse::<f64>().ok()
 }
 
+/// How a field name was read for money before the words were searched at once: the reference
+/// `money_key` is held to.
+fn money_key_one_word_at_a_time(key: &str) -> Option<(&'static str, &'static str)> {
+    let k = key.to_ascii_lowercase();
+    let entity = if k.contains("margin") && (k.contains("percent") || k.contains("pct")) {
+        "MARGIN"
+    } else if k.contains("discount") {
+        "DISCOUNT"
+    } else if [
+        "price", "amount", "cost", "margin", "credit", "wage", "salary", "fee", "total", "revenue",
+        "value", "budget",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
+    {
+        "AMOUNT"
+    } else {
+        return None;
+    };
+    let class = if k.contains("wage") || k.contains("salary") {
+        "hr"
+    } else {
+        "pricing"
+    };
+    Some((class, entity))
+}
+
+#[test]
+fn money_keys_read_as_they_did() {
+    let mut keys = vec![
+        "price_unit",
+        "margin_percent",
+        "MARGIN_PCT",
+        "discount",
+        "x_discount_value",
+        "wage",
+        "Salary",
+        "amount_total",
+        "id",
+        "product_uom_qty",
+        "percent",
+        "pct_done",
+        "credit_limit",
+        "x_fee",
+        "costume",
+        "value",
+        "revenue_budget",
+        "margin",
+        "total_wage",
+        "feedback",
+        "Crédit",
+        "marginpercentdiscount",
+        "",
+    ];
+    let texts: Vec<String> = fixture_keys();
+    keys.extend(texts.iter().map(String::as_str));
+    for k in keys {
+        assert_eq!(money_key(k), money_key_one_word_at_a_time(k), "{k}");
+    }
+}
+
+/// Every field name in the fixtures.
+fn fixture_keys() -> Vec<String> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => m.iter().for_each(|(k, v)| {
+                out.push(k.clone());
+                walk(v, out);
+            }),
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    for e in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+        if e.path().extension().is_some_and(|x| x == "json") {
+            let v = serde_json::from_str(&std::fs::read_to_string(e.path()).unwrap()).unwrap();
+            walk(&v, &mut out);
+        }
+    }
+    assert!(out.len() > 100, "fixtures not found");
+    out
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+    /// Field names from the pieces the money words are made of.
+    #[test]
+    fn money_keys_read_as_they_did_for_any_name(parts in proptest::collection::vec(proptest::sample::select(vec![
+        "mar", "gin", "per", "cent", "pct", "dis", "count", "wage", "sal", "ary", "price", "amo",
+        "unt", "cost", "credit", "fee", "tot", "al", "revenue", "val", "ue", "budget", "_", "X",
+        "PRICE", "Margin", "é", "K",
+    ]), 0..6)) {
+        let key: String = parts.concat();
+        proptest::prop_assert_eq!(money_key(&key), money_key_one_word_at_a_time(&key), "{}", key);
+    }
+
     /// Amounts are read as the collecting version read them: separators and digits in any order
     /// and number, and text around them (no multiplier letter, which both read alike).
     #[test]
