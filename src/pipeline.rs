@@ -541,12 +541,11 @@ impl Pipeline {
     ) -> Result<Value, PipelineError> {
         let id = owned.id;
         let started = Instant::now();
-        let mut redacted = redactor.redact(&input.raw);
+        // The caller's document is redacted in place; it and the typed copies of its facts and
+        // messages (made to validate it) are not needed once it is; without this the copies
+        // would be held through the model calls.
+        let mut redacted = redactor.redact_owned(std::mem::take(&mut input.raw));
         let redact_us = micros(started);
-        // The caller's document and the typed copies of its facts and messages (made to
-        // validate it) are not needed once it is redacted; without this they would be held
-        // through the model calls.
-        input.raw = Value::Null;
         input.bundle.facts = Map::new();
         input.bundle.messages = Vec::new();
         let bundle = &input.bundle;

@@ -507,9 +507,15 @@ impl Redactor {
 
     /// Redacts a whole bundle document (the JSON the caller sent).
     pub fn redact(&self, bundle: &Value) -> Redacted {
-        let mut out = bundle.clone();
+        self.redact_owned(bundle.clone())
+    }
+
+    /// [`Redactor::redact`] of a document the caller no longer needs: it is redacted in place,
+    /// not copied first (the service's path: a request's document is dropped once redacted).
+    pub fn redact_owned(&self, bundle: Value) -> Redacted {
+        let mut out = bundle;
         let mut state = State {
-            currency: currency_of(bundle),
+            currency: currency_of(&out),
             ..State::default()
         };
         // The free-text strings, taken out of the document (and put back redacted) with where
@@ -1246,18 +1252,24 @@ fn currency_of(v: &Value) -> String {
 fn find_currency(v: &Value) -> Option<&str> {
     match v {
         Value::Object(map) => {
-            if let Some(Value::Array(pair)) = map.get("currency_id")
-                && let Some(Value::String(code)) = pair.get(1)
-                && is_currency(code)
-            {
-                return Some(code);
+            // One look at each key (most objects have neither), `currency_id` first.
+            let mut plain = None;
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("currency_id", Value::Array(pair)) => {
+                        if let Some(Value::String(code)) = pair.get(1)
+                            && is_currency(code)
+                        {
+                            return Some(code);
+                        }
+                    }
+                    ("currency", Value::String(code)) if is_currency(code) => plain = Some(code),
+                    _ => {}
+                }
             }
-            if let Some(Value::String(code)) = map.get("currency")
-                && is_currency(code)
-            {
-                return Some(code);
-            }
-            map.values().find_map(find_currency)
+            plain
+                .map(String::as_str)
+                .or_else(|| map.values().find_map(find_currency))
         }
         Value::Array(items) => items.iter().find_map(find_currency),
         _ => None,

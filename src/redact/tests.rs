@@ -554,6 +554,32 @@ fn money_key_one_word_at_a_time(key: &str) -> Option<(&'static str, &'static str
 }
 
 #[test]
+fn the_currency_is_the_first_found_and_currency_id_wins_in_its_object() {
+    for (doc, want) in [
+        (
+            json!({"a": {"currency": "EUR"}, "b": {"currency_id": [1, "USD"]}}),
+            "EUR",
+        ),
+        (json!({"currency": "EUR", "currency_id": [1, "USD"]}), "USD"),
+        (
+            json!({"currency_id": [1, "Dollar"], "currency": "GBP"}),
+            "GBP",
+        ),
+        (
+            json!({"currency_id": [1, "Dollar"], "x": [{"currency_id": [2, "CHF"]}]}),
+            "CHF",
+        ),
+        (
+            json!({"currency": "€", "x": {"currency_id": [2, "CHF"]}}),
+            "€",
+        ),
+        (json!([{"note": "EUR"}, 3]), ""),
+    ] {
+        assert_eq!(currency_of(&doc), want, "{doc}");
+    }
+}
+
+#[test]
 fn money_keys_read_as_they_did() {
     let mut keys = vec![
         "price_unit",
