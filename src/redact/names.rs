@@ -371,31 +371,48 @@ fn shape_bit(w: &str) -> u64 {
 
 impl KnownNames {
     /// `entries`: (folded variant, target index), in any order and perhaps repeated.
-    pub fn new(entries: Vec<(String, usize)>) -> Self {
-        // Sorted by a hash of the spelling first, so that repeats meet without comparing
-        // strings (the order of distinct spellings does not matter to `find`).
-        let mut entries: Vec<(u64, String, usize)> = entries
-            .into_iter()
-            .map(|(v, t)| (word_hash(&v), v, t))
+    pub fn new(mut entries: Vec<(String, usize)>) -> Self {
+        // Ordered by a hash of the spelling, then the spelling, then the target, so that
+        // repeats meet (the order of distinct spellings does not matter to `find`). The entries
+        // stay where they are: small keys are sorted, and spellings compared only where two
+        // hashes are equal.
+        let mut order: Vec<(u64, u32)> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, (v, _))| (word_hash(v), i as u32))
             .collect();
-        entries.sort_unstable();
+        order.sort_unstable();
+        let mut run = 0;
+        while run < order.len() {
+            let h = order[run].0;
+            let len = order[run..].partition_point(|&(k, _)| k == h);
+            if len > 1 {
+                order[run..run + len].sort_unstable_by(|&(_, a), &(_, b)| {
+                    let (a, b) = (&entries[a as usize], &entries[b as usize]);
+                    a.0.cmp(&b.0).then(a.1.cmp(&b.1))
+                });
+            }
+            run += len;
+        }
         // A spelling shared by two values ("Anna" of Anna Weber and of Anna Roth) names neither:
         // it is redacted, but not as either of them, so restore cannot put in the wrong person.
-        let mut merged: Vec<(String, usize)> = Vec::with_capacity(entries.len());
+        let mut merged: Vec<(String, usize)> = Vec::with_capacity(order.len());
         let mut last_hash = None;
-        for (h, v, t) in entries {
+        for &(h, i) in &order {
+            let (v, t) = &mut entries[i as usize];
             let repeat = last_hash == Some(h);
             last_hash = Some(h);
             match merged.last_mut() {
-                Some((last, target)) if repeat && *last == v => {
-                    if *target != t {
+                Some((last, target)) if repeat && last == v => {
+                    if *target != *t {
                         *target = AMBIGUOUS;
                     }
                 }
-                _ => merged.push((v, t)),
+                _ => merged.push((std::mem::take(v), *t)),
             }
         }
-        let mut by_first = Vec::with_capacity(merged.len());
+        // (first word's hash, longest spelling first, spelling), sorted.
+        let mut keyed: Vec<(u64, std::cmp::Reverse<u32>, u32)> = Vec::with_capacity(merged.len());
         let mut shapes = 0;
         let mut odd = Vec::new();
         for (i, (v, _)) in merged.iter().enumerate() {
@@ -403,13 +420,13 @@ impl KnownNames {
                 "" => odd.push((memchr::memmem::Finder::new(v.as_bytes()).into_owned(), i)),
                 w => {
                     shapes |= shape_bit(w);
-                    by_first.push((word_hash(w), i));
+                    keyed.push((word_hash(w), std::cmp::Reverse(v.len() as u32), i as u32));
                 }
             }
         }
-        by_first.sort_unstable_by_key(|&(h, i)| (h, std::cmp::Reverse(merged[i].0.len()), i));
+        keyed.sort_unstable();
         Self {
-            by_first,
+            by_first: keyed.into_iter().map(|(h, _, i)| (h, i as usize)).collect(),
             shapes,
             odd,
             short: merged.iter().map(|(v, _)| v.chars().count() < 4).collect(),
