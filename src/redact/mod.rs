@@ -430,9 +430,22 @@ struct State {
     findings: Vec<Finding>,
     known: Vec<(String, usize)>,
     targets: Vec<Target>,
+    /// Targets by replacement: a value redacted twice (a partner named in two records) is one
+    /// target, so its spellings do not look shared by two values (see [`names::AMBIGUOUS`]).
+    target_of: HashMap<String, Vec<usize>>,
+    /// Values whose spellings are known already, with their target and how they were spelt.
+    remembered: HashMap<String, Vec<(usize, Spelt)>>,
     /// Known amounts in cents → target.
     amounts: HashMap<i64, usize>,
     currency: String,
+}
+
+/// How a remembered value is spelt out (see [`names::variants`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Spelt {
+    AsWritten,
+    Company,
+    Person,
 }
 
 impl State {
@@ -446,12 +459,25 @@ impl State {
     }
 
     fn target(&mut self, replacement: &str, class: &str, entity: &str) -> usize {
+        let same = |t: &Target| t.class == class && t.entity == entity;
+        if let Some(&idx) = self
+            .target_of
+            .get(replacement)
+            .and_then(|ids| ids.iter().find(|&&i| same(&self.targets[i])))
+        {
+            return idx;
+        }
         self.targets.push(Target {
             replacement: replacement.to_owned(),
             class: class.to_owned(),
             entity: entity.to_owned(),
         });
-        self.targets.len() - 1
+        let idx = self.targets.len() - 1;
+        self.target_of
+            .entry(replacement.to_owned())
+            .or_default()
+            .push(idx);
+        idx
     }
 
     /// An amount is found again in text by value, whatever its digit grouping.
@@ -462,11 +488,33 @@ impl State {
         }
     }
 
-    fn remember(&mut self, variants: Vec<String>, replacement: &str, class: &str, entity: &str) {
-        if !variants.is_empty() {
-            let idx = self.target(replacement, class, entity);
-            self.known.extend(variants.into_iter().map(|v| (v, idx)));
+    /// Registers the spellings of `original` (once per value, target and way of spelling).
+    fn remember(
+        &mut self,
+        original: &str,
+        spelt: Spelt,
+        replacement: &str,
+        class: &str,
+        entity: &str,
+    ) {
+        let idx = self.target(replacement, class, entity);
+        if self
+            .remembered
+            .get(original)
+            .is_some_and(|seen| seen.contains(&(idx, spelt)))
+        {
+            return;
         }
+        self.remembered
+            .entry(original.to_owned())
+            .or_default()
+            .push((idx, spelt));
+        let variants = match spelt {
+            Spelt::AsWritten => vec![names::fold_str(original)],
+            Spelt::Company => names::variants(original, false),
+            Spelt::Person => names::variants(original, true),
+        };
+        self.known.extend(variants.into_iter().map(|v| (v, idx)));
     }
 }
 
@@ -559,12 +607,12 @@ impl Redactor {
                 value,
                 "customer_pii",
             );
-            state.remember(
-                names::variants(value, *person),
-                &token,
-                "customer_pii",
-                "PERSON",
-            );
+            let spelt = if *person {
+                Spelt::Person
+            } else {
+                Spelt::Company
+            };
+            state.remember(value, spelt, &token, "customer_pii", "PERSON");
         }
         let allowed = self.learn_free_names(text, &mut state);
         let known = KnownNames::new(std::mem::take(&mut state.known));
@@ -794,7 +842,7 @@ impl Redactor {
             }
             let name = &text[s..e];
             let (class, entity, replacement) = self.replace_detected(Kind::Person, name, state);
-            state.remember(names::variants(name, true), &replacement, &class, &entity);
+            state.remember(name, Spelt::Person, &replacement, &class, &entity);
         }
         Some(allowed)
     }
@@ -818,14 +866,14 @@ impl Redactor {
             // known first name is treated as a person (surname and first name alone count too).
             let person = !matches!(entity, "CUSTOMER" | "PARTNER" | "SUPPLIER")
                 || self.gazetteer.starts_with_first_name(original);
-            state.remember(
-                names::variants(original, person),
-                replacement,
-                class,
-                entity,
-            );
+            let spelt = if person {
+                Spelt::Person
+            } else {
+                Spelt::Company
+            };
+            state.remember(original, spelt, replacement, class, entity);
         } else {
-            state.remember(vec![names::fold_str(original)], replacement, class, entity);
+            state.remember(original, Spelt::AsWritten, replacement, class, entity);
         }
         if is_number || original.chars().any(|c| c.is_ascii_digit()) {
             state.remember_amount(original, replacement, class, entity);

@@ -845,3 +845,28 @@ pub(super) fn labelled_texts() -> Vec<String> {
     }
     texts
 }
+
+/// A contact named in two records is one known value: its surname alone in free text gets the
+/// contact's token, not a second pseudonym as if two people shared the name.
+#[test]
+fn a_value_named_twice_keeps_its_one_token_in_every_spelling() {
+    let p = policies();
+    let red = p.get(None).unwrap();
+    let bundle = json!({
+        "event_id": "e1", "event_type": "other", "occurred_at": "2026-11-20T06:00:00Z",
+        "facts": {
+            "order": {"name": "S00042", "partner_id": [7, "Anna Weber"]},
+            "picking": {"name": "WH/OUT/00123", "partner_id": [7, "Anna Weber"]},
+        },
+        "messages": [{"role": "customer", "body": "Weber called again about the late pallets."}]
+    });
+    let r = red.redact(&bundle);
+    let token = r.value["facts"]["order"]["partner_id"][1]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(token.starts_with('['), "{token}");
+    assert_eq!(r.value["facts"]["picking"]["partner_id"][1], token);
+    let body = r.value["messages"][0]["body"].as_str().unwrap();
+    assert!(body.starts_with(&format!("{token} called")), "{body}");
+}
