@@ -579,6 +579,30 @@ fn the_currency_is_the_first_found_and_currency_id_wins_in_its_object() {
     }
 }
 
+/// A known amount written bare in free text in another grouping ("the 1.240,00" for 1240,
+/// "1,25 each" for 1.25) is found by its value and gets the field's replacement; short numbers
+/// (counts, days) stay.
+#[test]
+fn known_amounts_are_found_bare_in_text() {
+    let p = policies();
+    let red = p.get(None).unwrap();
+    let bundle = json!({
+        "event_id": "e1", "event_type": "other", "occurred_at": "2026-11-20T06:00:00Z",
+        "facts": {"order": {"name": "S00042", "amount_total": 1240, "price_unit": 1.25}},
+        "messages": [{"role": "customer", "body": "As agreed the 1.240,00 covers 12 pallets, 1,25 each, by day 14."}]
+    });
+    let r = red.redact(&bundle);
+    let body = r.value["messages"][0]["body"].as_str().unwrap();
+    assert!(
+        !body.contains("1.240,00") && !body.contains("1,25"),
+        "{body}"
+    );
+    assert!(
+        body.contains("12 pallets") && body.contains("day 14"),
+        "{body}"
+    );
+}
+
 #[test]
 fn money_keys_read_as_they_did() {
     let mut keys = vec![
