@@ -989,6 +989,8 @@ impl Redactor {
         let mut loud = self.rescan_always || (amounts.decimal && amounts.pricing_noun);
         shadows.sort_unstable();
         let (mut next_shadow, mut reach) = (0, None);
+        // Characters before `at`: spans come in order, so offsets are counted on from the last.
+        let mut chars_before_at = 0;
         for (s, e, source) in merged {
             out.push_str(&text[at..s]);
             let original = &text[s..e];
@@ -1003,11 +1005,13 @@ impl Redactor {
                 Source::Detector(kind) => self.replace_detected(kind, original, state),
             };
             state.count(&class);
-            let start = text[..s].chars().count();
+            let start = chars_before_at + text[at..s].chars().count();
+            let end = start + original.chars().count();
+            chars_before_at = end;
             state.findings.push(Finding {
                 path: p(),
                 start: Some(start),
-                end: Some(start + original.chars().count()),
+                end: Some(end),
                 class,
                 entity,
             });
