@@ -579,19 +579,26 @@ fn the_currency_is_the_first_found_and_currency_id_wins_in_its_object() {
     }
 }
 
+/// A bundle of `facts` and one customer message, redacted by the default policy.
+fn redact_one_message(facts: Value, body: &str) -> Redacted {
+    let p = policies();
+    let red = p.get(None).unwrap();
+    red.redact(&json!({
+        "event_id": "e1", "event_type": "other", "occurred_at": "2026-11-20T06:00:00Z",
+        "facts": facts,
+        "messages": [{"role": "customer", "body": body}]
+    }))
+}
+
 /// A known amount written bare in free text in another grouping ("the 1.240,00" for 1240,
 /// "1,25 each" for 1.25) is found by its value and gets the field's replacement; short numbers
 /// (counts, days) stay.
 #[test]
 fn known_amounts_are_found_bare_in_text() {
-    let p = policies();
-    let red = p.get(None).unwrap();
-    let bundle = json!({
-        "event_id": "e1", "event_type": "other", "occurred_at": "2026-11-20T06:00:00Z",
-        "facts": {"order": {"name": "S00042", "amount_total": 1240, "price_unit": 1.25}},
-        "messages": [{"role": "customer", "body": "As agreed the 1.240,00 covers 12 pallets, 1,25 each, by day 14."}]
-    });
-    let r = red.redact(&bundle);
+    let r = redact_one_message(
+        json!({"order": {"name": "S00042", "amount_total": 1240, "price_unit": 1.25}}),
+        "As agreed the 1.240,00 covers 12 pallets, 1,25 each, by day 14.",
+    );
     let body = r.value["messages"][0]["body"].as_str().unwrap();
     assert!(
         !body.contains("1.240,00") && !body.contains("1,25"),
@@ -874,17 +881,13 @@ pub(super) fn labelled_texts() -> Vec<String> {
 /// contact's token, not a second pseudonym as if two people shared the name.
 #[test]
 fn a_value_named_twice_keeps_its_one_token_in_every_spelling() {
-    let p = policies();
-    let red = p.get(None).unwrap();
-    let bundle = json!({
-        "event_id": "e1", "event_type": "other", "occurred_at": "2026-11-20T06:00:00Z",
-        "facts": {
+    let r = redact_one_message(
+        json!({
             "order": {"name": "S00042", "partner_id": [7, "Anna Weber"]},
             "picking": {"name": "WH/OUT/00123", "partner_id": [7, "Anna Weber"]},
-        },
-        "messages": [{"role": "customer", "body": "Weber called again about the late pallets."}]
-    });
-    let r = red.redact(&bundle);
+        }),
+        "Weber called again about the late pallets.",
+    );
     let token = r.value["facts"]["order"]["partner_id"][1]
         .as_str()
         .unwrap()
