@@ -466,9 +466,13 @@ mod tests {
     }
 
     /// The writer keeps its SQLite connection between transactions and lets it go when the
-    /// pool closes: the last connection to close checkpoints the write-ahead log and removes
-    /// it, so a clean shutdown leaves no `-wal` file. Without the release, closing the pool
-    /// waits for the writer's connection for as long as the committer lives.
+    /// pool closes: without the release, closing the pool waits for the writer's connection
+    /// for as long as the committer lives. (Whether the `-wal` file is gone afterwards is not
+    /// asked: SQLite removes it from the connection that finds itself the last to close, the
+    /// pool's connections close at once on sqlx's threads after `close` returns and can each
+    /// see another still open, and the file stayed twice in `.ci/run` under load, once after
+    /// a 20 s wait; an idle connection elsewhere does not keep it either, so it says nothing
+    /// about the writer.)
     #[tokio::test]
     async fn the_writer_lets_its_connection_go_when_the_store_closes() {
         let dir = tempfile::tempdir().unwrap();
@@ -486,15 +490,6 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(10), store.close())
             .await
             .expect("the pool closes while the committer lives");
-        // The last connection checkpoints and removes the log on sqlx's own thread, after the
-        // close returns; on a machine busy with the other tests that took over 5 s once
-        // (`.ci/run`, 2026-11-29), so the wait allows 20 s.
-        let mut waited = 0;
-        while wal.exists() && waited < 400 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            waited += 1;
-        }
-        assert!(!wal.exists(), "the writer still holds a connection");
         // The committer is still alive; a job after the close fails instead of hanging.
         assert!(committer.claim(&claim).await.is_err());
     }
