@@ -457,10 +457,19 @@ impl KnownNames {
         // (folded start, folded end, spelling index), longest first at each start.
         let mut hits: Vec<(usize, usize, usize)> = Vec::new();
         let mut try_at = |i: usize| {
-            for &(_, k) in self.starting_with(first_word(&t[i..])) {
-                let sp = &self.spellings[k];
-                if t[i..].starts_with(sp.as_str()) {
-                    hits.push((i, i + sp.len(), k));
+            let word = first_word(&t[i..]);
+            // A word of letters glued to digits ("cy0") is tried by its letters too (see
+            // `after_ok` below).
+            let letters = match word.find(|c: char| c.is_ascii_digit()) {
+                Some(d) if d > 0 && word[..d].chars().all(char::is_alphabetic) => Some(&word[..d]),
+                _ => None,
+            };
+            for w in std::iter::once(word).chain(letters) {
+                for &(_, k) in self.starting_with(w) {
+                    let sp = &self.spellings[k];
+                    if t[i..].starts_with(sp.as_str()) {
+                        hits.push((i, i + sp.len(), k));
+                    }
                 }
             }
         };
@@ -495,8 +504,13 @@ impl KnownNames {
             if start < last_end {
                 continue;
             }
+            // A letter before a digit ends a word: "Cy0$" holds the name Cy, and once "0$" is an
+            // amount band ("Cy under 1k") a second redaction would find it anyway.
+            let sp = &t[start..end];
             let before_ok = start == 0 || !is_word(bytes, start - 1, t);
-            let after_ok = end >= bytes.len() || !is_word(bytes, end, t);
+            let after_ok = end >= bytes.len()
+                || !is_word(bytes, end, t)
+                || (bytes[end].is_ascii_digit() && sp.ends_with(char::is_alphabetic));
             if !(before_ok && after_ok) {
                 continue;
             }
