@@ -460,10 +460,11 @@ impl KnownNames {
             let word = first_word(&t[i..]);
             // A word of letters glued to digits ("cy0") is tried by its letters too (see
             // `after_ok` below).
-            let letters = match word.find(|c: char| c.is_ascii_digit()) {
-                Some(d) if d > 0 && word[..d].chars().all(char::is_alphabetic) => Some(&word[..d]),
-                _ => None,
-            };
+            let letters = word
+                .bytes()
+                .position(|b| b.is_ascii_digit())
+                .filter(|&d| d > 0 && word[..d].chars().all(char::is_alphabetic))
+                .map(|d| &word[..d]);
             for w in std::iter::once(word).chain(letters) {
                 for &(_, k) in self.starting_with(w) {
                     let sp = &self.spellings[k];
