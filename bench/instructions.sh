@@ -6,6 +6,8 @@
 # bundle. Compare builds with REDACT_BIN=<a copy of target/release/deps/redact-…>.
 #
 #   bench/instructions.sh        # PASSES=3
+#   REDACT_COPYING=1 bench/instructions.sh   # bundles counted with a copy each, as the bench
+#                                            # counted them before the service redacted in place
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind not found: apt-get install valgrind" >&2; exit 1; }

@@ -541,9 +541,9 @@ impl Pipeline {
     ) -> Result<Value, PipelineError> {
         let id = owned.id;
         let started = Instant::now();
-        // The caller's document is redacted in place; it and the typed copies of its facts and
-        // messages (made to validate it) are not needed once it is; without this the copies
-        // would be held through the model calls.
+        // The caller's document is redacted in place, not copied. The typed copies of its facts
+        // and messages (made to validate it) are dropped too: they would otherwise be held
+        // through the model calls.
         let mut redacted = redactor.redact_owned(std::mem::take(&mut input.raw));
         let redact_us = micros(started);
         input.bundle.facts = Map::new();

@@ -1196,11 +1196,14 @@ fn money_key(key: &str) -> Option<(&'static str, &'static str)> {
         Some(ac) => ac
             .find_overlapping_iter(key)
             .fold(0u16, |f, m| f | 1 << m.pattern().as_usize()),
-        None => MONEY_KEY_WORDS
-            .iter()
-            .enumerate()
-            .filter(|(_, w)| key.to_ascii_lowercase().contains(*w))
-            .fold(0u16, |f, (i, _)| f | 1 << i),
+        None => {
+            let key = key.to_ascii_lowercase();
+            MONEY_KEY_WORDS
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| key.contains(*w))
+                .fold(0u16, |f, (i, _)| f | 1 << i)
+        }
     };
     let entity = if found & MARGIN_WORD != 0 && found & PERCENT_WORDS != 0 {
         "MARGIN"
