@@ -12,6 +12,7 @@
 #   bench/stages.sh       # RATE=500 SECONDS_PER_RUN=10 BACKEND=sqlite
 #   TIMELINE=1 BACKEND=postgresql bench/stages.sh
 #   DB_FROM=/tmp/before.db EXBRIEF_BIN=/tmp/exbrief bench/stages.sh
+#   BURST=2000 BACKEND=postgresql bench/stages.sh   # one burst of BURST at once, model at 2 s
 set -euo pipefail
 ulimit -n "$(ulimit -Hn)"
 cd "$(dirname "$0")/.."
@@ -28,7 +29,9 @@ else
   bench_url stages
 fi
 key=$(bench_key "$BIN" "$url")
-"$LB" fake --port "$FAKE_PORT" --latency-ms 0 & pids+=("$!")
+# BURST: the stages of one burst of that many summaries at once against the model at 2 s (the
+# load of bench/load.sh's burst run) instead of RATE summaries/s at 0 ms.
+"$LB" fake --port "$FAKE_PORT" --latency-ms "$([[ -n "${BURST:-}" ]] && echo 2000 || echo 0)" & pids+=("$!")
 EXBRIEF_LOG="warn,exbrief::timing=debug" EXBRIEF_SERVER__LOG_FORMAT=json \
   "$BIN" --database-url "$url" serve --listen "127.0.0.1:$EX_PORT" 2>"$work/timing.log" & ex=$!; pids+=("$ex")
 wait_port "$FAKE_PORT"; wait_port "$EX_PORT"
@@ -41,15 +44,21 @@ ticks() { awk '{print $14 + $15}' "/proc/$ex/stat"; }
 sqlite_ticks() { cat /proc/"$ex"/task/*/stat | awk '/\(sqlx-sqlite/ {s += $14 + $15} END {print s + 0}'; }
 written() { awk '/^wchar/ {print $2}' "/proc/$ex/io"; }
 before=$(ticks); sqlite_before=$(sqlite_ticks); written_before=$(written)
-"$LB" load --url "http://127.0.0.1:$EX_PORT" --rate "$RATE" --seconds "$SECS" --key "$key" ${TIMELINE:+--timeline}
-after=$(ticks); sqlite_after=$(sqlite_ticks); written_after=$(written)
-python3 -c "import sys; t, hz, n = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]) * float(sys.argv[4])
-print(f'exbrief CPU: {t / hz:.2f} s for {n:.0f} summaries, {1000 * t / hz / n:.2f} ms each')" \
-  "$((after - before))" "$(getconf CLK_TCK)" "$RATE" "$SECS"
-if [[ "${BACKEND:-sqlite}" != postgresql ]]; then
-  echo "of which SQLite's threads: $(( (sqlite_after - sqlite_before) * 1000000 / $(getconf CLK_TCK) / (RATE * SECS) )) us per summary"
+if [[ -n "${BURST:-}" ]]; then
+  "$LB" burst --url "http://127.0.0.1:$EX_PORT" --n "$BURST" --key "$key"
+  n="$BURST"
+else
+  "$LB" load --url "http://127.0.0.1:$EX_PORT" --rate "$RATE" --seconds "$SECS" --key "$key" ${TIMELINE:+--timeline}
+  n=$((RATE * SECS))
 fi
-echo "written: $(( (written_after - written_before) / (RATE * SECS) )) bytes per summary"
+after=$(ticks); sqlite_after=$(sqlite_ticks); written_after=$(written)
+python3 -c "import sys; t, hz, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+print(f'exbrief CPU: {t / hz:.2f} s for {n} summaries, {1000 * t / hz / n:.2f} ms each')" \
+  "$((after - before))" "$(getconf CLK_TCK)" "$n"
+if [[ "${BACKEND:-sqlite}" != postgresql ]]; then
+  echo "of which SQLite's threads: $(( (sqlite_after - sqlite_before) * 1000000 / $(getconf CLK_TCK) / n )) us per summary"
+fi
+echo "written: $(( (written_after - written_before) / n )) bytes per summary"
 python3 - "$work/timing.log" <<'PY'
 import json, sys
 stages = {}
