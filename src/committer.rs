@@ -10,10 +10,10 @@
 //! On SQLite the same task also inserts the claims that requests make before they call a
 //! model, in the same transaction as the summaries: SQLite has one writer, and a claim of its
 //! own commit per request (500 a second at 500 summaries/s) queued the summaries behind it
-//! (issue 9). PostgreSQL claims are batched by a second task of the same kind: one commit —
-//! one flush of the server's write-ahead log — for all the claims that arrived while the
-//! previous one ran, instead of one per request, and apart from the summaries so that a claim
-//! never waits for the chain's lock. Replicas still insert their claims concurrently; a twin
+//! (issue 9). PostgreSQL claims are batched by a second task of the same kind: one statement
+//! and one commit (which need not wait for its flush: see `store::insert_claims_pg`) for all the
+//! claims that arrived while the previous one ran, instead of one per request, and apart from
+//! the summaries so that a claim never waits for the chain's lock. Replicas still insert their claims concurrently; a twin
 //! on another replica waits on the key's unique index until this batch commits.
 //!
 //! A SQLite claim is answered as soon as it is inserted, before the summaries of its batch are
