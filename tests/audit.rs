@@ -634,3 +634,109 @@ async fn pseudonym_maps_are_sealed_and_purged(backend: Backend) {
     );
     app.stop().await;
 }
+
+/// A finished summary with two prompt-log rows.
+fn finished(c: &exbrief::store::NewClaim) -> exbrief::store::Finished {
+    let log = |task: &str| exbrief::store::NewPromptLog {
+        task: task.into(),
+        ..support::log_row(c.id, 3)
+    };
+    exbrief::store::Finished {
+        id: c.id,
+        owner: c.owner,
+        document: exbrief::store::json_text(&json!({"n": 1})),
+        severity: None,
+        sealed: None,
+        logs: vec![log("impact_summary"), log("customer_reply")],
+        outbox: Vec::new(),
+        usage: None,
+    }
+}
+
+/// The PostgreSQL summaries' writer chains its log rows onto the head it believes in, and onto
+/// the head as read when that is not it (another writer appended, or the belief is wrong); its
+/// rows statement takes the chain lock (it waits, seen in `pg_locks`, while another session
+/// holds it). The chain verifies and holds every row. PostgreSQL only; skipped without
+/// `EXBRIEF_TEST_PG_URL`.
+#[tokio::test]
+async fn a_postgres_writer_chains_onto_the_real_head_whatever_it_believes() {
+    use exbrief::store::{CHAIN_LOCK, Writer};
+    let Some((db, store)) = support::postgres_store().await else {
+        return;
+    };
+    let vault = Vault::new(&[7; 32], &[]);
+    // A claim and its summary, on the writer's connection, which it gives back.
+    let write = |writer: Option<Writer>, key: &str| {
+        let (store, c) = (store.clone(), support::claim(key));
+        async move {
+            let mut writer = writer;
+            store
+                .write_many_on(&mut writer, std::slice::from_ref(&c), &[], &mut |_| {})
+                .await
+                .unwrap();
+            let (_, stored) = store
+                .write_many_on(&mut writer, &[], &[finished(&c)], &mut |_| {})
+                .await
+                .unwrap();
+            assert_eq!(stored, [true]);
+            writer
+        }
+    };
+    let believed = |writer: &Option<Writer>| match writer {
+        Some(Writer::Postgres(_, head)) => head.clone(),
+        _ => None,
+    };
+    let mut writer = write(None, "first").await;
+    let head = audit::verify(&store, &vault).await.unwrap().head_hash;
+    assert_eq!(
+        believed(&writer),
+        Some(head),
+        "it believes in what it wrote"
+    );
+    writer = write(writer, "second").await;
+    // Another writer appends: the belief is stale.
+    audit::record_access(&store, "req", None, "someone", "list", json!({}))
+        .await
+        .unwrap();
+    writer = write(writer, "third").await;
+    // A belief that was never the head.
+    if let Some(Writer::Postgres(_, head)) = writer.as_mut() {
+        *head = Some("0".repeat(64));
+    }
+    writer = write(writer, "fourth").await;
+    let mut holder = support::hold_chain_lock(&db.url).await;
+    let fifth = tokio::spawn(write(writer, "fifth"));
+    let mut waited = 0;
+    loop {
+        let (waiting,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+             AND classid = 0 AND objid = $1",
+        )
+        .bind(CHAIN_LOCK)
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+        if waiting == 1 {
+            break;
+        }
+        assert!(
+            !fifth.is_finished(),
+            "the batch was written without the chain lock"
+        );
+        assert!(waited < 500, "the writer never waited for the chain lock");
+        waited += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(CHAIN_LOCK)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let writer = fifth.await.unwrap();
+    let report = audit::verify(&store, &vault).await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.rows, 5 * 2 + 1, "{report:?}");
+    assert_eq!(believed(&writer), Some(report.head_hash));
+    drop(writer);
+    store.close().await;
+}

@@ -613,38 +613,6 @@ async fn a_slow_model_times_out_into_the_fallback(backend: Backend) {
     app.stop().await;
 }
 
-fn log_row(summary_id: uuid::Uuid, tokens: i64) -> exbrief::store::NewPromptLog {
-    use exbrief::store::json_text;
-    exbrief::store::NewPromptLog {
-        id: uuid::Uuid::now_v7(),
-        created_at: exbrief::store::now(),
-        request_id: "req".into(),
-        key_id: Some("k1".into()),
-        summary_id,
-        event_id: "ev".into(),
-        event_type: "receipt_delay".into(),
-        task: "impact_summary".into(),
-        attempt_kind: "primary".into(),
-        template_version: "v1".into(),
-        template_sha256: "ab".repeat(32),
-        policy_version: "x".into(),
-        policy_sha256: "cd".repeat(32),
-        provider: "openai".into(),
-        model: "m".into(),
-        parameters: json_text(&json!({"model": "m"})),
-        messages: json_text(&json!([{"content": "hi", "role": "user"}])),
-        raw_response: None,
-        parsed_output: None,
-        prompt_tokens: None,
-        completion_tokens: None,
-        total_tokens: Some(tokens),
-        latency_ms: 3,
-        outcome: "ok".into(),
-        error: None,
-        redaction_counts: json_text(&json!({})),
-    }
-}
-
 /// The group commit's transaction: summaries whose claims hold are stored, one whose claim
 /// was taken over is not, the calls of all three join the chain (which still verifies), and
 /// the key's tokens are counted once for the stored ones.
@@ -679,7 +647,10 @@ async fn one_transaction_stores_a_batch_and_keeps_a_lost_claims_calls(backend: B
                 },
                 expires_at: exbrief::store::now() + time::Duration::days(1),
             }),
-            logs: vec![log_row(claim.id, 10), log_row(claim.id, 5)],
+            logs: vec![
+                support::log_row(claim.id, 10),
+                support::log_row(claim.id, 5),
+            ],
             outbox: (0..=i)
                 .map(|n| exbrief::store::NewOutbox {
                     id: uuid::Uuid::now_v7(),
@@ -781,7 +752,7 @@ async fn claims_join_the_batch_in_one_transaction(backend: Backend) {
         document: exbrief::store::json_text(&json!({"n": 1})),
         severity: None,
         sealed: None,
-        logs: vec![log_row(older.id, 1)],
+        logs: vec![support::log_row(older.id, 1)],
         outbox: Vec::new(),
         usage: None,
     };
@@ -814,7 +785,7 @@ async fn claims_join_the_batch_in_one_transaction(backend: Backend) {
 /// does). PostgreSQL only; skipped without `EXBRIEF_TEST_PG_URL`.
 #[tokio::test]
 async fn postgres_claims_do_not_wait_for_the_chain_lock() {
-    use exbrief::store::{CHAIN_LOCK, Claim, Store};
+    use exbrief::store::{Claim, Store};
     use sqlx::Connection;
     if std::env::var("EXBRIEF_TEST_PG_URL").is_err() {
         eprintln!("EXBRIEF_TEST_PG_URL not set: skipped");
@@ -823,12 +794,7 @@ async fn postgres_claims_do_not_wait_for_the_chain_lock() {
     let db = support::TestDb::new(Backend::Postgres).await;
     let store = Store::connect(&db.url, 4, 0).await.unwrap();
     let committer = exbrief::committer::Committer::new(store.clone());
-    let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(CHAIN_LOCK)
-        .execute(&mut holder)
-        .await
-        .unwrap();
+    let holder = support::hold_chain_lock(&db.url).await;
     let mut b = design_bundle();
     b["event_id"] = json!("pg-claims");
     let future = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 + 60_000;
@@ -1081,4 +1047,61 @@ async fn a_prompt_injection_is_fenced_redacted_and_cannot_break_the_schema(backe
     let priority = c["priority"].as_i64().unwrap();
     assert!((1..=5).contains(&priority));
     app.stop().await;
+}
+
+/// PostgreSQL claims go in as one statement with no transaction of their own around it: every
+/// claim of a batch is answered in order (of two with one key the first wins, as in separate
+/// statements), their columns are as written, and the connection that wrote them still commits
+/// synchronously (the flush is skipped for that statement alone). PostgreSQL only; skipped
+/// without `EXBRIEF_TEST_PG_URL`.
+#[tokio::test]
+async fn a_postgres_batch_of_claims_is_one_statement_and_the_first_of_a_key_wins() {
+    use exbrief::store::Writer;
+    let Some((_db, store)) = support::postgres_store().await else {
+        return;
+    };
+    let taken = support::claim("taken");
+    let mut writer = None;
+    store
+        .write_many_on(&mut writer, std::slice::from_ref(&taken), &[], &mut |_| {})
+        .await
+        .unwrap();
+    let mut batch = vec![
+        support::claim("a"),
+        support::claim("b"),
+        support::claim("a"),
+        support::claim("taken"),
+    ];
+    batch[1].callback_url = Some("https://n8n.example/hook".into());
+    batch[1].key_id = None;
+    let mut answered = Vec::new();
+    let (inserted, stored) = store
+        .write_many_on(&mut writer, &batch, &[], &mut |i| answered = i.to_vec())
+        .await
+        .unwrap();
+    assert_eq!(inserted, [true, true, false, false]);
+    assert_eq!(answered, inserted);
+    assert!(stored.is_empty());
+    let a = store.summary_by_key("a").await.unwrap().unwrap();
+    assert_eq!((a.id, a.status.as_str()), (batch[0].id, "processing"));
+    let Some(Writer::Postgres(conn, _)) = writer.as_mut() else {
+        panic!("the writer keeps its connection");
+    };
+    let (key_id, callback, lease): (Option<String>, Option<String>, i64) =
+        sqlx::query_as("SELECT key_id, callback_url, lease_until_ms FROM summaries WHERE id = $1")
+            .bind(batch[1].id)
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        (key_id, callback.as_deref(), lease),
+        (None, Some("https://n8n.example/hook"), 7)
+    );
+    let (setting,): (String,) = sqlx::query_as("SHOW synchronous_commit")
+        .fetch_one(&mut **conn)
+        .await
+        .unwrap();
+    assert_eq!(setting, "on");
+    drop(writer);
+    store.close().await;
 }

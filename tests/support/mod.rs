@@ -500,3 +500,79 @@ pub async fn until(what: &str, mut done: impl FnMut() -> bool) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// A claim of `key` as a request makes one (for tests that call the store directly).
+pub fn claim(key: &str) -> exbrief::store::NewClaim {
+    exbrief::store::NewClaim {
+        id: uuid::Uuid::now_v7(),
+        owner: uuid::Uuid::new_v4(),
+        idempotency_key: key.into(),
+        event_id: "e".into(),
+        event_type: "receipt_delay".into(),
+        request_sha256: "ab".into(),
+        key_id: Some("k".into()),
+        policy_version: "v".into(),
+        policy_sha256: "cd".into(),
+        lease_until_ms: 7,
+        created_at: exbrief::store::now(),
+        callback_url: None,
+    }
+}
+
+/// A migrated PostgreSQL database of its own and a store on it (four connections); `None`, the
+/// test skipped, without `EXBRIEF_TEST_PG_URL`.
+pub async fn postgres_store() -> Option<(TestDb, exbrief::store::Store)> {
+    if std::env::var("EXBRIEF_TEST_PG_URL").is_err() {
+        eprintln!("EXBRIEF_TEST_PG_URL not set: skipped");
+        return None;
+    }
+    let db = TestDb::new(Backend::Postgres).await;
+    let store = exbrief::store::Store::connect(&db.url, 4, 0).await.unwrap();
+    store.migrate().await.unwrap();
+    Some((db, store))
+}
+
+/// A prompt-log row of a summary, as the pipeline writes one (for tests that call the store).
+pub fn log_row(summary_id: uuid::Uuid, tokens: i64) -> exbrief::store::NewPromptLog {
+    use exbrief::store::json_text;
+    exbrief::store::NewPromptLog {
+        id: uuid::Uuid::now_v7(),
+        created_at: exbrief::store::now(),
+        request_id: "req".into(),
+        key_id: Some("k1".into()),
+        summary_id,
+        event_id: "ev".into(),
+        event_type: "receipt_delay".into(),
+        task: "impact_summary".into(),
+        attempt_kind: "primary".into(),
+        template_version: "v1".into(),
+        template_sha256: "ab".repeat(32),
+        policy_version: "x".into(),
+        policy_sha256: "cd".repeat(32),
+        provider: "openai".into(),
+        model: "m".into(),
+        parameters: json_text(&serde_json::json!({"model": "m"})),
+        messages: json_text(&serde_json::json!([{"content": "hi", "role": "user"}])),
+        raw_response: None,
+        parsed_output: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        total_tokens: Some(tokens),
+        latency_ms: 3,
+        outcome: "ok".into(),
+        error: None,
+        redaction_counts: json_text(&serde_json::json!({})),
+    }
+}
+
+/// A session of its own on PostgreSQL holding the chain's lock, as a replica appending to the
+/// chain does; it is let go with `pg_advisory_unlock` or when the connection closes.
+pub async fn hold_chain_lock(url: &str) -> sqlx::PgConnection {
+    let mut holder = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(exbrief::store::CHAIN_LOCK)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    holder
+}
