@@ -3,10 +3,11 @@
 # BACKEND=postgresql, in a database of its own that is dropped at exit) against the fake
 # model at 0 ms, driven at RATE summaries/s for SECONDS_PER_RUN, with its debug-level timing
 # events on (`exbrief::timing`: the claim, then redaction, rendering, the model calls, building
-# the document and storing it); prints p50/p90/p99/max of each, and with TIMELINE=1 each
-# second's request p50/p99/max (a start-up transient or a steady tail), and exbrief's CPU time per
-# summary over the run (read once the generator has every answer), the part of it in SQLite's
-# threads, and the bytes written per summary. Every process listens on
+# the document and storing it, and each transaction of the writer tasks: `claims_batch` for
+# claims alone, `store_batch` for summaries); prints p50/p90/p99/max of each, and with
+# TIMELINE=1 each second's request p50/p99/max (a start-up transient or a steady tail), and
+# exbrief's CPU time per summary over the run (read once the generator has every answer), the
+# part of it in SQLite's threads, and the bytes written per summary. Every process listens on
 # 127.0.0.1 and is stopped by PID.
 #
 #   bench/stages.sh       # RATE=500 SECONDS_PER_RUN=10 BACKEND=sqlite

@@ -11,10 +11,11 @@
 //! model, in the same transaction as the summaries: SQLite has one writer, and a claim of its
 //! own commit per request (500 a second at 500 summaries/s) queued the summaries behind it
 //! (issue 9). PostgreSQL claims are batched by a second task of the same kind: one statement
-//! and one commit (which need not wait for its flush: see `store::insert_claims_pg`) for all the
-//! claims that arrived while the previous one ran, instead of one per request, and apart from
-//! the summaries so that a claim never waits for the chain's lock. Replicas still insert their claims concurrently; a twin
-//! on another replica waits on the key's unique index until this batch commits.
+//! and one commit (which need not wait for its flush: see `store::insert_claims_pg`) for all
+//! the claims that arrived while the previous one ran, instead of one per request, and apart
+//! from the summaries so that a claim never waits for the chain's lock. Replicas still insert
+//! their claims concurrently; a twin on another replica waits on the key's unique index until
+//! this batch commits.
 //!
 //! A SQLite claim is answered as soon as it is inserted, before the summaries of its batch are
 //! written and committed: a request waited for all of that before it could start, and the
@@ -31,6 +32,7 @@ use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::pipeline::TIMING;
 use crate::store::{Claim, Finished, NewClaim, Store, StoreError};
 
 type Reply = oneshot::Sender<Result<(), StoreError>>;
@@ -223,9 +225,19 @@ async fn run(store: Store, mut queue: mpsc::UnboundedReceiver<Job>, counts: Arc<
                 }
             }
         };
+        let started = std::time::Instant::now();
         let written = store
             .write_many_on(&mut writer, &claims, &batch, &mut answer_claims)
             .await;
+        // How long each transaction took (`bench/stages.sh`), claims alone apart: on PostgreSQL
+        // they are another task's, without the chain or a flush wait.
+        let batch_us = started.elapsed().as_micros() as u64;
+        if batch.is_empty() {
+            tracing::debug!(target: TIMING, claims_batch_us = batch_us, claims = claims.len(), "claims written");
+        } else {
+            tracing::debug!(target: TIMING, store_batch_us = batch_us, summaries = batch.len(),
+                claims = claims.len(), "summaries stored");
+        }
         let answered_early = !early.is_empty();
         match written {
             Ok((_, stored)) => {

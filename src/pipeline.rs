@@ -1016,7 +1016,7 @@ fn record_metrics<'a>(attempts: impl Iterator<Item = &'a Attempt>, redacted: &Re
 }
 
 /// Where each summary's stage timings go (debug level; `bench/stages.sh` reads them).
-const TIMING: &str = "exbrief::timing";
+pub(crate) const TIMING: &str = "exbrief::timing";
 
 fn micros(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)

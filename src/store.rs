@@ -171,9 +171,8 @@ macro_rules! insert_logs {
                 (chained, prev)
             };
             // The believed head first, if any; the head as read if that was not it.
-            let mut believed = guess.take();
+            let mut guarded = guess.take();
             loop {
-                let guarded = believed.take();
                 let prev = match &guarded {
                     Some(head) => head.clone(),
                     None => chain_head!($tx),
@@ -213,17 +212,18 @@ macro_rules! insert_logs {
                         .push_bind(prev.as_str())
                         .push_bind(hash.as_str());
                 });
-                let checked = guarded.is_some();
-                if let Some(head) = guarded {
+                if let Some(head) = &guarded {
                     qb.push(
                         ") AS v WHERE (SELECT hash FROM prompt_log ORDER BY seq DESC LIMIT 1) = ",
                     )
-                    .push_bind(head);
+                    .push_bind(head.as_str());
                 }
-                if qb.build().execute(&mut *$tx).await?.rows_affected() > 0 || !checked {
+                let appended = qb.build().execute(&mut *$tx).await?.rows_affected() > 0;
+                if appended || guarded.is_none() {
                     *guess = Some(last);
                     break;
                 }
+                guarded = None;
             }
         }
     }};
@@ -1795,10 +1795,9 @@ async fn write_sqlite(
 /// [`Store::write_many`] on PostgreSQL, on the given connection. `head` is what the chain's
 /// head is believed to be (`insert_logs!`); it is updated once the transaction has committed.
 ///
-/// Round trips are the cost here (issue 9): at 500 summaries/s the server's own CPU was as
-/// large as exbrief's, a tenth of it spent sending answers over the loopback. Claims alone are one
-/// statement without a transaction around it; a batch of summaries is `BEGIN`, its rows with the
-/// chain lock taken at their end, the log rows checked against the believed head, `COMMIT`.
+/// Few round trips (issue 9): claims alone are one statement without a transaction around it;
+/// a batch of summaries is `BEGIN`, its rows with the chain lock taken at their end, the log
+/// rows checked against the believed head, `COMMIT`.
 async fn write_pg(
     conn: &mut sqlx::PgConnection,
     claims: &[NewClaim],
