@@ -257,7 +257,7 @@ impl Bundle {
                 message: "the body must be a JSON object (an exception bundle)".to_owned(),
             });
         }
-        if let Some(path) = nul_at(value, "") {
+        if let Some(path) = nul_at(value) {
             return Err(BundleError {
                 path: if path.is_empty() {
                     "(document)".to_owned()
@@ -350,26 +350,33 @@ impl Bundle {
 }
 
 /// The path of the first string or key holding a NUL (PostgreSQL's JSON cannot store one).
-fn nul_at(v: &serde_json::Value, path: &str) -> Option<String> {
+fn nul_at(v: &serde_json::Value) -> Option<String> {
+    let mut path = String::new();
+    nul_under(v, &mut path).then_some(path)
+}
+
+/// Whether `v` holds a NUL, leaving its path in `path` if so. One buffer for the whole walk:
+/// a path is written for every node visited, and a string for each was most of the cost of
+/// parsing a bundle.
+fn nul_under(v: &serde_json::Value, path: &mut String) -> bool {
+    use std::fmt::Write as _;
+    let len = path.len();
     match v {
-        serde_json::Value::String(s) => s.contains('\0').then(|| path.to_owned()),
-        serde_json::Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, x)| nul_at(x, &format!("{path}[{i}]"))),
-        serde_json::Value::Object(map) => map.iter().find_map(|(k, x)| {
-            let here = if path.is_empty() {
-                k.clone()
-            } else {
-                format!("{path}.{k}")
-            };
-            if k.contains('\0') {
-                Some(here)
-            } else {
-                nul_at(x, &here)
-            }
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().enumerate().any(|(i, x)| {
+            path.truncate(len);
+            let _ = write!(path, "[{i}]");
+            nul_under(x, path)
         }),
-        _ => None,
+        serde_json::Value::Object(map) => map.iter().any(|(k, x)| {
+            path.truncate(len);
+            if len > 0 {
+                path.push('.');
+            }
+            path.push_str(k);
+            k.contains('\0') || nul_under(x, path)
+        }),
+        _ => false,
     }
 }
 
@@ -415,6 +422,19 @@ mod tests {
                 .message
                 .contains("source")
         );
+    }
+
+    #[test]
+    fn a_nul_is_named_by_its_path_after_siblings_without_one() {
+        let nul_path = |facts: serde_json::Value| {
+            let mut v = minimal();
+            v["facts"] = facts;
+            Bundle::from_value(&v).unwrap_err().path
+        };
+        let lines = json!({"a": 1, "lines": [{"name": "ok"}, {"name": "b", "x": ["c", "d\u{0}"]}]});
+        assert_eq!(nul_path(lines), "facts.lines[1].x[1]");
+        assert_eq!(nul_path(json!({"a": [[]], "z\u{0}": 1})), "facts.z\u{0}");
+        assert_eq!(nul_path(json!([["a"], ["b", "\u{0}"]])), "facts[1][1]");
     }
 
     #[test]

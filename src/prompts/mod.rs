@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use minijinja::value::{Enumerator, Kwargs, Object, ObjectRepr};
 use minijinja::{Environment, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -175,6 +176,7 @@ fn scan(dir: &Path) -> Result<(Environment<'static>, Versions), PromptError> {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
+    env.add_filter("tojson", tojson);
     let mut versions = BTreeMap::new();
     for task in Task::ALL {
         let task_dir = dir.join(task.as_str());
@@ -459,9 +461,75 @@ fn load_version(
 
 /// The context templates see: the redacted bundle with every optional key present (so strict
 /// undefined catches typos in templates, not data a caller left out), plus the reply language.
-/// Converted to the template engine's value once, for all of a bundle's templates.
+/// Converted to the template engine's value once, for all of a bundle's templates; the facts
+/// are a [`Facts`], so that their JSON is written once too.
 pub fn context(redacted_bundle: &Value, language: &str) -> minijinja::Value {
-    minijinja::Value::from_serialize(context_json(redacted_bundle, language))
+    let Value::Object(mut fields) = context_json(redacted_bundle, language) else {
+        unreachable!("context_json builds an object")
+    };
+    let facts = fields.remove("facts").unwrap_or(Value::Null);
+    let mut ctx: BTreeMap<String, minijinja::Value> = fields
+        .into_iter()
+        .map(|(k, v)| (k, minijinja::Value::from_serialize(v)))
+        .collect();
+    ctx.insert(
+        "facts".to_owned(),
+        minijinja::Value::from_object(Facts {
+            map: minijinja::Value::from_serialize(facts),
+            json: std::sync::OnceLock::new(),
+        }),
+    );
+    minijinja::Value::from(ctx)
+}
+
+/// A bundle's facts as templates see them: the map itself, and its JSON, written the first
+/// time a template asks for `facts | tojson` and reused by the bundle's other templates (each
+/// task's user message holds it, and writing it was most of rendering).
+#[derive(Debug)]
+struct Facts {
+    map: minijinja::Value,
+    json: std::sync::OnceLock<minijinja::Value>,
+}
+
+impl Object for Facts {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        self.map.get_item(key).ok().filter(|v| !v.is_undefined())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        match self.map.try_iter() {
+            Ok(keys) => Enumerator::Values(keys.collect()),
+            Err(_) => Enumerator::Empty,
+        }
+    }
+
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        self.map.len()
+    }
+}
+
+/// The built-in `tojson`, which for a bundle's [`Facts`] (without arguments, as the templates
+/// call it) answers from the facts' cache.
+fn tojson(
+    value: &minijinja::Value,
+    indent: Option<minijinja::Value>,
+    args: Kwargs,
+) -> Result<minijinja::Value, minijinja::Error> {
+    match value.downcast_object_ref::<Facts>() {
+        Some(facts) if indent.is_none() && args.args().next().is_none() => {
+            if let Some(json) = facts.json.get() {
+                return Ok(json.clone());
+            }
+            let json = minijinja::filters::tojson(&facts.map, None, args)?;
+            Ok(facts.json.get_or_init(|| json).clone())
+        }
+        Some(facts) => minijinja::filters::tojson(&facts.map, indent, args),
+        None => minijinja::filters::tojson(value, indent, args),
+    }
 }
 
 fn context_json(redacted_bundle: &Value, language: &str) -> Value {
@@ -635,6 +703,43 @@ mod tests {
                     "{name}"
                 );
             }
+        }
+    }
+
+    /// The facts' object and its cached JSON render as the plain map did, in every released
+    /// version and through every way a template can read a map.
+    #[test]
+    fn facts_render_as_the_plain_map_did() {
+        let reg = Registry::load(&repo_prompts(), &PromptsConfig::default()).unwrap();
+        let mut env = Environment::new();
+        env.add_filter("tojson", tojson);
+        let probe = "{{ facts.customer.name }}|{{ facts['event'] }}|{{ facts | length }}|\
+            {% for k in facts %}{{ k }},{% endfor %}|{% for k, v in facts | items %}{{ k }}={{ v }};{% endfor %}|\
+            {{ facts | tojson(indent=2) }}|{{ facts | tojson }}|{{ facts | tojson }}|{{ facts }}|\
+            {{ facts is mapping }}|{{ 'customer' in facts }}|{{ facts.missing is undefined }}";
+        for (name, bundle) in fixtures() {
+            let plain = minijinja::Value::from_serialize(context_json(&bundle, "en"));
+            let cached = context(&bundle, "en");
+            for v in reg.list() {
+                let t = reg.resolve(v.task, Some(&v.version), "e").unwrap();
+                let (a, b) = (
+                    reg.render(&t, &plain).unwrap(),
+                    reg.render(&t, &cached).unwrap(),
+                );
+                let text = |r: &Rendered| {
+                    r.messages
+                        .iter()
+                        .map(|m| m.content.clone())
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(text(&a), text(&b), "{name}, {}/{}", v.task, v.version);
+            }
+            let (a, b) = (
+                env.render_str(probe, &plain).unwrap(),
+                env.render_str(probe, &cached).unwrap(),
+            );
+            assert_eq!(a, b, "{name}");
+            assert!(a.contains(r#""customer":"#), "{name}: {a}");
         }
     }
 
