@@ -1,5 +1,7 @@
 //! Reading a bundle from a request: content type, size, UTF-8, depth, JSON, then the types.
 
+use std::fmt::Write as _;
+
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -85,8 +87,10 @@ pub fn within_limits(raw: &Value, limits: &LimitsConfig) -> Result<(), Problem> 
             format!("`{path}` {what}; remove it"),
         ));
     }
+    // A string has no more characters than bytes: only a long one is counted.
     let longest = find(raw, &mut |_, v| {
         v.as_str()
+            .filter(|s| s.len() > limits.max_string_chars)
             .map(|s| s.chars().count())
             .filter(|n| *n > limits.max_string_chars)
     });
@@ -103,11 +107,24 @@ pub fn within_limits(raw: &Value, limits: &LimitsConfig) -> Result<(), Problem> 
 }
 
 /// The first place (path, finding) where `check(key, value)` finds something, depth first; the
-/// key is the object key a value sits under.
+/// key is the object key a value sits under. Paths are written only once something is found:
+/// most bundles have nothing to find, and writing a path for every node was most of the walk.
 fn find<T>(
     root: &Value,
     check: &mut impl FnMut(Option<&str>, &Value) -> Option<T>,
 ) -> Option<(String, T)> {
+    fn any<T>(
+        v: &Value,
+        key: Option<&str>,
+        check: &mut impl FnMut(Option<&str>, &Value) -> Option<T>,
+    ) -> bool {
+        check(key, v).is_some()
+            || match v {
+                Value::Array(a) => a.iter().any(|x| any(x, None, check)),
+                Value::Object(o) => o.iter().any(|(k, x)| any(x, Some(k), check)),
+                _ => false,
+            }
+    }
     fn walk<T>(
         v: &Value,
         key: Option<&str>,
@@ -121,7 +138,7 @@ fn find<T>(
         let r = match v {
             Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| {
                 path.truncate(len);
-                path.push_str(&format!("[{i}]"));
+                let _ = write!(path, "[{i}]");
                 walk(x, None, path, check)
             }),
             Value::Object(o) => o.iter().find_map(|(k, x)| {
@@ -136,6 +153,9 @@ fn find<T>(
         };
         path.truncate(len);
         r
+    }
+    if !any(root, None, check) {
+        return None;
     }
     walk(root, None, &mut String::new(), check)
 }
@@ -271,5 +291,28 @@ mod tests {
         assert_eq!(json_depth(br#"{"a": "[[[{{{", "b": [1, [2]]}"#), 3);
         assert_eq!(json_depth(br#""\"[""#), 0);
         assert_eq!(json_depth(b"[[[[]]]]"), 4);
+    }
+
+    #[test]
+    fn limits_count_characters_and_name_the_first_offender() {
+        let limits = LimitsConfig {
+            max_string_chars: 4,
+            ..LimitsConfig::default()
+        };
+        let field = |v: Value| within_limits(&v, &limits).err().map(|p| p.field);
+        // Four characters in eight bytes are within the limit.
+        assert_eq!(
+            field(serde_json::json!({"facts": {"a": ["ok", "éééé"]}})),
+            None
+        );
+        assert_eq!(
+            field(serde_json::json!({"facts": {"a": ["ok", {"b": "ééééé"}]}})),
+            Some(Some("facts.a[1].b".to_owned()))
+        );
+        // A prototype key is named before a long string that comes earlier.
+        assert_eq!(
+            field(serde_json::json!({"facts": {"a": "long string", "z": [{"__proto__": 1}]}})),
+            Some(Some("facts.z[0].__proto__".to_owned()))
+        );
     }
 }

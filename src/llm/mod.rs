@@ -20,7 +20,7 @@ pub use openai::OpenAiProvider;
 
 use crate::bundle::Task;
 use crate::config::{LlmConfig, OnFailure};
-use crate::prompts::{ChatMessage, Rendered};
+use crate::prompts::{ChatMessage, Messages, Rendered};
 
 /// What a provider is asked for one task. `bundle` is the redacted bundle, never the original.
 pub struct ModelRequest<'a> {
@@ -92,13 +92,29 @@ pub trait Provider: Send + Sync {
     fn model(&self) -> &str;
     /// The request parameters as sent (everything but the messages), for the request and the
     /// prompt log; shared, since they are the same for every call with one template.
-    fn parameters(&self, req: &ModelRequest<'_>) -> Arc<Value>;
+    fn parameters(&self, req: &ModelRequest<'_>) -> Arc<Parameters>;
     fn complete<'a>(
         &'a self,
         req: &'a ModelRequest<'a>,
-        parameters: &'a Value,
-        messages: &'a [ChatMessage],
+        parameters: &'a Parameters,
+        messages: &'a Messages,
     ) -> BoxFuture<'a, Result<ModelReply, ProviderError>>;
+}
+
+/// A call's parameters and their JSON, written once: providers cache them per template, and
+/// every call's prompt-log row carries the JSON.
+#[derive(Debug)]
+pub struct Parameters {
+    pub value: Value,
+    pub json: Box<serde_json::value::RawValue>,
+}
+
+impl Parameters {
+    pub fn new(value: Value) -> Self {
+        // `Box<RawValue>`'s default is `null`; a JSON value always serialises.
+        let json = serde_json::value::to_raw_value(&value).unwrap_or_default();
+        Self { value, json }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -125,8 +141,8 @@ pub struct Attempt {
     pub kind: AttemptKind,
     pub provider: &'static str,
     pub model: String,
-    pub parameters: Arc<Value>,
-    pub messages: Arc<Vec<ChatMessage>>,
+    pub parameters: Arc<Parameters>,
+    pub messages: Arc<Messages>,
     pub started_at: OffsetDateTime,
     pub latency_ms: u64,
     pub raw_response: Option<Value>,
@@ -260,7 +276,7 @@ impl Llm {
         let mut downgraded = false;
         let reason = loop {
             let parameters = primary.parameters(req);
-            self.spend_tokens(&messages, parameters["max_tokens"].as_u64())
+            self.spend_tokens(&messages, parameters.value["max_tokens"].as_u64())
                 .await;
             let started_at = OffsetDateTime::now_utc();
             let clock = Instant::now();

@@ -7,9 +7,9 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use time::{Date, OffsetDateTime, PrimitiveDateTime, format_description::BorrowedFormatItem};
 
-use super::{ModelReply, ModelRequest, Provider, ProviderError};
+use super::{ModelReply, ModelRequest, Parameters, Provider, ProviderError};
 use crate::bundle::Task;
-use crate::prompts::ChatMessage;
+use crate::prompts::Messages;
 
 pub struct OfflineProvider;
 
@@ -27,17 +27,17 @@ impl Provider for OfflineProvider {
         "offline-rules-1"
     }
 
-    fn parameters(&self, _req: &ModelRequest<'_>) -> Arc<Value> {
-        static PARAMETERS: LazyLock<Arc<Value>> =
-            LazyLock::new(|| Arc::new(json!({"model": "offline-rules-1"})));
+    fn parameters(&self, _req: &ModelRequest<'_>) -> Arc<Parameters> {
+        static PARAMETERS: LazyLock<Arc<Parameters>> =
+            LazyLock::new(|| Arc::new(Parameters::new(json!({"model": "offline-rules-1"}))));
         Arc::clone(&PARAMETERS)
     }
 
     fn complete<'a>(
         &'a self,
         req: &'a ModelRequest<'a>,
-        _parameters: &'a Value,
-        _messages: &'a [ChatMessage],
+        _parameters: &'a Parameters,
+        _messages: &'a Messages,
     ) -> BoxFuture<'a, Result<ModelReply, ProviderError>> {
         let facts = req.facts;
         let output = match req.task {

@@ -16,10 +16,10 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use super::http1::Http1;
-use super::{ModelReply, ModelRequest, Provider, ProviderError, Usage};
+use super::{ModelReply, ModelRequest, Parameters, Provider, ProviderError, Usage};
 use crate::bundle::Task;
 use crate::config::{LlmConfig, StructuredOutput};
-use crate::prompts::ChatMessage;
+use crate::prompts::Messages;
 
 /// A chat-completions request: the parameters (model, sampling, response format), the messages
 /// and `stream: false`, as one JSON object.
@@ -27,7 +27,8 @@ use crate::prompts::ChatMessage;
 struct Body<'a> {
     #[serde(flatten)]
     parameters: &'a Value,
-    messages: &'a [ChatMessage],
+    /// Written once per call and kept for the prompt log.
+    messages: &'a serde_json::value::RawValue,
     stream: bool,
 }
 
@@ -50,7 +51,7 @@ pub struct OpenAiProvider {
     /// Parameters per template (task, sha256) and format, built once: the JSON schema inside
     /// is the largest part of a request after the messages, and would otherwise be copied for
     /// every call and every prompt-log row.
-    parameters: Mutex<HashMap<(Task, String, Format), Arc<Value>>>,
+    parameters: Mutex<HashMap<(Task, String, Format), Arc<Parameters>>>,
 }
 
 impl OpenAiProvider {
@@ -128,7 +129,7 @@ impl Provider for OpenAiProvider {
         &self.model
     }
 
-    fn parameters(&self, req: &ModelRequest<'_>) -> Arc<Value> {
+    fn parameters(&self, req: &ModelRequest<'_>) -> Arc<Parameters> {
         let format = self.format();
         let key = (req.task, req.rendered.template.sha256.clone(), format);
         let mut cache = self
@@ -138,27 +139,27 @@ impl Provider for OpenAiProvider {
         Arc::clone(
             cache
                 .entry(key)
-                .or_insert_with(|| Arc::new(self.build_parameters(req, format))),
+                .or_insert_with(|| Arc::new(Parameters::new(self.build_parameters(req, format)))),
         )
     }
 
     fn complete<'a>(
         &'a self,
         _req: &'a ModelRequest<'a>,
-        parameters: &'a Value,
-        messages: &'a [ChatMessage],
+        parameters: &'a Parameters,
+        messages: &'a Messages,
     ) -> BoxFuture<'a, Result<ModelReply, ProviderError>> {
         Box::pin(async move {
             // Serialised here, to a string of its own size: async-openai copies a raw value in
             // one write, so the bytes it holds for the whole call are no larger than the
             // request (its own serialisation of the fields grew a buffer by doubling).
             let body = serde_json::value::to_raw_value(&Body {
-                parameters,
-                messages,
+                parameters: &parameters.value,
+                messages: messages.json(),
                 stream: false,
             })
             .map_err(|e| ProviderError::Transport(format!("failed to serialize request: {e}")))?;
-            let asked_for_schema = parameters["response_format"]["type"] == "json_schema";
+            let asked_for_schema = parameters.value["response_format"]["type"] == "json_schema";
             let _permit =
                 self.permits.acquire().await.map_err(|_| {
                     ProviderError::Transport("model call limiter closed".to_owned())
