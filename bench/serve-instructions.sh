@@ -40,6 +40,6 @@ kill "$ex"; wait "$ex" 2>/dev/null || true
 dump=$(ls "$OUT".* | tail -n1)
 total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
 sha=$(callgrind_annotate --inclusive=yes "$dump" 2>/dev/null |
-  awk '/sha2::sha256::compress256 \[/ {gsub(",", "", $1); print $1; exit}')
+  awk '/sha2::sha256::compress256 \[/ && !done {gsub(",", "", $1); print $1; done = 1}')
 python3 -c "t, s, n = $total, ${sha:-0}, $RATE * $SECS
 print(f'{t / n / 1e6:.3f} M instructions per summary, {(t - s) / n / 1e6:.3f} M without sha256 ({n} summaries; {\"$dump\"})')"

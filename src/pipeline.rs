@@ -927,7 +927,7 @@ fn log_row(
         provider: a.provider.to_owned(),
         model: a.model.clone(),
         parameters: a.parameters.json.clone(),
-        messages: a.messages.json().to_owned(),
+        messages: store::json_text(&*a.messages),
         raw_response: a.raw_response.as_ref().map(store::json_text),
         parsed_output: a.parsed.as_ref().map(store::json_text),
         prompt_tokens: a.usage.as_ref().map(|u| u.prompt_tokens as i64),

@@ -20,7 +20,7 @@ pub use openai::OpenAiProvider;
 
 use crate::bundle::Task;
 use crate::config::{LlmConfig, OnFailure};
-use crate::prompts::{ChatMessage, Messages, Rendered};
+use crate::prompts::{ChatMessage, Rendered};
 
 /// What a provider is asked for one task. `bundle` is the redacted bundle, never the original.
 pub struct ModelRequest<'a> {
@@ -97,12 +97,14 @@ pub trait Provider: Send + Sync {
         &'a self,
         req: &'a ModelRequest<'a>,
         parameters: &'a Parameters,
-        messages: &'a Messages,
+        messages: &'a [ChatMessage],
     ) -> BoxFuture<'a, Result<ModelReply, ProviderError>>;
 }
 
 /// A call's parameters and their JSON, written once: providers cache them per template, and
-/// every call's prompt-log row carries the JSON.
+/// every call's prompt-log row carries the JSON. (The messages are written for each call's
+/// request and again for its log row: written once and kept, they would be held through the
+/// model's wait beside the request's own bytes, 14 KB more per summary in flight.)
 #[derive(Debug)]
 pub struct Parameters {
     pub value: Value,
@@ -142,7 +144,7 @@ pub struct Attempt {
     pub provider: &'static str,
     pub model: String,
     pub parameters: Arc<Parameters>,
-    pub messages: Arc<Messages>,
+    pub messages: Arc<Vec<ChatMessage>>,
     pub started_at: OffsetDateTime,
     pub latency_ms: u64,
     pub raw_response: Option<Value>,

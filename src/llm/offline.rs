@@ -9,7 +9,7 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime, format_description::Borrowed
 
 use super::{ModelReply, ModelRequest, Parameters, Provider, ProviderError};
 use crate::bundle::Task;
-use crate::prompts::Messages;
+use crate::prompts::ChatMessage;
 
 pub struct OfflineProvider;
 
@@ -37,7 +37,7 @@ impl Provider for OfflineProvider {
         &'a self,
         req: &'a ModelRequest<'a>,
         _parameters: &'a Parameters,
-        _messages: &'a Messages,
+        _messages: &'a [ChatMessage],
     ) -> BoxFuture<'a, Result<ModelReply, ProviderError>> {
         let facts = req.facts;
         let output = match req.task {

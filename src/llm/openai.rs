@@ -19,7 +19,7 @@ use super::http1::Http1;
 use super::{ModelReply, ModelRequest, Parameters, Provider, ProviderError, Usage};
 use crate::bundle::Task;
 use crate::config::{LlmConfig, StructuredOutput};
-use crate::prompts::Messages;
+use crate::prompts::ChatMessage;
 
 /// A chat-completions request: the parameters (model, sampling, response format), the messages
 /// and `stream: false`, as one JSON object.
@@ -27,8 +27,7 @@ use crate::prompts::Messages;
 struct Body<'a> {
     #[serde(flatten)]
     parameters: &'a Value,
-    /// Written once per call and kept for the prompt log.
-    messages: &'a serde_json::value::RawValue,
+    messages: &'a [ChatMessage],
     stream: bool,
 }
 
@@ -147,7 +146,7 @@ impl Provider for OpenAiProvider {
         &'a self,
         _req: &'a ModelRequest<'a>,
         parameters: &'a Parameters,
-        messages: &'a Messages,
+        messages: &'a [ChatMessage],
     ) -> BoxFuture<'a, Result<ModelReply, ProviderError>> {
         Box::pin(async move {
             // Serialised here, to a string of its own size: async-openai copies a raw value in
@@ -155,7 +154,7 @@ impl Provider for OpenAiProvider {
             // request (its own serialisation of the fields grew a buffer by doubling).
             let body = serde_json::value::to_raw_value(&Body {
                 parameters: &parameters.value,
-                messages: messages.json(),
+                messages,
                 stream: false,
             })
             .map_err(|e| ProviderError::Transport(format!("failed to serialize request: {e}")))?;

@@ -115,56 +115,12 @@ pub struct ChatMessage {
     pub role: &'static str,
 }
 
-/// The messages of one model call, and their JSON, written the first time it is asked for and
-/// then shared by the request body and the prompt-log row (a repair adds to its own copy, and
-/// the copy writes its JSON afresh).
-#[derive(Debug, Clone, Default)]
-pub struct Messages {
-    list: Vec<ChatMessage>,
-    json: std::sync::OnceLock<Box<serde_json::value::RawValue>>,
-}
-
-impl Messages {
-    pub fn new(list: Vec<ChatMessage>) -> Self {
-        Self {
-            list,
-            json: std::sync::OnceLock::new(),
-        }
-    }
-
-    pub fn push(&mut self, message: ChatMessage) {
-        self.json.take();
-        self.list.push(message);
-    }
-
-    /// The messages as a JSON array, in the canonical form the prompt log hashes.
-    pub fn json(&self) -> &serde_json::value::RawValue {
-        // `Box<RawValue>`'s default is `null`; a list of messages always serialises.
-        self.json
-            .get_or_init(|| serde_json::value::to_raw_value(&self.list).unwrap_or_default())
-    }
-}
-
-impl std::ops::Deref for Messages {
-    type Target = [ChatMessage];
-
-    fn deref(&self) -> &[ChatMessage] {
-        &self.list
-    }
-}
-
-impl Serialize for Messages {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.list.serialize(s)
-    }
-}
-
 /// Everything a provider needs for one task.
 #[derive(Debug, Clone)]
 pub struct Rendered {
     pub template: TemplateRef,
     /// Shared with every attempt that sends them (a repair extends its own copy).
-    pub messages: Arc<Messages>,
+    pub messages: Arc<Vec<ChatMessage>>,
     pub schema: Arc<Value>,
     pub validator: Arc<jsonschema::Validator>,
     pub meta: Meta,
@@ -403,7 +359,7 @@ impl Registry {
         }
         Ok(Rendered {
             template: template.clone(),
-            messages: Arc::new(Messages::new(messages)),
+            messages: Arc::new(messages),
             schema: Arc::clone(&v.schema),
             validator: Arc::clone(&v.validator),
             meta: v.meta.clone(),
@@ -748,29 +704,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn messages_write_their_json_once_and_afresh_after_a_push() {
-        let say = |role, content: &str| ChatMessage {
-            role,
-            content: content.to_owned(),
-        };
-        let first = Messages::new(vec![say("system", "be brief"), say("user", "a \"quote\"")]);
-        let expected = |m: &Messages| serde_json::to_string(&m.iter().collect::<Vec<_>>()).unwrap();
-        assert_eq!(first.json().get(), expected(&first));
-        assert_eq!(serde_json::to_string(&first).unwrap(), expected(&first));
-        let mut repair = first.clone();
-        repair.push(say("assistant", "{}"));
-        assert_eq!(repair.json().get(), expected(&repair));
-        assert!(
-            repair
-                .json()
-                .get()
-                .ends_with(r#"{"content":"{}","role":"assistant"}]"#)
-        );
-        assert_eq!(first.len(), 2);
-        assert_eq!(first.json().get(), expected(&first));
     }
 
     /// The facts' object and its cached JSON render as the plain map did, in every released
