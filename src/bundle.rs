@@ -350,14 +350,24 @@ impl Bundle {
 }
 
 /// The path of the first string or key holding a NUL (PostgreSQL's JSON cannot store one).
+/// Bundles almost never hold one: the path is written only once one is known to be there.
 fn nul_at(v: &serde_json::Value) -> Option<String> {
+    fn any(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().any(any),
+            serde_json::Value::Object(map) => map.iter().any(|(k, x)| k.contains('\0') || any(x)),
+            _ => false,
+        }
+    }
+    if !any(v) {
+        return None;
+    }
     let mut path = String::new();
     nul_under(v, &mut path).then_some(path)
 }
 
-/// Whether `v` holds a NUL, leaving its path in `path` if so. One buffer for the whole walk:
-/// a path is written for every node visited, and a string for each was most of the cost of
-/// parsing a bundle.
+/// Whether `v` holds a NUL, leaving its path in `path` if so (one buffer for the whole walk).
 fn nul_under(v: &serde_json::Value, path: &mut String) -> bool {
     use std::fmt::Write as _;
     let len = path.len();

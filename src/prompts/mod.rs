@@ -464,18 +464,19 @@ fn load_version(
 /// Converted to the template engine's value once, for all of a bundle's templates; the facts
 /// are a [`Facts`], so that their JSON is written once too.
 pub fn context(redacted_bundle: &Value, language: &str) -> minijinja::Value {
-    let Value::Object(mut fields) = context_json(redacted_bundle, language) else {
-        unreachable!("context_json builds an object")
-    };
-    let facts = fields.remove("facts").unwrap_or(Value::Null);
-    let mut ctx: BTreeMap<String, minijinja::Value> = fields
+    let mut ctx: BTreeMap<String, minijinja::Value> = context_fields(redacted_bundle, language)
         .into_iter()
         .map(|(k, v)| (k, minijinja::Value::from_serialize(v)))
         .collect();
+    // Read from the bundle itself, not from a copy.
+    let facts = match facts_of(redacted_bundle) {
+        Some(facts) => minijinja::Value::from_serialize(facts),
+        None => minijinja::Value::from_serialize(serde_json::Map::new()),
+    };
     ctx.insert(
         "facts".to_owned(),
         minijinja::Value::from_object(Facts {
-            map: minijinja::Value::from_serialize(facts),
+            map: facts,
             json: std::sync::OnceLock::new(),
         }),
     );
@@ -532,7 +533,25 @@ fn tojson(
     }
 }
 
+/// The context as JSON (what [`context`] converts, in one piece).
+#[cfg(test)]
 fn context_json(redacted_bundle: &Value, language: &str) -> Value {
+    let mut fields = context_fields(redacted_bundle, language);
+    let facts = facts_of(redacted_bundle).cloned();
+    fields.insert(
+        "facts".to_owned(),
+        facts.unwrap_or_else(|| serde_json::json!({})),
+    );
+    Value::Object(fields)
+}
+
+/// The bundle's facts, when they are an object (templates see `{}` otherwise).
+fn facts_of(bundle: &Value) -> Option<&Value> {
+    bundle.get("facts").filter(|f| f.is_object())
+}
+
+/// Every field of the context but the facts.
+fn context_fields(redacted_bundle: &Value, language: &str) -> serde_json::Map<String, Value> {
     let get = |v: &Value, k: &str| match v.get(k) {
         Some(x) => x.clone(),
         None => Value::Null,
@@ -557,21 +576,21 @@ fn context_json(redacted_bundle: &Value, language: &str) -> Value {
             "lang": r.get("lang").cloned().unwrap_or(Value::Null)}),
         _ => Value::Null,
     };
-    serde_json::json!({
+    let fields = serde_json::json!({
         "event_type": get(b, "event_type"),
         "occurred_at": get(b, "occurred_at"),
         "source": {"system": get(source, "system"), "model": get(source, "model"),
                    "res_id": get(source, "res_id"), "name": get(source, "name")},
         "locale": get(b, "locale"),
-        "facts": match b.get("facts") {
-            Some(Value::Object(f)) => Value::Object(f.clone()),
-            _ => serde_json::json!({}),
-        },
         "messages": messages,
         "reply_to": reply_to,
         "language": language,
         "planner_language": planner_language(b),
-    })
+    });
+    match fields {
+        Value::Object(fields) => fields,
+        _ => serde_json::Map::new(),
+    }
 }
 
 /// Untrusted text may not close or open the fence it is placed in: any `untrusted_data` tag

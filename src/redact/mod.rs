@@ -58,6 +58,16 @@ static TOKENISH: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\[\s*([a-z]+(?:[_ ][a-z]+)*)[ _\-]?(\d{1,6})\s*\]|(?-u:\b)([a-z]+(?:_[a-z]+)*)[_\-](\d{1,6})(?-u:\b)")
         .unwrap_or_else(|_| never())
 });
+/// Whether [`TOKENISH`] can match `text`: its bracketed form needs a `[`, its bare form a `_` or
+/// `-` right before a digit. Most strings of a model's output have neither, and the regex, whose
+/// bare form starts with any letter, would otherwise read all of them.
+fn may_hold_token(text: &str) -> bool {
+    let b = text.as_bytes();
+    memchr::memchr(b'[', b).is_some()
+        || b.windows(2)
+            .any(|w| matches!(w[0], b'_' | b'-') && w[1].is_ascii_digit())
+}
+
 /// Placeholders that can never be restored (masks): fine in internal text, not in a reply.
 static MASK: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\[[A-Z][A-Z_]{1,30}\]").unwrap_or_else(|_| never()));
@@ -176,6 +186,9 @@ impl PseudonymMap {
         text: &str,
         classes: Option<&[&str]>,
     ) -> Result<String, Vec<String>> {
+        if !may_hold_token(text) {
+            return Ok(text.to_owned());
+        }
         let mut unresolved = Vec::new();
         let out = TOKENISH.replace_all(text, |caps: &regex::Captures<'_>| {
             let whole = &caps[0];

@@ -686,6 +686,16 @@ fn fixture_keys() -> Vec<String> {
 
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+    /// Restore's gate never skips a text the token regex would match.
+    #[test]
+    fn the_token_gate_never_hides_a_token(parts in proptest::collection::vec(proptest::sample::select(vec![
+        "[", "]", "_", "-", " ", "customer", "Customer", "EMAIL", "x", "1", "42", "2026", "é", ".",
+        "\n", "(", ")",
+    ]), 0..10)) {
+        let text: String = parts.concat();
+        proptest::prop_assert!(may_hold_token(&text) || !TOKENISH.is_match(&text), "{}", text);
+    }
+
     /// Field names from the pieces the money words are made of.
     #[test]
     fn money_keys_read_as_they_did_for_any_name(parts in proptest::collection::vec(proptest::sample::select(vec![
