@@ -75,9 +75,12 @@ impl Http1 {
     /// server never took the request. A request that was written and then got no answer is an
     /// error and is not sent again here: the caller's retry policy decides, and logs each try,
     /// so a prompt never reaches a model twice behind the prompt log's back.
+    ///
+    /// The request is taken, and dropped once it is on the wire: nothing of it is held while the
+    /// model thinks (the caller lets go of its own copy first, see `StatusService`).
     pub async fn send(
         &self,
-        request: &reqwest::Request,
+        request: reqwest::Request,
     ) -> Result<http::Response<Vec<u8>>, Http1Error> {
         let url = request.url();
         if url.scheme() != "http" {
@@ -85,14 +88,14 @@ impl Http1 {
         }
         let host = url
             .host_str()
-            .ok_or(Http1Error::Unsupported("a URL without a host"))?;
+            .ok_or(Http1Error::Unsupported("a URL without a host"))?
+            .to_owned();
         let port = url.port_or_known_default().unwrap_or(80);
         let authority = format!("{host}:{port}");
+        let mut wire = encode(&request, &host, url.port())?;
+        drop(request);
         let mut fresh_only = false;
         loop {
-            // Built per try and dropped once written: the body is not held while the model
-            // thinks (async-openai keeps its own copy for the call).
-            let wire = encode(request, host, url.port())?;
             let pooled = if fresh_only {
                 None
             } else {
@@ -100,17 +103,21 @@ impl Http1 {
             };
             let (mut stream, reused) = match pooled {
                 Some(stream) => (stream, true),
-                None => (self.connect(host, port, &authority).await?, false),
+                None => (self.connect(&host, port, &authority).await?, false),
             };
-            match exchange(&mut stream, wire).await {
-                Ok((response, keep_alive)) => {
+            match exchange(&mut stream, wire).await? {
+                Exchange::Answered(response, keep_alive) => {
                     if keep_alive {
                         self.checkin(authority, stream);
                     }
                     return Ok(response);
                 }
-                Err(Http1Error::NotSent(_)) if reused => fresh_only = true,
-                Err(e) => return Err(e),
+                // The server never took it: the same bytes go on a new connection.
+                Exchange::NotSent(unsent, _) if reused => {
+                    wire = unsent;
+                    fresh_only = true;
+                }
+                Exchange::NotSent(_, e) => return Err(Http1Error::NotSent(e)),
             }
         }
     }
@@ -242,17 +249,21 @@ enum Framing {
 }
 
 /// One request and its answer on `stream`; the bool says whether the connection may be reused.
-async fn exchange(
-    stream: &mut TcpStream,
-    wire: Vec<u8>,
-) -> Result<(http::Response<Vec<u8>>, bool), Http1Error> {
-    stream.write_all(&wire).await.map_err(|e| {
-        if is_closed(&e) {
-            Http1Error::NotSent(e)
+/// How one try went: an answer (and whether the connection may be kept), or a connection the
+/// server had closed before it took the request, which is handed back.
+enum Exchange {
+    Answered(http::Response<Vec<u8>>, bool),
+    NotSent(Vec<u8>, io::Error),
+}
+
+async fn exchange(stream: &mut TcpStream, wire: Vec<u8>) -> Result<Exchange, Http1Error> {
+    if let Err(e) = stream.write_all(&wire).await {
+        return if is_closed(&e) {
+            Ok(Exchange::NotSent(wire, e))
         } else {
-            Http1Error::Io(e)
-        }
-    })?;
+            Err(Http1Error::Io(e))
+        };
+    }
     drop(wire);
     // The model's thinking time: no buffer is held while waiting.
     stream.readable().await?;
@@ -326,7 +337,7 @@ async fn exchange(
         *response.status_mut() = http::StatusCode::from_u16(head.status)
             .map_err(|_| Http1Error::Malformed(format!("status {}", head.status)))?;
         *response.headers_mut() = head.headers;
-        return Ok((response, keep_alive));
+        return Ok(Exchange::Answered(response, keep_alive));
     }
 }
 
@@ -602,7 +613,7 @@ mod tests {
         let (base, accepted, seen) = server(vec![OK, OK]).await;
         let h = http1();
         for _ in 0..2 {
-            let r = h.send(&request(&base, "{\"a\":1}")).await.unwrap();
+            let r = h.send(request(&base, "{\"a\":1}")).await.unwrap();
             assert_eq!(r.status(), 200);
             assert_eq!(r.headers()["content-type"], "application/json");
             assert_eq!(r.body(), b"{\"ok\":true}");
@@ -637,7 +648,7 @@ mod tests {
         ])
         .await;
         let h = http1();
-        let r = h.send(&request(&base, "{}")).await.unwrap();
+        let r = h.send(request(&base, "{}")).await.unwrap();
         assert_eq!(r.status(), 429);
         assert_eq!(r.headers()["retry-after"], "3");
         assert!(r.headers().get("transfer-encoding").is_none());
@@ -654,10 +665,10 @@ mod tests {
         ])
         .await;
         let h = http1();
-        let r = h.send(&request(&base, "{}")).await.unwrap();
+        let r = h.send(request(&base, "{}")).await.unwrap();
         assert_eq!(r.body(), b"{}");
         assert_eq!(h.idle(base.trim_start_matches("http://")), 0);
-        let r = h.send(&request(&base, "{}")).await.unwrap();
+        let r = h.send(request(&base, "{}")).await.unwrap();
         assert_eq!(r.body(), b"{\"ok\":true}");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
@@ -670,10 +681,10 @@ mod tests {
             b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n{\"ok\":true}<close>";
         let (base, accepted, seen) = server(vec![OK_THEN_CLOSE, OK]).await;
         let h = http1();
-        h.send(&request(&base, "{}")).await.unwrap();
+        h.send(request(&base, "{}")).await.unwrap();
         assert_eq!(h.idle(base.trim_start_matches("http://")), 1);
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let r = h.send(&request(&base, "{}")).await.unwrap();
+        let r = h.send(request(&base, "{}")).await.unwrap();
         assert_eq!(r.body(), b"{\"ok\":true}");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
         assert_eq!(seen.lock().unwrap().len(), 2);
@@ -685,8 +696,8 @@ mod tests {
         // caller's retry policy decides (and logs), not the transport.
         let (base, accepted, seen) = server(vec![OK, b"", OK]).await;
         let h = http1();
-        h.send(&request(&base, "{}")).await.unwrap();
-        let e = h.send(&request(&base, "{}")).await.unwrap_err();
+        h.send(request(&base, "{}")).await.unwrap();
+        let e = h.send(request(&base, "{}")).await.unwrap_err();
         assert!(matches!(e, Http1Error::Closed), "{e:?}");
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
         assert_eq!(seen.lock().unwrap().len(), 2);
@@ -699,7 +710,7 @@ mod tests {
         ])
         .await;
         let h = http1();
-        let r = h.send(&request(&base, "{}")).await.unwrap();
+        let r = h.send(request(&base, "{}")).await.unwrap();
         assert_eq!(r.body(), b"ok");
         assert_eq!(h.idle(base.trim_start_matches("http://")), 0);
     }
@@ -707,7 +718,7 @@ mod tests {
     #[tokio::test]
     async fn a_new_connection_closed_unanswered_is_an_error() {
         let (base, accepted, _) = server(vec![b""]).await;
-        let e = http1().send(&request(&base, "{}")).await.unwrap_err();
+        let e = http1().send(request(&base, "{}")).await.unwrap_err();
         assert!(matches!(e, Http1Error::Closed), "{e:?}");
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
@@ -719,7 +730,7 @@ mod tests {
         ])
         .await;
         let h = http1();
-        let r = h.send(&request(&base, "{}")).await.unwrap();
+        let r = h.send(request(&base, "{}")).await.unwrap();
         assert_eq!(r.body(), b"hello");
         assert_eq!(h.idle(base.trim_start_matches("http://")), 0);
     }
@@ -738,7 +749,7 @@ mod tests {
             b"HTTP/1.1 101 Switching Protocols\r\nupgrade: x\r\n\r\n",
         ] {
             let (base, _, _) = server(vec![answer]).await;
-            let e = http1().send(&request(&base, "{}")).await.unwrap_err();
+            let e = http1().send(request(&base, "{}")).await.unwrap_err();
             assert!(matches!(e, Http1Error::Malformed(_)), "{e:?}");
         }
     }
@@ -750,7 +761,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\nfffffffffffffffe\r\n<close>",
         ])
         .await;
-        let e = http1().send(&request(&base, "{}")).await.unwrap_err();
+        let e = http1().send(request(&base, "{}")).await.unwrap_err();
         assert!(matches!(e, Http1Error::TooLarge(_)), "{e:?}");
     }
 
@@ -759,8 +770,8 @@ mod tests {
         let (base, accepted, seen) =
             server(vec![OK, b"HTTP/1.1 100 Continue\r\n\r\n<close>", OK]).await;
         let h = http1();
-        h.send(&request(&base, "{}")).await.unwrap();
-        let e = h.send(&request(&base, "{}")).await.unwrap_err();
+        h.send(request(&base, "{}")).await.unwrap();
+        let e = h.send(request(&base, "{}")).await.unwrap_err();
         assert!(matches!(e, Http1Error::Malformed(_)), "{e:?}");
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
         assert_eq!(seen.lock().unwrap().len(), 2);
@@ -776,14 +787,14 @@ mod tests {
         ])
         .await;
         let h = http1();
-        let r = h.send(&request(&base, "{}")).await.unwrap();
+        let r = h.send(request(&base, "{}")).await.unwrap();
         assert_eq!(r.body(), b"abcde");
-        let r = h.send(&request(&base, "{}")).await.unwrap();
+        let r = h.send(request(&base, "{}")).await.unwrap();
         assert_eq!(r.body(), b"fghij");
-        let r = h.send(&request(&base, "{}")).await.unwrap();
+        let r = h.send(request(&base, "{}")).await.unwrap();
         assert_eq!(r.status(), 204);
         assert!(r.body().is_empty());
-        let r = h.send(&request(&base, "{}")).await.unwrap();
+        let r = h.send(request(&base, "{}")).await.unwrap();
         assert_eq!(r.body(), b"{\"ok\":true}");
         assert_eq!(
             accepted.load(Ordering::SeqCst),
@@ -796,19 +807,52 @@ mod tests {
     async fn the_idle_list_is_bounded() {
         let (base, _, _) = server(vec![OK; 6]).await;
         let h = Http1::new(2, Duration::from_secs(5));
-        let sends = (0..6).map(|_| h.send_owned(request(&base, "{}")));
+        let sends = (0..6).map(|_| h.send(request(&base, "{}")));
         for r in futures::future::join_all(sends).await {
             assert_eq!(r.unwrap().status(), 200);
         }
         assert_eq!(h.idle(base.trim_start_matches("http://")), 2);
     }
 
-    impl Http1 {
-        async fn send_owned(
-            &self,
-            request: reqwest::Request,
-        ) -> Result<http::Response<Vec<u8>>, Http1Error> {
-            self.send(&request).await
+    /// Thousands of calls wait on a model at once: none may keep its request's bytes meanwhile.
+    #[tokio::test]
+    async fn the_request_is_let_go_while_the_answer_is_awaited() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (answer, answer_now) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !got.ends_with(b"{\"a\":1}") {
+                let n = s.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the request never came whole");
+                got.extend_from_slice(&buf[..n]);
+            }
+            answer_now.await.unwrap();
+            s.write_all(OK).await.unwrap();
+        });
+        let body = axum::body::Bytes::from(b"{\"a\":1}".to_vec());
+        let request = reqwest::Client::new()
+            .post(format!("{base}/v1/chat/completions"))
+            .body(body.clone())
+            .build()
+            .unwrap();
+        let h = Arc::new(http1());
+        let sending = tokio::spawn({
+            let h = Arc::clone(&h);
+            async move { h.send(request).await }
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !body.is_unique() {
+            assert!(
+                Instant::now() < deadline,
+                "the request's body is still held while the answer is awaited"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        assert!(!sending.is_finished(), "answered before it was let go");
+        answer.send(()).unwrap();
+        assert_eq!(sending.await.unwrap().unwrap().status(), 200);
     }
 }

@@ -281,9 +281,13 @@ impl tower::Service<HttpRequestFactory> for StatusService {
         let plain = self.plain.clone();
         Box::pin(async move {
             let request = factory.build().await?;
+            // The factory holds the request's bytes for a resend; this service never resends
+            // (the pipeline's retry policy does, through a new call), so they go now rather
+            // than stay through the model's wait.
+            drop(factory);
             let response = match plain {
                 Some(plain) => plain
-                    .send(&request)
+                    .send(request)
                     .await
                     .map(reqwest::Response::from)
                     .map_err(|e| OpenAIError::Boxed(Box::new(e)))?,
