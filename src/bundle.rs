@@ -350,44 +350,67 @@ impl Bundle {
 }
 
 /// The path of the first string or key holding a NUL (PostgreSQL's JSON cannot store one).
-/// Bundles almost never hold one: the path is written only once one is known to be there.
 fn nul_at(v: &serde_json::Value) -> Option<String> {
-    fn any(v: &serde_json::Value) -> bool {
-        match v {
-            serde_json::Value::String(s) => s.contains('\0'),
-            serde_json::Value::Array(items) => items.iter().any(any),
-            serde_json::Value::Object(map) => map.iter().any(|(k, x)| k.contains('\0') || any(x)),
-            _ => false,
-        }
-    }
-    if !any(v) {
-        return None;
-    }
-    let mut path = String::new();
-    nul_under(v, &mut path).then_some(path)
+    let nul = |s: &str| s.contains('\0');
+    find(v, &mut |key, x| {
+        (key.is_some_and(nul) || x.as_str().is_some_and(nul)).then_some(())
+    })
+    .map(|(path, ())| path)
 }
 
-/// Whether `v` holds a NUL, leaving its path in `path` if so (one buffer for the whole walk).
-fn nul_under(v: &serde_json::Value, path: &mut String) -> bool {
+/// The first place (path, finding) where `check(key, value)` finds something, depth first; the
+/// key is the object key a value sits under. Paths are written only once something is found:
+/// most bundles have nothing to find, and writing a path for every node was most of the walk.
+pub(crate) fn find<T>(
+    root: &serde_json::Value,
+    check: &mut impl FnMut(Option<&str>, &serde_json::Value) -> Option<T>,
+) -> Option<(String, T)> {
     use std::fmt::Write as _;
-    let len = path.len();
-    match v {
-        serde_json::Value::String(s) => s.contains('\0'),
-        serde_json::Value::Array(items) => items.iter().enumerate().any(|(i, x)| {
-            path.truncate(len);
-            let _ = write!(path, "[{i}]");
-            nul_under(x, path)
-        }),
-        serde_json::Value::Object(map) => map.iter().any(|(k, x)| {
-            path.truncate(len);
-            if len > 0 {
-                path.push('.');
+    fn any<T>(
+        v: &serde_json::Value,
+        key: Option<&str>,
+        check: &mut impl FnMut(Option<&str>, &serde_json::Value) -> Option<T>,
+    ) -> bool {
+        check(key, v).is_some()
+            || match v {
+                serde_json::Value::Array(a) => a.iter().any(|x| any(x, None, check)),
+                serde_json::Value::Object(o) => o.iter().any(|(k, x)| any(x, Some(k), check)),
+                _ => false,
             }
-            path.push_str(k);
-            k.contains('\0') || nul_under(x, path)
-        }),
-        _ => false,
     }
+    fn walk<T>(
+        v: &serde_json::Value,
+        key: Option<&str>,
+        path: &mut String,
+        check: &mut impl FnMut(Option<&str>, &serde_json::Value) -> Option<T>,
+    ) -> Option<(String, T)> {
+        if let Some(found) = check(key, v) {
+            return Some((path.clone(), found));
+        }
+        let len = path.len();
+        let r = match v {
+            serde_json::Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| {
+                path.truncate(len);
+                let _ = write!(path, "[{i}]");
+                walk(x, None, path, check)
+            }),
+            serde_json::Value::Object(o) => o.iter().find_map(|(k, x)| {
+                path.truncate(len);
+                if len > 0 {
+                    path.push('.');
+                }
+                path.push_str(k);
+                walk(x, Some(k), path, check)
+            }),
+            _ => None,
+        };
+        path.truncate(len);
+        r
+    }
+    if !any(root, None, check) {
+        return None;
+    }
+    walk(root, None, &mut String::new(), check)
 }
 
 #[cfg(test)]

@@ -1,14 +1,12 @@
 //! Reading a bundle from a request: content type, size, UTF-8, depth, JSON, then the types.
 
-use std::fmt::Write as _;
-
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::Value;
 
 use super::Problem;
-use crate::bundle::Bundle;
+use crate::bundle::{Bundle, find};
 use crate::config::LimitsConfig;
 use crate::keys::Caller;
 
@@ -104,60 +102,6 @@ pub fn within_limits(raw: &Value, limits: &LimitsConfig) -> Result<(), Problem> 
         ));
     }
     Ok(())
-}
-
-/// The first place (path, finding) where `check(key, value)` finds something, depth first; the
-/// key is the object key a value sits under. Paths are written only once something is found:
-/// most bundles have nothing to find, and writing a path for every node was most of the walk.
-fn find<T>(
-    root: &Value,
-    check: &mut impl FnMut(Option<&str>, &Value) -> Option<T>,
-) -> Option<(String, T)> {
-    fn any<T>(
-        v: &Value,
-        key: Option<&str>,
-        check: &mut impl FnMut(Option<&str>, &Value) -> Option<T>,
-    ) -> bool {
-        check(key, v).is_some()
-            || match v {
-                Value::Array(a) => a.iter().any(|x| any(x, None, check)),
-                Value::Object(o) => o.iter().any(|(k, x)| any(x, Some(k), check)),
-                _ => false,
-            }
-    }
-    fn walk<T>(
-        v: &Value,
-        key: Option<&str>,
-        path: &mut String,
-        check: &mut impl FnMut(Option<&str>, &Value) -> Option<T>,
-    ) -> Option<(String, T)> {
-        if let Some(found) = check(key, v) {
-            return Some((path.clone(), found));
-        }
-        let len = path.len();
-        let r = match v {
-            Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| {
-                path.truncate(len);
-                let _ = write!(path, "[{i}]");
-                walk(x, None, path, check)
-            }),
-            Value::Object(o) => o.iter().find_map(|(k, x)| {
-                path.truncate(len);
-                if len > 0 {
-                    path.push('.');
-                }
-                path.push_str(k);
-                walk(x, Some(k), path, check)
-            }),
-            _ => None,
-        };
-        path.truncate(len);
-        r
-    }
-    if !any(root, None, check) {
-        return None;
-    }
-    walk(root, None, &mut String::new(), check)
 }
 
 /// A key pinned to a policy: the bundle may name that policy or none, never another.
