@@ -372,66 +372,63 @@ fn shape_bit(w: &str) -> u64 {
 impl KnownNames {
     /// `entries`: (folded variant, target index), in any order and perhaps repeated.
     pub fn new(mut entries: Vec<(String, usize)>) -> Self {
-        // Ordered by a hash of the spelling, then the spelling, then the target, so that
-        // repeats meet (the order of distinct spellings does not matter to `find`). The entries
-        // stay where they are: small keys are sorted, and spellings compared only where two
-        // hashes are equal.
-        let mut order: Vec<(u64, u32)> = entries
+        // One sort puts the index in order — spellings without a first word apart, then by
+        // the first word's hash, longest spelling first — and, since equal spellings agree on
+        // all of that, next to each other, where they are merged. Spellings are compared only
+        // where hash and length are equal.
+        let mut order: Vec<(bool, u64, std::cmp::Reverse<u32>, u32)> = entries
             .iter()
             .enumerate()
-            .map(|(i, (v, _))| (word_hash(v), i as u32))
+            .map(|(i, (v, _))| {
+                let w = first_word(v);
+                let h = if w.is_empty() { 0 } else { word_hash(w) };
+                (w.is_empty(), h, std::cmp::Reverse(v.len() as u32), i as u32)
+            })
             .collect();
-        order.sort_unstable();
-        let mut run = 0;
-        while run < order.len() {
-            let h = order[run].0;
-            let len = order[run..].partition_point(|&(k, _)| k == h);
-            if len > 1 {
-                order[run..run + len].sort_unstable_by(|&(_, a), &(_, b)| {
-                    let (a, b) = (&entries[a as usize], &entries[b as usize]);
-                    a.0.cmp(&b.0).then(a.1.cmp(&b.1))
-                });
-            }
-            run += len;
-        }
-        // A spelling shared by two values ("Anna" of Anna Weber and of Anna Roth) names neither:
-        // it is redacted, but not as either of them, so restore cannot put in the wrong person.
-        let mut merged: Vec<(String, usize)> = Vec::with_capacity(order.len());
-        let mut last_hash = None;
-        for &(h, i) in &order {
-            let (v, t) = &mut entries[i as usize];
-            let repeat = last_hash == Some(h);
-            last_hash = Some(h);
-            match merged.last_mut() {
-                Some((last, target)) if repeat && last == v => {
-                    if *target != *t {
-                        *target = AMBIGUOUS;
-                    }
-                }
-                _ => merged.push((std::mem::take(v), *t)),
-            }
-        }
-        // (first word's hash, longest spelling first, spelling), sorted.
-        let mut keyed: Vec<(u64, std::cmp::Reverse<u32>, u32)> = Vec::with_capacity(merged.len());
+        order.sort_unstable_by(|a, b| {
+            (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)).then_with(|| {
+                let (x, y) = (&entries[a.3 as usize], &entries[b.3 as usize]);
+                x.0.cmp(&y.0).then(x.1.cmp(&y.1))
+            })
+        });
+        let mut by_first = Vec::with_capacity(order.len());
+        let mut spellings: Vec<String> = Vec::with_capacity(order.len());
+        let mut targets: Vec<usize> = Vec::with_capacity(order.len());
         let mut shapes = 0;
         let mut odd = Vec::new();
-        for (i, (v, _)) in merged.iter().enumerate() {
-            match first_word(v) {
-                "" => odd.push((memchr::memmem::Finder::new(v.as_bytes()).into_owned(), i)),
-                w => {
-                    shapes |= shape_bit(w);
-                    keyed.push((word_hash(w), std::cmp::Reverse(v.len() as u32), i as u32));
+        let mut last: Option<(bool, u64, std::cmp::Reverse<u32>)> = None;
+        for &(is_odd, h, len, i) in &order {
+            let (v, t) = &mut entries[i as usize];
+            let same_key = last == Some((is_odd, h, len));
+            last = Some((is_odd, h, len));
+            // A spelling shared by two values ("Anna" of Anna Weber and of Anna Roth) names
+            // neither: it is redacted, but not as either of them, so restore cannot put in the
+            // wrong person.
+            if same_key && spellings.last() == Some(v) {
+                if let Some(target) = targets.last_mut()
+                    && *target != *t
+                {
+                    *target = AMBIGUOUS;
                 }
+                continue;
             }
+            let k = spellings.len();
+            if is_odd {
+                odd.push((memchr::memmem::Finder::new(v.as_bytes()).into_owned(), k));
+            } else {
+                shapes |= shape_bit(first_word(v));
+                by_first.push((h, k));
+            }
+            spellings.push(std::mem::take(v));
+            targets.push(*t);
         }
-        keyed.sort_unstable();
         Self {
-            by_first: keyed.into_iter().map(|(h, _, i)| (h, i as usize)).collect(),
+            by_first,
             shapes,
             odd,
-            short: merged.iter().map(|(v, _)| v.chars().count() < 4).collect(),
-            targets: merged.iter().map(|(_, t)| *t).collect(),
-            spellings: merged.into_iter().map(|(v, _)| v).collect(),
+            short: spellings.iter().map(|v| v.chars().count() < 4).collect(),
+            targets,
+            spellings,
         }
     }
 
@@ -451,45 +448,62 @@ impl KnownNames {
         &self.by_first[from..to]
     }
 
+    /// The spellings starting at `i` of the folded text `t` whose first word is `w`.
+    fn try_word(&self, t: &str, i: usize, w: &str, hits: &mut Vec<(usize, usize, usize)>) {
+        for &(_, k) in self.starting_with(w) {
+            let sp = &self.spellings[k];
+            if t[i..].starts_with(sp.as_str()) {
+                hits.push((i, i + sp.len(), k));
+            }
+        }
+    }
+
     /// (original start, original end, target) for every whole-word occurrence in `text`.
     pub fn find(&self, text: &str, folded: &Folded, out: &mut Vec<(usize, usize, usize)>) {
         let t = folded.text.as_str();
         // (folded start, folded end, spelling index), longest first at each start.
         let mut hits: Vec<(usize, usize, usize)> = Vec::new();
-        let mut try_at = |i: usize| {
-            let word = first_word(&t[i..]);
-            // A word of letters glued to digits ("cy0") is tried by its letters too (see
-            // `after_ok` below).
-            let letters = word
-                .bytes()
-                .position(|b| b.is_ascii_digit())
-                .filter(|&d| d > 0 && word[..d].chars().all(char::is_alphabetic))
-                .map(|d| &word[..d]);
-            for w in std::iter::once(word).chain(letters) {
-                for &(_, k) in self.starting_with(w) {
-                    let sp = &self.spellings[k];
-                    if t[i..].starts_with(sp.as_str()) {
-                        hits.push((i, i + sp.len(), k));
-                    }
-                }
-            }
-        };
-        let mut in_word = false;
         if t.is_ascii() {
-            for (i, b) in t.bytes().enumerate() {
-                let word = b.is_ascii_alphanumeric();
-                if word && !in_word {
-                    try_at(i);
+            // A word is a run of ASCII letters and digits; most are ruled out by the filter on
+            // their length and first byte, so runs are read once and nothing else is done.
+            let b = t.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                if !b[i].is_ascii_alphanumeric() {
+                    i += 1;
+                    continue;
                 }
-                in_word = word;
+                let start = i;
+                while i < b.len() && b[i].is_ascii_alphanumeric() {
+                    i += 1;
+                }
+                let word = &t[start..i];
+                self.try_word(t, start, word, &mut hits);
+                // A word of letters glued to digits ("cy0") is tried by its letters too (see
+                // `after_ok` below); in a run of letters and digits, all before the first digit
+                // are letters.
+                if let Some(d) = word.bytes().position(|b| b.is_ascii_digit())
+                    && d > 0
+                {
+                    self.try_word(t, start, &word[..d], &mut hits);
+                }
             }
         } else {
+            let mut in_word = false;
             for (i, c) in t.char_indices() {
-                let word = c.is_alphanumeric();
-                if word && !in_word {
-                    try_at(i);
+                let is_word = c.is_alphanumeric();
+                if is_word && !in_word {
+                    let word = first_word(&t[i..]);
+                    self.try_word(t, i, word, &mut hits);
+                    let letters = word
+                        .bytes()
+                        .position(|b| b.is_ascii_digit())
+                        .filter(|&d| d > 0 && word[..d].chars().all(char::is_alphabetic));
+                    if let Some(d) = letters {
+                        self.try_word(t, i, &word[..d], &mut hits);
+                    }
                 }
-                in_word = word;
+                in_word = is_word;
             }
         }
         if !self.odd.is_empty() {
