@@ -441,7 +441,7 @@ struct State {
     map: PseudonymMap,
     counts: BTreeMap<String, u32>,
     findings: Vec<Finding>,
-    known: Vec<(String, usize)>,
+    known: names::Spellings,
     targets: Vec<Target>,
     /// Targets by replacement: a value redacted twice (a partner named in two records) is one
     /// target, so its spellings do not look shared by two values (see [`names::AMBIGUOUS`]).
@@ -522,12 +522,11 @@ impl State {
             .entry(original.to_owned())
             .or_default()
             .push((idx, spelt));
-        let variants = match spelt {
-            Spelt::AsWritten => vec![names::fold_str(original)],
-            Spelt::Company => names::variants(original, false),
-            Spelt::Person => names::variants(original, true),
-        };
-        self.known.extend(variants.into_iter().map(|v| (v, idx)));
+        match spelt {
+            Spelt::AsWritten => self.known.push_folded(original, idx),
+            Spelt::Company => self.known.push_variants(original, false, idx),
+            Spelt::Person => self.known.push_variants(original, true, idx),
+        }
     }
 }
 
@@ -665,7 +664,7 @@ impl Redactor {
             Value::Object(map) => {
                 // Field names are identifiers; anything else ("Jo Rivera's order") is text.
                 if map.keys().any(|k| !is_identifier(k)) {
-                    let none = KnownNames::new(Vec::new());
+                    let none = KnownNames::new(names::Spellings::default());
                     let parent = path::render(steps);
                     let old = std::mem::take(map);
                     for (k, child) in old {

@@ -220,20 +220,89 @@ const LEGAL_SUFFIXES: &[&str] = &[
     "s.l.",
 ];
 
-/// The spellings under which a known value may recur in free text, folded, in no particular
-/// order and perhaps repeated ([`KnownNames::new`] sorts and merges them anyway).
-/// `person` adds order, initial and single-name forms; companies get their legal suffix removed.
-pub fn variants(value: &str, person: bool) -> Vec<String> {
-    let mut out = Vec::with_capacity(24);
-    spellings_into(value, person, &mut out);
-    out.retain(|v| {
-        v.chars().filter(|c| c.is_alphanumeric()).take(2).count() == 2
-            && !PARTICLES.contains(&v.as_str())
-    });
-    out
+/// Folded spellings of known values, each with its target, written one after another into one
+/// buffer: a name has a few dozen spellings, and a `String` each cost more than building them.
+#[derive(Debug, Default)]
+pub struct Spellings {
+    text: String,
+    /// (start, end, target) in `text`.
+    spans: Vec<(u32, u32, usize)>,
+    scratch: String,
 }
 
-fn spellings_into(value: &str, person: bool, out: &mut Vec<String>) {
+impl Spellings {
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// `value` folded, as written.
+    pub fn push_folded(&mut self, value: &str, target: usize) {
+        fold_into(value, &mut self.scratch);
+        let start = self.text.len();
+        self.text.push_str(&self.scratch);
+        self.spans
+            .push((start as u32, self.text.len() as u32, target));
+    }
+
+    /// The spellings under which `value` may recur in free text, folded, in no particular
+    /// order and perhaps repeated ([`KnownNames::new`] sorts and merges them anyway).
+    /// `person` adds order, initial and single-name forms; companies get their legal suffix
+    /// removed.
+    pub fn push_variants(&mut self, value: &str, person: bool, target: usize) {
+        spellings_into(value, person, &mut Variants { out: self, target });
+    }
+
+    fn get(&self, k: usize) -> &str {
+        let (s, e, _) = self.spans[k];
+        &self.text[s as usize..e as usize]
+    }
+}
+
+/// Where [`spellings_into`] writes: a spelling of fewer than two letters or digits, or a bare
+/// particle, is no spelling of a name.
+struct Variants<'a> {
+    out: &'a mut Spellings,
+    target: usize,
+}
+
+impl Variants<'_> {
+    /// The parts one after another, as one spelling.
+    fn push(&mut self, parts: &[&str]) {
+        let start = self.out.text.len();
+        for p in parts {
+            self.out.text.push_str(p);
+        }
+        self.keep_from(start);
+    }
+
+    /// Words joined by `sep`, as one spelling.
+    fn push_joined(&mut self, words: &[&str], sep: &str) {
+        let start = self.out.text.len();
+        for (i, w) in words.iter().enumerate() {
+            if i > 0 {
+                self.out.text.push_str(sep);
+            }
+            self.out.text.push_str(w);
+        }
+        self.keep_from(start);
+    }
+
+    /// Keeps what was written from `start` as a spelling, or takes it back.
+    fn keep_from(&mut self, start: usize) {
+        let text = &mut self.out.text;
+        let v = &text[start..];
+        if v.chars().filter(|c| c.is_alphanumeric()).take(2).count() == 2 && !PARTICLES.contains(&v)
+        {
+            self.out
+                .spans
+                .push((start as u32, text.len() as u32, self.target));
+        } else {
+            text.truncate(start);
+        }
+    }
+}
+
+fn spellings_into(value: &str, person: bool, out: &mut Variants<'_>) {
     let folded = fold_str(value.trim());
     // "Acme Hardware, Jo Rivera": Odoo's display name of a contact under its company.
     if let Some((company, contact)) = folded.split_once(", ") {
@@ -250,27 +319,27 @@ fn spellings_into(value: &str, person: bool, out: &mut Vec<String>) {
         }
     }
     if core.len() < words.len() {
-        out.push(core.join(" ").trim_end_matches(',').to_owned());
+        out.push(&[core.join(" ").trim_end_matches(',')]);
     }
     if person && core.len() >= 2 {
         let first = core[0];
         let last = core[core.len() - 1];
         let rest = core[1..].join(" ");
-        out.push(joined(&[last, ", ", first]));
-        out.push(joined(&[last, " ", first]));
-        out.push(joined(&[&rest, ", ", first]));
+        out.push(&[last, ", ", first]);
+        out.push(&[last, " ", first]);
+        out.push(&[&rest, ", ", first]);
         if core.len() > 2 {
-            out.push(rest.clone());
+            out.push(&[&rest]);
         }
         if let Some(c) = first.chars().next() {
             let initial = &first[..c.len_utf8()];
-            out.push(joined(&[initial, ". ", &rest]));
-            out.push(joined(&[initial, " ", &rest]));
-            out.push(joined(&[initial, ".", last]));
-            out.push(joined(&[initial, last]));
+            out.push(&[initial, ". ", &rest]);
+            out.push(&[initial, " ", &rest]);
+            out.push(&[initial, ".", last]);
+            out.push(&[initial, last]);
             // Surname first with the initial after it, as lists and signatures write it.
-            out.push(joined(&[last, " ", initial, "."]));
-            out.push(joined(&[last, ", ", initial, "."]));
+            out.push(&[last, " ", initial, "."]);
+            out.push(&[last, ", ", initial, "."]);
         }
         // Initials of every given name: "J-L Moreau", "J.-L. Moreau" for Jean-Luc;
         // "F. Z. Benali", "F.Z. Benali" for Fatima Zahra.
@@ -286,37 +355,52 @@ fn spellings_into(value: &str, person: bool, out: &mut Vec<String>) {
                 .collect();
             let hyphenated = first.contains('-');
             let sep = if hyphenated { ["-", ".-"] } else { [" ", "."] };
-            out.push(joined(&[&initials.join(sep[0]), " ", last]));
-            out.push(joined(&[&initials.join(sep[1]), ". ", last]));
-            out.push(joined(&[&initials.join(". "), ". ", last]));
-            out.push(joined(&[&initials.concat(), " ", last]));
+            out.push(&[&initials.join(sep[0]), " ", last]);
+            out.push(&[&initials.join(sep[1]), ". ", last]);
+            out.push(&[&initials.join(". "), ". ", last]);
+            out.push(&[&initials.concat(), " ", last]);
         }
-        out.push(joined(&[first, ".", last]));
-        out.push(joined(&[first, "_", last]));
-        out.push(joined(&[first, last]));
+        out.push(&[first, ".", last]);
+        out.push(&[first, "_", last]);
+        out.push(&[first, last]);
         for w in &core {
             if w.chars().count() >= 2 {
-                out.push((*w).to_owned());
+                out.push(&[w]);
             }
         }
         // Runs of two or more words: "Fernández de Córdoba" out of "María José Fernández de
         // Córdoba", "José Fernández".
         for i in 0..core.len() {
             for j in i + 2..=core.len() {
-                out.push(core[i..j].join(" "));
+                out.push_joined(&core[i..j], " ");
             }
         }
     }
-    out.push(folded);
+    out.push(&[&folded]);
 }
 
-/// The parts one after another (variants are built by the dozen per name: `format!` costs more).
-fn joined(parts: &[&str]) -> String {
-    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-    for p in parts {
-        out.push_str(p);
+/// Spellings as given, for tests of the index.
+#[cfg(test)]
+impl FromIterator<(String, usize)> for Spellings {
+    fn from_iter<I: IntoIterator<Item = (String, usize)>>(entries: I) -> Self {
+        let mut out = Spellings::default();
+        for (v, target) in entries {
+            let start = out.text.len() as u32;
+            out.text.push_str(&v);
+            out.spans.push((start, out.text.len() as u32, target));
+        }
+        out
     }
-    out
+}
+
+/// The spellings of `value` (see [`Spellings::push_variants`]), for tests.
+#[cfg(test)]
+pub fn variants(value: &str, person: bool) -> Vec<String> {
+    let mut out = Spellings::default();
+    out.push_variants(value, person, 0);
+    (0..out.spans.len())
+        .map(|k| out.get(k).to_owned())
+        .collect()
 }
 
 /// Target of a spelling shared by several known values.
@@ -333,16 +417,29 @@ pub struct KnownNames {
     shapes: u64,
     /// Spellings that do not start with a letter or digit, searched directly.
     odd: Vec<(memchr::memmem::Finder<'static>, usize)>,
-    spellings: Vec<String>,
+    /// The spellings, merged: (start, end) in `text`.
+    spellings: Vec<(u32, u32)>,
+    text: String,
     targets: Vec<usize>,
     short: Vec<bool>,
 }
+
+/// ASCII letters and digits, by byte.
+static ALNUM: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    t
+};
 
 fn first_word(s: &str) -> &str {
     // ASCII letters and digits first; a word goes on past them only through a non-ASCII char.
     let ascii = s
         .bytes()
-        .position(|b| !b.is_ascii_alphanumeric())
+        .position(|b| !ALNUM[usize::from(b)])
         .unwrap_or(s.len());
     let end = match s.as_bytes().get(ascii) {
         Some(b) if !b.is_ascii() => {
@@ -370,43 +467,61 @@ fn shape_bit(w: &str) -> u64 {
 }
 
 impl KnownNames {
-    /// `entries`: (folded variant, target index), in any order and perhaps repeated.
-    pub fn new(mut entries: Vec<(String, usize)>) -> Self {
+    /// `entries`: folded spellings with their targets, in any order and perhaps repeated.
+    pub fn new(entries: Spellings) -> Self {
         // One sort puts the index in order — spellings without a first word apart, then by
         // the first word's hash, longest spelling first — and, since equal spellings agree on
         // all of that, next to each other, where they are merged. Spellings are compared only
         // where hash and length are equal.
-        let mut order: Vec<(bool, u64, std::cmp::Reverse<u32>, u32)> = entries
-            .iter()
-            .enumerate()
-            .map(|(i, (v, _))| {
-                let w = first_word(v);
-                let h = if w.is_empty() { 0 } else { word_hash(w) };
-                (w.is_empty(), h, std::cmp::Reverse(v.len() as u32), i as u32)
-            })
-            .collect();
+        let mut order: Vec<(bool, u64, std::cmp::Reverse<u32>, u32, u64)> =
+            (0..entries.spans.len())
+                .map(|i| {
+                    let v = entries.get(i);
+                    let w = first_word(v);
+                    let (h, bit) = if w.is_empty() {
+                        (0, 0)
+                    } else {
+                        (word_hash(w), shape_bit(w))
+                    };
+                    (
+                        w.is_empty(),
+                        h,
+                        std::cmp::Reverse(v.len() as u32),
+                        i as u32,
+                        bit,
+                    )
+                })
+                .collect();
         order.sort_unstable_by(|a, b| {
             (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)).then_with(|| {
-                let (x, y) = (&entries[a.3 as usize], &entries[b.3 as usize]);
-                x.0.cmp(&y.0).then(x.1.cmp(&y.1))
+                let (x, y) = (a.3 as usize, b.3 as usize);
+                entries
+                    .get(x)
+                    .cmp(entries.get(y))
+                    .then(entries.spans[x].2.cmp(&entries.spans[y].2))
             })
         });
         let mut by_first = Vec::with_capacity(order.len());
-        let mut spellings: Vec<String> = Vec::with_capacity(order.len());
+        let mut spellings: Vec<(u32, u32)> = Vec::with_capacity(order.len());
         let mut targets: Vec<usize> = Vec::with_capacity(order.len());
         let mut shapes = 0;
         let mut odd = Vec::new();
         let mut last: Option<(bool, u64, std::cmp::Reverse<u32>)> = None;
-        for &(is_odd, h, len, i) in &order {
-            let (v, t) = &mut entries[i as usize];
+        for &(is_odd, h, len, i, bit) in &order {
+            let (start, end, t) = entries.spans[i as usize];
+            let v = &entries.text[start as usize..end as usize];
             let same_key = last == Some((is_odd, h, len));
             last = Some((is_odd, h, len));
             // A spelling shared by two values ("Anna" of Anna Weber and of Anna Roth) names
             // neither: it is redacted, but not as either of them, so restore cannot put in the
             // wrong person.
-            if same_key && spellings.last() == Some(v) {
+            let repeat = same_key
+                && spellings
+                    .last()
+                    .is_some_and(|&(s, e)| &entries.text[s as usize..e as usize] == v);
+            if repeat {
                 if let Some(target) = targets.last_mut()
-                    && *target != *t
+                    && *target != t
                 {
                     *target = AMBIGUOUS;
                 }
@@ -416,20 +531,29 @@ impl KnownNames {
             if is_odd {
                 odd.push((memchr::memmem::Finder::new(v.as_bytes()).into_owned(), k));
             } else {
-                shapes |= shape_bit(first_word(v));
+                shapes |= bit;
                 by_first.push((h, k));
             }
-            spellings.push(std::mem::take(v));
-            targets.push(*t);
+            spellings.push((start, end));
+            targets.push(t);
         }
         Self {
             by_first,
             shapes,
             odd,
-            short: spellings.iter().map(|v| v.chars().count() < 4).collect(),
+            short: spellings
+                .iter()
+                .map(|&(s, e)| entries.text[s as usize..e as usize].chars().count() < 4)
+                .collect(),
             targets,
             spellings,
+            text: entries.text,
         }
+    }
+
+    fn spelling(&self, k: usize) -> &str {
+        let (s, e) = self.spellings[k];
+        &self.text[s as usize..e as usize]
     }
 
     pub fn is_empty(&self) -> bool {
@@ -451,8 +575,8 @@ impl KnownNames {
     /// The spellings starting at `i` of the folded text `t` whose first word is `w`.
     fn try_word(&self, t: &str, i: usize, w: &str, hits: &mut Vec<(usize, usize, usize)>) {
         for &(_, k) in self.starting_with(w) {
-            let sp = &self.spellings[k];
-            if t[i..].starts_with(sp.as_str()) {
+            let sp = self.spelling(k);
+            if t[i..].starts_with(sp) {
                 hits.push((i, i + sp.len(), k));
             }
         }
@@ -1552,7 +1676,10 @@ mod tests {
         assert!(entries.len() > 1000, "{}", entries.len());
         let mut shuffled: Vec<_> = entries.iter().rev().cloned().collect();
         shuffled.extend(entries.iter().cloned());
-        let (one, two) = (KnownNames::new(entries), KnownNames::new(shuffled));
+        let (one, two) = (
+            KnownNames::new(entries.into_iter().collect()),
+            KnownNames::new(shuffled.into_iter().collect()),
+        );
         let mut found = 0;
         for text in &texts {
             let folded = fold(text);
