@@ -267,13 +267,42 @@ const GATE_WORDS: &[(&str, u8)] = &[
     ("dijk", W_DE_NL_STREET),
 ];
 
-static GATE: std::sync::LazyLock<Option<AhoCorasick>> = std::sync::LazyLock::new(|| {
-    AhoCorasick::builder()
+static GATE: std::sync::LazyLock<Option<aho_corasick::dfa::DFA>> = std::sync::LazyLock::new(|| {
+    aho_corasick::dfa::DFA::builder()
         .ascii_case_insensitive(true)
-        .kind(Some(AhoCorasickKind::DFA))
         .build(GATE_WORDS.iter().map(|(w, _)| w))
         .ok()
 });
+
+/// Every match of `dfa`'s words in `haystack`, overlapping ones too, as (pattern, start, end)
+/// in the order of their ends, until `found` says true (then true). What
+/// `find_overlapping_iter` reports, read off the automaton's states byte by byte: short words
+/// ("st", "m") match all over a text, and the iterator's own work per match cost more than the
+/// transitions (`tests::overlapping_matches_are_the_iterators`).
+pub(crate) fn overlapping_matches(
+    dfa: &aho_corasick::dfa::DFA,
+    haystack: &[u8],
+    mut found: impl FnMut(usize, usize, usize) -> bool,
+) -> bool {
+    use aho_corasick::Anchored;
+    use aho_corasick::automaton::Automaton;
+    let Ok(mut sid) = dfa.start_state(Anchored::No) else {
+        return false;
+    };
+    for (i, &b) in haystack.iter().enumerate() {
+        sid = dfa.next_state(Anchored::No, sid, b);
+        if dfa.is_special(sid) && dfa.is_match(sid) {
+            for k in 0..dfa.match_len(sid) {
+                let pid = dfa.match_pattern(sid, k);
+                let end = i + 1;
+                if found(pid.as_usize(), end - dfa.pattern_len(pid), end) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
 
 /// One cheap pass over the bytes of a text (and one word search when it has digits).
 #[derive(Debug, Default, PartialEq)]
@@ -461,17 +490,18 @@ impl Shape {
             return s;
         }
         match &*GATE {
-            Some(ac) if !s.odd_case => {
-                for m in ac.find_overlapping_iter(t) {
-                    let (_, w) = GATE_WORDS[m.pattern().as_usize()];
+            Some(dfa) if !s.odd_case => {
+                overlapping_matches(dfa, t, |pattern, _, end| {
+                    let (_, w) = GATE_WORDS[pattern];
                     s.words |= w;
                     if w & W_DE_NL_STREET != 0 {
                         s.de_nl_street |= matches!(
-                            t.get(m.end()..m.end() + 2),
+                            t.get(end..end + 2),
                             Some([b' ', d]) if d.is_ascii_digit()
                         );
                     }
-                }
+                    false
+                });
             }
             // Without the word search every word-gated detector runs.
             _ => {
@@ -1341,8 +1371,98 @@ mod tests {
         }
     }
 
+    /// (pattern, start, end).
+    type Matched = (usize, usize, usize);
+
+    /// A word list as the crate's iterator searches it and as the gates do.
+    struct Searches {
+        iterator: aho_corasick::AhoCorasick,
+        states: aho_corasick::dfa::DFA,
+    }
+
+    impl Searches {
+        fn new(words: &[&str]) -> Self {
+            Self {
+                iterator: aho_corasick::AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(words)
+                    .unwrap(),
+                states: aho_corasick::dfa::DFA::builder()
+                    .ascii_case_insensitive(true)
+                    .build(words)
+                    .unwrap(),
+            }
+        }
+
+        /// (pattern, start, end) of every overlapping match: (the iterator's, read off).
+        fn both(&self, text: &str) -> (Vec<Matched>, Vec<Matched>) {
+            let iterated = self
+                .iterator
+                .find_overlapping_iter(text)
+                .map(|m| (m.pattern().as_usize(), m.start(), m.end()))
+                .collect();
+            let mut read_off = Vec::new();
+            overlapping_matches(&self.states, text.as_bytes(), |p, s, e| {
+                read_off.push((p, s, e));
+                false
+            });
+            (iterated, read_off)
+        }
+    }
+
+    /// The gate words and the name finder's cues and titles.
+    static SEARCHES: LazyLock<[Searches; 2]> = LazyLock::new(|| {
+        let gate: Vec<&str> = GATE_WORDS.iter().map(|(w, _)| *w).collect();
+        let cues = crate::redact::names::context_gate_words().0;
+        let cues: Vec<&str> = cues.iter().map(String::as_str).collect();
+        [Searches::new(&gate), Searches::new(&cues)]
+    });
+
+    /// The gate words' and the name cues' matches read off the automaton's states are the
+    /// crate iterator's, in the same order, over the labelled corpora; and `found` returning
+    /// true stops the search there.
+    #[test]
+    fn overlapping_matches_are_the_iterators() {
+        let mut texts = crate::redact::tests::labelled_texts();
+        texts.push("Mr. Mme. st St ST straße STRASSE Dear dear,Hi withMr Anna".to_owned());
+        let mut matches = 0;
+        for t in &texts {
+            for searches in SEARCHES.iter() {
+                let (iterated, read_off) = searches.both(t);
+                assert_eq!(read_off, iterated, "{t}");
+                matches += iterated.len();
+            }
+        }
+        assert!(matches > 3_000, "{matches}");
+        let gate = &SEARCHES[0].states;
+        let mut seen = 0;
+        assert!(overlapping_matches(gate, b"rue st eur", |_, _, _| {
+            seen += 1;
+            seen == 2
+        }));
+        assert_eq!(seen, 2);
+        assert!(!overlapping_matches(gate, b"nothing here", |_, _, _| true));
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        /// Matches read off the states are the iterator's (see
+        /// `overlapping_matches_are_the_iterators`) for strings assembled from the words and
+        /// from what lies between them.
+        #[test]
+        fn overlapping_matches_are_iterated_matches(parts in proptest::collection::vec(proptest::sample::select(vec![
+            "st", "ST", "St", "r", "rue", "eur", "EUR", "o", "m", "M", "Mr", "mme", "dear", "DEAR", "hi",
+            "straße", "STRAẞE", "é", "É", "ß", "\u{212a}", " ", ".", ",", "1", "was", "now", "avec",
+            "ave", "boulevard", "de", "Sehr geehrte", "tar", "if", "listino", "preis",
+        ]), 0..16)) {
+            let text: String = parts.concat();
+            for searches in SEARCHES.iter() {
+                let (iterated, read_off) = searches.both(&text);
+                proptest::prop_assert_eq!(read_off, iterated, "{}", text);
+            }
+        }
+
         /// Strings assembled from the pieces detectors and gates look at (separators, currency
         /// signs, street words, case-folding oddities such as the Kelvin sign).
         #[test]

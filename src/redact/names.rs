@@ -6,9 +6,10 @@
 use std::path::Path;
 use std::sync::LazyLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use foldhash::{HashSet, HashSetExt};
 use regex::Regex;
+
+use super::detect::overlapping_matches;
 
 /// Text folded for matching, with a map back to byte offsets of the original.
 pub struct Folded {
@@ -1184,7 +1185,19 @@ impl Split {
 /// A cheap test that [`CONTEXT`] may match: a cue or title (its longest ASCII prefix,
 /// ASCII-case-insensitively) not inside a word, followed by what could start a name.
 /// `tests::context_gate_never_hides_a_name` checks it against the regex.
-static CONTEXT_GATE: LazyLock<Option<(AhoCorasick, Vec<bool>, usize)>> = LazyLock::new(|| {
+static CONTEXT_GATE: LazyLock<Option<(aho_corasick::dfa::DFA, Vec<bool>, usize)>> =
+    LazyLock::new(|| {
+        let (words, complete) = context_gate_words();
+        aho_corasick::dfa::DFA::builder()
+            .ascii_case_insensitive(true)
+            .build(&words)
+            .ok()
+            .map(|dfa| (dfa, complete, CUES.split('|').count()))
+    });
+
+/// The cues' and titles' longest ASCII prefixes, cues first, and whether each is the whole of
+/// its alternative.
+pub(super) fn context_gate_words() -> (Vec<String>, Vec<bool>) {
     let mut words = Vec::new();
     let mut complete = Vec::new();
     for alt in CUES.split('|').chain(TITLES.split('|')) {
@@ -1195,13 +1208,8 @@ static CONTEXT_GATE: LazyLock<Option<(AhoCorasick, Vec<bool>, usize)>> = LazyLoc
         complete.push(prefix.len() == alt.len());
         words.push(prefix);
     }
-    AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .kind(Some(AhoCorasickKind::DFA))
-        .build(&words)
-        .ok()
-        .map(|ac| (ac, complete, CUES.split('|').count()))
-});
+    (words, complete)
+}
 
 fn context_may_match(text: &str) -> bool {
     let t = text.as_bytes();
@@ -1214,16 +1222,16 @@ fn context_may_match(text: &str) -> bool {
     if odd {
         return true;
     }
-    ac.find_overlapping_iter(t).any(|m| {
+    overlapping_matches(ac, t, |pattern, start, end| {
         // A cue starts a word; a title may follow a cue directly ("withMr. …").
-        let cue = m.pattern().as_usize() < *cues;
-        if cue && m.start() > 0 && t[m.start() - 1].is_ascii_alphanumeric() {
+        let cue = pattern < *cues;
+        if cue && start > 0 && t[start - 1].is_ascii_alphanumeric() {
             return false;
         }
-        if !complete[m.pattern().as_usize()] {
+        if !complete[pattern] {
             return true;
         }
-        let next = t[m.end()..].iter().find(|b| {
+        let next = t[end..].iter().find(|b| {
             !matches!(
                 b,
                 b'.' | b',' | b':' | b'!' | b'(' | b' ' | b'\t' | b'\r' | b'\n'
