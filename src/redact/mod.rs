@@ -68,6 +68,31 @@ fn may_hold_token(text: &str) -> bool {
             .any(|w| matches!(w[0], b'_' | b'-') && w[1].is_ascii_digit())
 }
 
+/// The label and the number of a [`TOKENISH`] match, as its groups split it: the number is the
+/// trailing run of digits (before `\s*]` in the bracketed form), a separator right before it
+/// is not the label's (a label ends in a letter), the label is the rest (after `[\s*`).
+fn token_parts(whole: &str) -> (&str, &str) {
+    let body = match whole.strip_prefix('[') {
+        Some(inner) => inner
+            .strip_suffix(']')
+            .unwrap_or(inner)
+            .trim_matches(char::is_whitespace),
+        None => whole,
+    };
+    // What `(?i)[a-z]` matches: ASCII letters, the Kelvin sign and the long s.
+    let letter = |c: char| c.is_ascii_alphabetic() || c == '\u{212a}' || c == '\u{17f}';
+    let separator = |c: char| matches!(c, ' ' | '_' | '-');
+    let digits_at = body
+        .char_indices()
+        .rev()
+        .take_while(|&(_, c)| !letter(c) && !separator(c))
+        .last()
+        .map_or(body.len(), |(i, _)| i);
+    let (rest, n) = body.split_at(digits_at);
+    let label = rest.strip_suffix(separator).unwrap_or(rest);
+    (label, n)
+}
+
 /// Placeholders that can never be restored (masks): fine in internal text, not in a reply.
 static MASK: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\[[A-Z][A-Z_]{1,30}\]").unwrap_or_else(|_| never()));
@@ -190,29 +215,34 @@ impl PseudonymMap {
             return Ok(text.to_owned());
         }
         let mut unresolved = Vec::new();
-        let out = TOKENISH.replace_all(text, |caps: &regex::Captures<'_>| {
-            let whole = &caps[0];
-            let (label, n) = match (caps.get(1), caps.get(2), caps.get(3), caps.get(4)) {
-                (Some(l), Some(n), _, _) | (_, _, Some(l), Some(n)) => (l.as_str(), n.as_str()),
-                _ => return whole.to_owned(),
-            };
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        // Whole matches only: the capture search that splits a match into its groups cost more
+        // than the rest of a restore, and `token_parts` splits it the same way.
+        for m in TOKENISH.find_iter(text) {
+            out.push_str(&text[last..m.start()]);
+            last = m.end();
+            let whole = m.as_str();
+            let (label, n) = token_parts(whole);
             let label = label.to_ascii_uppercase().replace(' ', "_");
             if !self.is_label(&label) {
                 // "[Step 1]" is prose, not a token.
-                return whole.to_owned();
+                out.push_str(whole);
+                continue;
             }
             match self.by_token.get(&format!("[{label}_{n}]")) {
                 Some((original, class)) if classes.is_none_or(|c| c.contains(&class.as_str())) => {
-                    original.clone()
+                    out.push_str(original)
                 }
                 _ => {
                     unresolved.push(whole.to_owned());
-                    whole.to_owned()
+                    out.push_str(whole);
                 }
             }
-        });
+        }
+        out.push_str(&text[last..]);
         if unresolved.is_empty() {
-            Ok(out.into_owned())
+            Ok(out)
         } else {
             Err(unresolved)
         }

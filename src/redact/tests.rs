@@ -684,8 +684,71 @@ fn fixture_keys() -> Vec<String> {
     out
 }
 
+/// The groups of every [`TOKENISH`] match, as the capture search finds them.
+fn groups_of(text: &str) -> Vec<(String, String)> {
+    TOKENISH
+        .captures_iter(text)
+        .map(|c| {
+            let (l, n) = match (c.get(1), c.get(2), c.get(3), c.get(4)) {
+                (Some(l), Some(n), _, _) | (_, _, Some(l), Some(n)) => (l, n),
+                _ => unreachable!("both forms have both groups"),
+            };
+            (l.as_str().to_owned(), n.as_str().to_owned())
+        })
+        .collect()
+}
+
+/// [`token_parts`] of every match.
+fn parts_of(text: &str) -> Vec<(String, String)> {
+    TOKENISH
+        .find_iter(text)
+        .map(|m| {
+            let (l, n) = token_parts(m.as_str());
+            (l.to_owned(), n.to_owned())
+        })
+        .collect()
+}
+
+/// Token-shaped texts a model writes, well and badly, and what surrounds them.
+#[test]
+fn token_parts_are_the_capture_groups() {
+    let text = "[CUSTOMER_1] [Customer 1] [credit card 2] [CREDIT_CARD-3] [ email_12 ] customer_1 \
+        CUSTOMER-1 [Step 1] [EMAIL4] credit_card_7 [\u{a0}PHONE 2\u{2003}] [\u{212a}EY_1] \
+        [PER\u{17f}ON 3] [EMAIL_\u{663}] x_1y order-2026-11 [a_b_c_1234567] [EMAIL\u{17f}1] \
+        [\u{212a}2] [email\u{212a} 3]";
+    let groups = groups_of(text);
+    assert!(groups.len() >= 15, "{groups:?}");
+    assert_eq!(parts_of(text), groups);
+    let mut map = PseudonymMap::default();
+    let anna = map.token_for("PERSON", "Anna Müller", "customer_pii");
+    let card = map.token_for("CREDIT_CARD", "4111 1111 1111 1111", "customer_pii");
+    let reply = format!("Dear {anna}, [Person 1] and person-1; card [credit card 1], {card}.");
+    assert_eq!(
+        map.restore_checked(&reply),
+        Ok(
+            "Dear Anna Müller, Anna Müller and Anna Müller; card 4111 1111 1111 1111, \
+            4111 1111 1111 1111."
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        map.restore_checked("[PERSON_2] and [Step 1]"),
+        Err(vec!["[PERSON_2]".to_owned()])
+    );
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+    /// `token_parts` splits every token-shaped match as the capture search does.
+    #[test]
+    fn token_parts_split_as_the_groups_do(parts in proptest::collection::vec(proptest::sample::select(vec![
+        "[", "]", "_", "-", " ", "\u{a0}", "\u{2003}", "customer", "Customer", "CARD", "x",
+        "\u{212a}", "\u{17f}", "1", "42", "2026", "\u{663}", "1234567", "é", ".", "\n",
+    ]), 0..12)) {
+        let text: String = parts.concat();
+        proptest::prop_assert_eq!(parts_of(&text), groups_of(&text), "{:?}", text);
+    }
+
     /// Restore's gate never skips a text the token regex would match.
     #[test]
     fn the_token_gate_never_hides_a_token(parts in proptest::collection::vec(proptest::sample::select(vec![
