@@ -232,10 +232,6 @@ pub struct Spellings {
 }
 
 impl Spellings {
-    pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
-    }
-
     /// `value` folded, as written.
     pub fn push_folded(&mut self, value: &str, target: usize) {
         fold_into(value, &mut self.scratch);
@@ -583,6 +579,25 @@ impl KnownNames {
         }
     }
 
+    /// [`KnownNames::try_word`] for the word at `i`, and for its letters when digits follow
+    /// them: a word of letters glued to digits ("cy0") is tried by its letters too (see
+    /// `after_ok` in [`KnownNames::find`]).
+    fn try_word_and_letters(
+        &self,
+        t: &str,
+        i: usize,
+        word: &str,
+        hits: &mut Vec<(usize, usize, usize)>,
+    ) {
+        self.try_word(t, i, word, hits);
+        if let Some(d) = word.bytes().position(|b| b.is_ascii_digit())
+            && d > 0
+            && word[..d].chars().all(char::is_alphabetic)
+        {
+            self.try_word(t, i, &word[..d], hits);
+        }
+    }
+
     /// (original start, original end, target) for every whole-word occurrence in `text`.
     pub fn find(&self, text: &str, folded: &Folded, out: &mut Vec<(usize, usize, usize)>) {
         let t = folded.text.as_str();
@@ -602,31 +617,14 @@ impl KnownNames {
                 while i < b.len() && b[i].is_ascii_alphanumeric() {
                     i += 1;
                 }
-                let word = &t[start..i];
-                self.try_word(t, start, word, &mut hits);
-                // A word of letters glued to digits ("cy0") is tried by its letters too (see
-                // `after_ok` below); in a run of letters and digits, all before the first digit
-                // are letters.
-                if let Some(d) = word.bytes().position(|b| b.is_ascii_digit())
-                    && d > 0
-                {
-                    self.try_word(t, start, &word[..d], &mut hits);
-                }
+                self.try_word_and_letters(t, start, &t[start..i], &mut hits);
             }
         } else {
             let mut in_word = false;
             for (i, c) in t.char_indices() {
                 let is_word = c.is_alphanumeric();
                 if is_word && !in_word {
-                    let word = first_word(&t[i..]);
-                    self.try_word(t, i, word, &mut hits);
-                    let letters = word
-                        .bytes()
-                        .position(|b| b.is_ascii_digit())
-                        .filter(|&d| d > 0 && word[..d].chars().all(char::is_alphabetic));
-                    if let Some(d) = letters {
-                        self.try_word(t, i, &word[..d], &mut hits);
-                    }
+                    self.try_word_and_letters(t, i, first_word(&t[i..]), &mut hits);
                 }
                 in_word = is_word;
             }
