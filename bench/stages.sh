@@ -7,8 +7,8 @@
 # claims alone, `store_batch` for summaries); prints p50/p90/p99/max of each, and with
 # TIMELINE=1 each second's request p50/p99/max (a start-up transient or a steady tail), and
 # exbrief's CPU time per summary over the run (read once the generator has every answer), the
-# part of it in SQLite's threads, and the bytes written per summary. Every process listens on
-# 127.0.0.1 and is stopped by PID.
+# part of it in SQLite's threads, the bytes written per summary, and the fake model's CPU per
+# call (it shares the cores). Every process listens on 127.0.0.1 and is stopped by PID.
 #
 #   bench/stages.sh       # RATE=500 SECONDS_PER_RUN=10 BACKEND=sqlite
 #   TIMELINE=1 BACKEND=postgresql bench/stages.sh
@@ -32,7 +32,7 @@ fi
 key=$(bench_key "$BIN" "$url")
 # BURST: the stages of one burst of that many summaries at once against the model at 2 s (the
 # load of bench/load.sh's burst run) instead of RATE summaries/s at 0 ms.
-"$LB" fake --port "$FAKE_PORT" --latency-ms "$([[ -n "${BURST:-}" ]] && echo 2000 || echo 0)" & pids+=("$!")
+"$LB" fake --port "$FAKE_PORT" --latency-ms "$([[ -n "${BURST:-}" ]] && echo 2000 || echo 0)" & fake=$!; pids+=("$fake")
 EXBRIEF_LOG="warn,exbrief::timing=debug" EXBRIEF_SERVER__LOG_FORMAT=json \
   "$BIN" --database-url "$url" serve --listen "127.0.0.1:$EX_PORT" 2>"$work/timing.log" & ex=$!; pids+=("$ex")
 wait_port "$FAKE_PORT"; wait_port "$EX_PORT"
@@ -41,10 +41,10 @@ wait_port "$FAKE_PORT"; wait_port "$EX_PORT"
 # exbrief's CPU (user + system clock ticks, fields 14 and 15 of /proc/PID/stat) around the run,
 # that of sqlx's SQLite connection threads alone, and the bytes exbrief handed to write calls
 # (`wchar`: the write-ahead log, checkpoints and sockets).
-ticks() { awk '{print $14 + $15}' "/proc/$ex/stat"; }
+ticks() { awk '{print $14 + $15}' "/proc/${1:-$ex}/stat"; }
 sqlite_ticks() { cat /proc/"$ex"/task/*/stat | awk '/\(sqlx-sqlite/ {s += $14 + $15} END {print s + 0}'; }
 written() { awk '/^wchar/ {print $2}' "/proc/$ex/io"; }
-before=$(ticks); sqlite_before=$(sqlite_ticks); written_before=$(written)
+fake_before=$(ticks "$fake"); before=$(ticks); sqlite_before=$(sqlite_ticks); written_before=$(written)
 if [[ -n "${BURST:-}" ]]; then
   "$LB" burst --url "http://127.0.0.1:$EX_PORT" --n "$BURST" --key "$key"
   n="$BURST"
@@ -52,10 +52,14 @@ else
   "$LB" load --url "http://127.0.0.1:$EX_PORT" --rate "$RATE" --seconds "$SECS" --key "$key" ${TIMELINE:+--timeline}
   n=$((RATE * SECS))
 fi
-after=$(ticks); sqlite_after=$(sqlite_ticks); written_after=$(written)
+fake_after=$(ticks "$fake"); after=$(ticks); sqlite_after=$(sqlite_ticks); written_after=$(written)
 python3 -c "import sys; t, hz, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 print(f'exbrief CPU: {t / hz:.2f} s for {n} summaries, {1000 * t / hz / n:.2f} ms each')" \
   "$((after - before))" "$(getconf CLK_TCK)" "$n"
+# The fake model shares the cores: its CPU per model call (three per summary).
+python3 -c "import sys; t, hz, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+print(f'fake model CPU: {t / hz:.2f} s, {1e6 * t / hz / (3 * n):.0f} us per call')" \
+  "$((fake_after - fake_before))" "$(getconf CLK_TCK)" "$n"
 if [[ "${BACKEND:-sqlite}" != postgresql ]]; then
   echo "of which SQLite's threads: $(( (sqlite_after - sqlite_before) * 1000000 / $(getconf CLK_TCK) / n )) us per summary"
 fi
