@@ -605,6 +605,14 @@ const QUEUE_COLUMNS: &str = "s.id, s.event_id, s.event_type, s.status, s.severit
      p.ciphertext AS vault_ciphertext FROM summaries s \
      LEFT JOIN pseudonym_maps p ON p.summary_id = s.id";
 
+/// The page size of a SQLite database this process creates (an existing one keeps its own: SQLite
+/// ignores the setting once a database in WAL mode has pages). Every commit rewrites whole pages:
+/// the last leaf of each table and index a summary touches, about eighteen of them, most only a
+/// few rows fuller than before. At 4,096 bytes that rewriting was half of the 177 KB written per
+/// summary at 500/s; at 1,024 a summary writes 99 KB (`bench/stages.sh`, issue 9). Rows larger
+/// than a page (prompts, documents) cost the same bytes either way, in more overflow pages.
+const SQLITE_PAGE_SIZE: u32 = 1024;
+
 impl Store {
     /// Connects (creating a SQLite file when missing) and applies pending migrations.
     /// `min_connections` are kept open when idle (opened in the background after the first).
@@ -613,6 +621,7 @@ impl Store {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Url(e.to_string()))?
                 .create_if_missing(true)
+                .page_size(SQLITE_PAGE_SIZE)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
@@ -2195,6 +2204,63 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(pool.size(), 1);
         lazy.close().await;
+    }
+
+    /// A new database gets small pages; one made with SQLite's default 4 KB pages (every
+    /// database before this setting) keeps them, migrates and stores as before.
+    #[tokio::test]
+    async fn sqlite_new_databases_get_small_pages_and_old_ones_keep_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        async fn page_size(store: &Store) -> i64 {
+            let Store::Sqlite(pool) = store else {
+                unreachable!()
+            };
+            let (size,): (i64,) = sqlx::query_as("PRAGMA page_size")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            size
+        }
+        let new = Store::connect(
+            &format!("sqlite://{}", dir.path().join("new.db").display()),
+            2,
+            0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(page_size(&new).await, i64::from(SQLITE_PAGE_SIZE));
+        new.close().await;
+
+        let old_path = dir.path().join("old.db");
+        let old_url = format!("sqlite://{}", old_path.display());
+        {
+            use sqlx::Connection;
+            let mut conn = sqlx::SqliteConnection::connect_with(
+                &SqliteConnectOptions::from_str(&old_url)
+                    .unwrap()
+                    .create_if_missing(true)
+                    .page_size(4096)
+                    .journal_mode(SqliteJournalMode::Wal),
+            )
+            .await
+            .unwrap();
+            sqlx::query("CREATE TABLE made_before (x INTEGER)")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+        }
+        let old = Store::connect(&old_url, 2, 0).await.unwrap();
+        assert_eq!(page_size(&old).await, 4096);
+        assert_eq!(old.pending_migrations().await.unwrap(), 0);
+        let Store::Sqlite(pool) = &old else {
+            unreachable!()
+        };
+        sqlx::query("INSERT INTO made_before VALUES (1)")
+            .execute(pool)
+            .await
+            .unwrap();
+        old.close().await;
     }
 
     /// Writes stay in the write-ahead log until `checkpoint` copies them (no automatic
