@@ -35,7 +35,7 @@ measure_cli() { # url label format
     "$(wc -l < "$work/out.$3")" "$(( $(stat -c %s "$work/out.$3") / 1048576 ))" "$secs" "$(( kib / 1024 ))"
 }
 
-measure_http() { # url label format
+measure_http() { # url label format key
   "$BIN" --database-url "$1" serve --listen "127.0.0.1:$PORT" >"$work/server.log" 2>&1 &
   server=$!
   for _ in $(seq 1 100); do
@@ -45,8 +45,8 @@ measure_http() { # url label format
   local base
   base=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
   local secs
-  secs=$(curl -fs -o "$work/http.$3" -w '%{time_total}' \
-    "http://127.0.0.1:$PORT/v1/audit/export?format=$3")
+  secs=$(curl -fsS -H "Authorization: Bearer $4" -o "$work/http.$3" -w '%{time_total}' \
+    "http://127.0.0.1:$PORT/v1/audit/export?format=$3") || { echo "HTTP export failed" >&2; exit 1; }
   local kib
   kib=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
   kill "$server"; wait "$server" 2>/dev/null || true; server=""
@@ -58,7 +58,10 @@ measure_http() { # url label format
 run() { # url label
   "$SEED" "$1" "$ROWS"
   for f in jsonl csv; do measure_cli "$1" "$2" "$f"; done
-  for f in jsonl csv; do measure_http "$1" "$2" "$f"; done
+  # The export needs a key with the audit scope.
+  local key
+  key=$("$BIN" --database-url "$1" keys create --name bench-audit --scopes audit | awk '/^secret:/ {print $2}')
+  for f in jsonl csv; do measure_http "$1" "$2" "$f" "$key"; done
   "$BIN" --database-url "$1" audit verify >/dev/null && echo "$2: chain verifies"
 }
 
