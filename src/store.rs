@@ -99,7 +99,7 @@ macro_rules! insert_outbox {
             .bind(o.id)
             .bind(summary)
             .bind(&o.kind)
-            .bind(Json(&o.payload))
+            .bind(JsonArg(&o.payload))
             .bind($now)
             .execute(&mut *$tx)
             .await?;
@@ -198,17 +198,17 @@ macro_rules! insert_logs {
                         .push_bind(&l.policy_sha256)
                         .push_bind(&l.provider)
                         .push_bind(&l.model)
-                        .push_bind(Json(&*l.parameters))
-                        .push_bind(Json(&*l.messages))
-                        .push_bind(l.raw_response.as_deref().map(Json))
-                        .push_bind(l.parsed_output.as_deref().map(Json))
+                        .push_bind(JsonArg(&*l.parameters))
+                        .push_bind(JsonArg(&*l.messages))
+                        .push_bind(l.raw_response.as_deref().map(JsonArg))
+                        .push_bind(l.parsed_output.as_deref().map(JsonArg))
                         .push_bind(l.prompt_tokens)
                         .push_bind(l.completion_tokens)
                         .push_bind(l.total_tokens)
                         .push_bind(l.latency_ms)
                         .push_bind(&l.outcome)
                         .push_bind(&l.error)
-                        .push_bind(Json(&*l.redaction_counts))
+                        .push_bind(JsonArg(&*l.redaction_counts))
                         .push_bind(prev.as_str())
                         .push_bind(hash.as_str());
                 });
@@ -251,7 +251,7 @@ macro_rules! insert_entry {
         .bind(e.created_at)
         .bind(&e.request_id)
         .bind(&e.key_id)
-        .bind(Json(&e.detail))
+        .bind(JsonArg(&e.detail))
         .bind(prev)
         .bind(&hash)
         .execute(&mut *$tx)
@@ -448,6 +448,55 @@ pub struct NewPromptLog {
 pub fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> Box<RawValue> {
     // `Box<RawValue>`'s default is `null`; the values passed here always serialise.
     serde_json::value::to_raw_value(value).unwrap_or_default()
+}
+
+/// A JSON value as a query argument: PostgreSQL's `json` (its text, as serde writes it), text on
+/// SQLite. sqlx's `Json` binds `jsonb`, which the server parses into a tree on every insert,
+/// even into a `json` column; exbrief's JSON columns are written once, read back whole and never
+/// queried inside (migration `20261129000001_json_not_jsonb.sql`).
+#[derive(Debug, Clone, Copy)]
+pub struct JsonArg<T>(pub T);
+
+/// PostgreSQL's `json` and `json[]` (pg_type.dat: 114 and 199).
+const PG_JSON: sqlx::postgres::types::Oid = sqlx::postgres::types::Oid(114);
+const PG_JSON_ARRAY: sqlx::postgres::types::Oid = sqlx::postgres::types::Oid(199);
+
+impl<T> sqlx::Type<Postgres> for JsonArg<T> {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        sqlx::postgres::PgTypeInfo::with_oid(PG_JSON)
+    }
+}
+
+impl<T> sqlx::postgres::PgHasArrayType for JsonArg<T> {
+    fn array_type_info() -> sqlx::postgres::PgTypeInfo {
+        sqlx::postgres::PgTypeInfo::with_oid(PG_JSON_ARRAY)
+    }
+}
+
+impl<T: serde::Serialize> sqlx::Encode<'_, Postgres> for JsonArg<T> {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> std::result::Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        // `json`'s binary form is its text.
+        serde_json::to_writer(&mut **buf, &self.0)?;
+        Ok(sqlx::encode::IsNull::No)
+    }
+}
+
+impl<T> sqlx::Type<sqlx::Sqlite> for JsonArg<T> {
+    fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+        <str as sqlx::Type<sqlx::Sqlite>>::type_info()
+    }
+}
+
+impl<'q, T: serde::Serialize> sqlx::Encode<'q, sqlx::Sqlite> for JsonArg<T> {
+    fn encode_by_ref(
+        &self,
+        buf: &mut Vec<sqlx::sqlite::SqliteArgumentValue<'q>>,
+    ) -> std::result::Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        sqlx::Encode::<sqlx::Sqlite>::encode(serde_json::to_string(&self.0)?, buf)
+    }
 }
 
 /// [`NewPromptLog`]'s canonical JSON, borrowed: the same keys as [`ChainRow::canonical`] for a
@@ -925,8 +974,8 @@ impl Store {
                 .bind(&d.decision)
                 .bind(&d.reviewer)
                 .bind(&d.comment)
-                .bind(d.draft_reply.as_ref().map(Json))
-                .bind(d.final_reply.as_ref().map(Json))
+                .bind(d.draft_reply.as_ref().map(JsonArg))
+                .bind(d.final_reply.as_ref().map(JsonArg))
                 .bind(d.edited)
                 .bind(t)
                 .bind(&d.prompt_version)
@@ -1412,7 +1461,7 @@ impl Store {
     ) -> Result<bool> {
         let sql = "UPDATE outbox SET result = $1, updated_at = $2 WHERE id = $3 \
                    AND status = 'pending' AND next_attempt_at = $4";
-        let n = on_pool!(self, pool => sqlx::query(sql).bind(Json(result)).bind(now()).bind(id)
+        let n = on_pool!(self, pool => sqlx::query(sql).bind(JsonArg(result)).bind(now()).bind(id)
             .bind(claim).execute(pool).await?.rows_affected());
         Ok(n == 1)
     }
@@ -1426,7 +1475,7 @@ impl Store {
     ) -> Result<bool> {
         let sql = "UPDATE outbox SET status = 'done', attempts = $1, result = $2, last_error = NULL, \
                    updated_at = $3 WHERE id = $4 AND status = 'pending' AND next_attempt_at = $5";
-        let n = on_pool!(self, pool => sqlx::query(sql).bind(attempts).bind(Json(result)).bind(now())
+        let n = on_pool!(self, pool => sqlx::query(sql).bind(attempts).bind(JsonArg(result)).bind(now())
             .bind(id).bind(claim).execute(pool).await?.rows_affected());
         Ok(n == 1)
     }
@@ -1947,7 +1996,7 @@ async fn complete_rows_sqlite(
                 .push_bind(o.id)
                 .push_bind(f.id)
                 .push_bind(&o.kind)
-                .push_bind(Json(&o.payload))
+                .push_bind(JsonArg(&o.payload))
                 .push_bind("pending")
                 .push_bind(0_i64)
                 .push_bind(now)
@@ -1971,7 +2020,7 @@ async fn complete_rows_sqlite(
             );
         }
         qb.push("UPDATE summaries SET status = 'pending_review', document = ")
-            .push_bind(Json(&*f.document))
+            .push_bind(JsonArg(&*f.document))
             .push(", updated_at = ")
             .push_bind(now)
             .push(", severity = ")
@@ -2016,7 +2065,7 @@ async fn complete_rows_pg(
         "WITH done AS ( \
            UPDATE summaries AS s SET status = 'pending_review', document = v.document, \
              updated_at = $5, severity = v.severity \
-           FROM UNNEST($1::uuid[], $2::uuid[], $3::jsonb[], $4::text[]) \
+           FROM UNNEST($1::uuid[], $2::uuid[], $3::json[], $4::text[]) \
              AS v (id, owner, document, severity) \
            WHERE s.id = v.id AND s.owner = v.owner AND s.status = 'processing' \
            RETURNING s.id), \
@@ -2031,7 +2080,7 @@ async fn complete_rows_pg(
            INSERT INTO outbox (id, summary_id, kind, payload, status, attempts, \
              next_attempt_at, created_at, updated_at) \
            SELECT o.id, o.summary_id, o.kind, o.payload, 'pending', 0, $5, $5, $5 \
-           FROM UNNEST($11::uuid[], $12::uuid[], $13::text[], $14::jsonb[]) \
+           FROM UNNEST($11::uuid[], $12::uuid[], $13::text[], $14::json[]) \
              AS o (id, summary_id, kind, payload) \
            WHERE o.summary_id IN (SELECT id FROM done)), \
          spent AS ( \
@@ -2047,7 +2096,7 @@ async fn complete_rows_pg(
     )
     .bind(column(batch, |f| f.id))
     .bind(column(batch, |f| f.owner))
-    .bind(column(batch, |f| Json(&*f.document)))
+    .bind(column(batch, |f| JsonArg(&*f.document)))
     .bind(column(batch, |f| f.severity.as_deref()))
     .bind(now)
     .bind(column(&maps, |(id, _)| *id))
@@ -2058,7 +2107,7 @@ async fn complete_rows_pg(
     .bind(column(&outbox, |(_, o)| o.id))
     .bind(column(&outbox, |(id, _)| *id))
     .bind(column(&outbox, |(_, o)| o.kind.as_str()))
-    .bind(column(&outbox, |(_, o)| Json(&o.payload)))
+    .bind(column(&outbox, |(_, o)| JsonArg(&o.payload)))
     .bind(column(&usage, |(id, _)| *id))
     .bind(column(&usage, |(_, u)| u.key_id.as_str()))
     .bind(column(&usage, |(_, u)| u.day.as_str()))

@@ -740,3 +740,119 @@ async fn a_postgres_writer_chains_onto_the_real_head_whatever_it_believes() {
     drop(writer);
     store.close().await;
 }
+
+/// PostgreSQL keeps exbrief's JSON values as `json`, the text as written (`jsonb` reorders keys
+/// and adds spaces), the large ones lz4-compressed; a database whose columns are still `jsonb`
+/// (before migration 20261129000001) is converted by it with its chain intact. PostgreSQL only;
+/// skipped without `EXBRIEF_TEST_PG_URL`.
+#[tokio::test]
+async fn postgres_keeps_json_as_written_and_converts_an_older_database() {
+    use exbrief::store::{JsonArg, Store};
+    let Some((_db, store)) = support::postgres_store().await else {
+        return;
+    };
+    let Store::Postgres(pool) = &store else {
+        unreachable!()
+    };
+    let (ty, text): (String, String) = sqlx::query_as("SELECT pg_typeof($1)::text, $1::text")
+        .bind(JsonArg(json!({"b": [1, 2], "a": "x"})))
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        (ty.as_str(), text.as_str()),
+        ("json", r#"{"a":"x","b":[1,2]}"#)
+    );
+
+    let c = support::claim("json");
+    let mut writer = None;
+    store
+        .write_many_on(&mut writer, std::slice::from_ref(&c), &[], &mut |_| {})
+        .await
+        .unwrap();
+    let (_, stored) = store
+        .write_many_on(&mut writer, &[], &[finished(&c)], &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(stored, [true]);
+    drop(writer);
+    let stored_text = || async {
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT l.messages::text, s.document::text FROM prompt_log l \
+             JOIN summaries s ON s.id = l.summary_id ORDER BY l.seq LIMIT 1",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        stored_text().await,
+        (
+            r#"[{"content":"hi","role":"user"}]"#.to_owned(),
+            r#"{"n":1}"#.to_owned()
+        )
+    );
+    let columns = || async {
+        sqlx::query_as::<_, (String, String, String)>(
+            "SELECT attrelid::regclass::text || '.' || attname, format_type(atttypid, atttypmod), \
+             attcompression::text FROM pg_attribute WHERE attrelid IN ('prompt_log'::regclass, \
+             'summaries'::regclass, 'outbox'::regclass, 'review_decisions'::regclass) \
+             AND attnum > 0 AND NOT attisdropped \
+             AND format_type(atttypid, atttypmod) IN ('json', 'jsonb') ORDER BY 1",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+    };
+    let check = |cols: &[(String, String, String)]| {
+        assert_eq!(cols.len(), 11, "{cols:?}");
+        assert!(cols.iter().all(|(_, t, _)| t == "json"), "{cols:?}");
+        let lz4: Vec<&str> = cols
+            .iter()
+            .filter(|(_, _, c)| c == "l")
+            .map(|(n, _, _)| n.as_str())
+            .collect();
+        assert_eq!(
+            lz4,
+            [
+                "outbox.payload",
+                "prompt_log.detail",
+                "prompt_log.messages",
+                "prompt_log.parameters",
+                "prompt_log.parsed_output",
+                "prompt_log.raw_response",
+                "summaries.document"
+            ]
+        );
+    };
+    let cols = columns().await;
+    check(&cols);
+
+    // The columns as a database migrated before 20261129000001 has them.
+    for (name, _, _) in &cols {
+        let (table, column) = name.split_once('.').unwrap();
+        sqlx::query(&format!(
+            "ALTER TABLE {table} ALTER COLUMN {column} TYPE jsonb USING {column}::jsonb"
+        ))
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 20261129000001")
+        .execute(pool)
+        .await
+        .unwrap();
+    // jsonb's own order (shorter keys first) and spacing.
+    assert_eq!(
+        stored_text().await.0,
+        r#"[{"role": "user", "content": "hi"}]"#
+    );
+    store.migrate().await.unwrap();
+    check(&columns().await);
+    let report = audit::verify(&store, &Vault::new(&[7; 32], &[]))
+        .await
+        .unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.rows, 2);
+    store.close().await;
+}
