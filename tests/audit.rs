@@ -635,6 +635,25 @@ async fn pseudonym_maps_are_sealed_and_purged(backend: Backend) {
     app.stop().await;
 }
 
+/// A claim of `key` and its summary, on the writer's connection, which it gives back.
+async fn claim_and_store(
+    store: &exbrief::store::Store,
+    mut writer: Option<exbrief::store::Writer>,
+    key: &str,
+) -> Option<exbrief::store::Writer> {
+    let c = support::claim(key);
+    store
+        .write_many_on(&mut writer, std::slice::from_ref(&c), &[], &mut |_| {})
+        .await
+        .unwrap();
+    let (_, stored) = store
+        .write_many_on(&mut writer, &[], &[finished(&c)], &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(stored, [true]);
+    writer
+}
+
 /// A finished summary with two prompt-log rows.
 fn finished(c: &exbrief::store::NewClaim) -> exbrief::store::Finished {
     let log = |task: &str| exbrief::store::NewPromptLog {
@@ -665,22 +684,9 @@ async fn a_postgres_writer_chains_onto_the_real_head_whatever_it_believes() {
         return;
     };
     let vault = Vault::new(&[7; 32], &[]);
-    // A claim and its summary, on the writer's connection, which it gives back.
     let write = |writer: Option<Writer>, key: &str| {
-        let (store, c) = (store.clone(), support::claim(key));
-        async move {
-            let mut writer = writer;
-            store
-                .write_many_on(&mut writer, std::slice::from_ref(&c), &[], &mut |_| {})
-                .await
-                .unwrap();
-            let (_, stored) = store
-                .write_many_on(&mut writer, &[], &[finished(&c)], &mut |_| {})
-                .await
-                .unwrap();
-            assert_eq!(stored, [true]);
-            writer
-        }
+        let (store, key) = (store.clone(), key.to_owned());
+        async move { claim_and_store(&store, writer, &key).await }
     };
     let believed = |writer: &Option<Writer>| match writer {
         Some(Writer::Postgres(_, head)) => head.clone(),
@@ -764,18 +770,7 @@ async fn postgres_keeps_json_as_written_and_converts_an_older_database() {
         ("json", r#"{"a":"x","b":[1,2]}"#)
     );
 
-    let c = support::claim("json");
-    let mut writer = None;
-    store
-        .write_many_on(&mut writer, std::slice::from_ref(&c), &[], &mut |_| {})
-        .await
-        .unwrap();
-    let (_, stored) = store
-        .write_many_on(&mut writer, &[], &[finished(&c)], &mut |_| {})
-        .await
-        .unwrap();
-    assert_eq!(stored, [true]);
-    drop(writer);
+    drop(claim_and_store(&store, None, "json").await);
     let stored_text = || async {
         sqlx::query_as::<_, (String, String)>(
             "SELECT l.messages::text, s.document::text FROM prompt_log l \
