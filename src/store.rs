@@ -657,9 +657,11 @@ const QUEUE_COLUMNS: &str = "s.id, s.event_id, s.event_type, s.status, s.severit
 /// The page size of a SQLite database this process creates (an existing one keeps its own: SQLite
 /// ignores the setting once a database in WAL mode has pages). Every commit rewrites whole pages:
 /// the last leaf of each table and index it touches (sixteen to store a summary, five more for
-/// its claim), most only a few rows fuller than before. At 4,096 bytes that rewriting was half of the 177 KB written per
-/// summary at 500/s; at 1,024 a summary writes 99 KB (`bench/stages.sh`, issue 9). Rows larger
-/// than a page (prompts, documents) cost the same bytes either way, in more overflow pages.
+/// its claim), most only a few rows fuller than before. At 4,096 bytes that rewriting was half
+/// of the 177 KB written per summary at 500/s; at 1,024 a summary writes 99 KB
+/// (`bench/stages.sh`, issue 9). Rows larger than a page (prompts, documents) cost the same
+/// bytes either way, in more overflow pages; SQLite writes each page with its own calls, so the
+/// CPU did not fall with the bytes.
 const SQLITE_PAGE_SIZE: u32 = 1024;
 
 impl Store {
