@@ -7,8 +7,8 @@
 # claims alone, `store_batch` for summaries); prints p50/p90/p99/max of each, and with
 # TIMELINE=1 each second's request p50/p99/max (a start-up transient or a steady tail), and
 # exbrief's CPU time per summary over the run (read once the generator has every answer), the
-# part of it in SQLite's threads, the bytes written per summary, and the fake model's CPU per
-# call (it shares the cores). Every process listens on 127.0.0.1 and is stopped by PID.
+# part of it in SQLite's threads (on PostgreSQL, the server's CPU per summary), the bytes
+# written per summary, and the fake model's CPU per call (both share the cores). Every process listens on 127.0.0.1 and is stopped by PID.
 #
 #   bench/stages.sh       # RATE=500 SECONDS_PER_RUN=10 BACKEND=sqlite
 #   TIMELINE=1 BACKEND=postgresql bench/stages.sh
@@ -44,7 +44,11 @@ wait_port "$FAKE_PORT"; wait_port "$EX_PORT"
 ticks() { awk '{print $14 + $15}' "/proc/${1:-$ex}/stat"; }
 sqlite_ticks() { cat /proc/"$ex"/task/*/stat | awk '/\(sqlx-sqlite/ {s += $14 + $15} END {print s + 0}'; }
 written() { awk '/^wchar/ {print $2}' "/proc/$ex/io"; }
+# PostgreSQL's processes (the server shares the cores): "pid ticks" of each, to sum what each
+# used over the run (one that started during it counts whole).
+pg_ticks() { cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(postgres)" {print $1, $14 + $15}'; }
 fake_before=$(ticks "$fake"); before=$(ticks); sqlite_before=$(sqlite_ticks); written_before=$(written)
+pg_ticks >"$work/pg_before"
 if [[ -n "${BURST:-}" ]]; then
   "$LB" burst --url "http://127.0.0.1:$EX_PORT" --n "$BURST" --key "$key"
   n="$BURST"
@@ -53,6 +57,7 @@ else
   n=$((RATE * SECS))
 fi
 fake_after=$(ticks "$fake"); after=$(ticks); sqlite_after=$(sqlite_ticks); written_after=$(written)
+pg_ticks >"$work/pg_after"
 python3 -c "import sys; t, hz, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 print(f'exbrief CPU: {t / hz:.2f} s for {n} summaries, {1000 * t / hz / n:.2f} ms each')" \
   "$((after - before))" "$(getconf CLK_TCK)" "$n"
@@ -62,6 +67,14 @@ print(f'fake model CPU: {t / hz:.2f} s, {1e6 * t / hz / (3 * n):.0f} us per call
   "$((fake_after - fake_before))" "$(getconf CLK_TCK)" "$n"
 if [[ "${BACKEND:-sqlite}" != postgresql ]]; then
   echo "of which SQLite's threads: $(( (sqlite_after - sqlite_before) * 1000000 / $(getconf CLK_TCK) / n )) us per summary"
+else
+  python3 - "$work/pg_before" "$work/pg_after" "$(getconf CLK_TCK)" "$n" <<'PY'
+import sys
+before = dict(l.split() for l in open(sys.argv[1]))
+t = sum(int(v) - int(before.get(p, 0)) for p, v in (l.split() for l in open(sys.argv[2])))
+hz, n = int(sys.argv[3]), int(sys.argv[4])
+print(f"PostgreSQL server CPU: {t / hz:.2f} s, {1000 * t / hz / n:.2f} ms per summary")
+PY
 fi
 echo "written: $(( (written_after - written_before) / n )) bytes per summary"
 python3 - "$work/timing.log" <<'PY'
